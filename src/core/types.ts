@@ -1,0 +1,74 @@
+/**
+ * @module
+ * Plain data shapes shared by the facade, the drivers and the clients.
+ */
+
+/** -1, 0 or +1: the GF(3) label of a world or verse. */
+export type Trit = -1 | 0 | 1;
+
+export type DriverName = 'process' | 'microvm' | 'morph';
+export type Isolation = 'auto' | 'bwrap' | 'unshare' | 'none';
+
+/** Lifecycle of a world. `failed`: its process died or was killed; `collapsed`: lost a verse resolution. */
+export type WorldState = 'starting' | 'running' | 'destroyed' | 'failed' | 'collapsed';
+export type SnapshotState = 'ready' | 'destroyed';
+
+export interface CreateOptions {
+  trit?: Trit;
+  /** Memory the world may use, in MiB (the process driver enforces it as an address-space limit). @default 512 */
+  memoryMib?: number;
+  /** Virtual CPUs; the process driver records it (a world is one single-threaded process). @default 1 */
+  vcpus?: number;
+  metadata?: Record<string, unknown>;
+}
+
+export interface ExecOptions {
+  /** Interrupt the code after this long; if it will not stop, the world is killed and marked failed. @default 300000 */
+  timeoutMs?: number;
+  /** Called with each chunk of output as it is produced. */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: string) => void;
+}
+
+export interface ExecError {
+  type: string;
+  message: string;
+  traceback: string;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  /** repr() of a trailing expression, when the code ends with one. */
+  value?: string;
+  error?: ExecError;
+  /** True when output went past the cap (default 1 MiB) and was cut. */
+  truncated: boolean;
+  durationMs: number;
+}
+
+export interface RunOptions {
+  timeoutMs?: number;
+  /** Working directory, relative to the world's own directory (or absolute inside it). */
+  cwd?: string;
+  env?: Record<string, string>;
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: string) => void;
+}
+
+export interface RunResult {
+  /** Exit code, or null when the command was killed by a signal. */
+  exitCode: number | null;
+  signal?: string;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+  timedOut: boolean;
+  durationMs: number;
+}
+
+export interface BranchOptions {
+  metadata?: Record<string, unknown>;
+  /** One trit per new world. */
+  trits?: Trit[];
+  /** Keep the parent's random streams in every branch (default: reseed each branch). */
+  sameRandom?: boolean;
+}

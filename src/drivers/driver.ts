@@ -1,0 +1,62 @@
+/**
+ * @module
+ * The contract every driver (process, microvm, morph) implements. A driver knows worlds and snapshots as
+ * opaque handles; it knows nothing of the ledger, the record or verses (DESIGN §4).
+ */
+import type { ExecOptions, ExecResult, RunOptions, RunResult } from '../core/types.js';
+
+export interface WorldHandle {
+  /** Driver-chosen id, unique within one runtime. */
+  readonly id: string;
+}
+
+export interface SnapshotHandle {
+  readonly id: string;
+  /** Bytes the snapshot holds on disk or in memory beyond its source, when known. */
+  readonly sizeBytes?: number;
+}
+
+export interface DriverCreateOptions {
+  id: string;
+  memoryMib: number;
+  vcpus: number;
+}
+
+export interface DriverBranchOptions {
+  /** Ids for the new worlds; their count is the branch count. */
+  ids: string[];
+  memoryMib: number;
+  sameRandom: boolean;
+}
+
+/** Why a world stopped on its own (crash, OOM kill, hung guest): the runtime marks it `failed`. */
+export type WorldExitListener = (worldId: string, reason: string) => void;
+
+export interface DriverReport {
+  driver: string;
+  available: boolean;
+  /** One line per fact: what is used and why. */
+  notes: string[];
+  [key: string]: unknown;
+}
+
+export interface Driver {
+  readonly name: string;
+  /** Make a fresh world. Resolves once it answers. */
+  create(opts: DriverCreateOptions): Promise<WorldHandle>;
+  exec(world: WorldHandle, code: string, opts: ExecOptions): Promise<ExecResult>;
+  run(world: WorldHandle, command: string | string[], opts: RunOptions): Promise<RunResult>;
+  writeFile(world: WorldHandle, path: string, data: Uint8Array): Promise<void>;
+  readFile(world: WorldHandle, path: string): Promise<Uint8Array>;
+  /** Freeze the world's state (memory and files) as it is now; the world keeps running. */
+  snapshot(world: WorldHandle, id: string): Promise<SnapshotHandle>;
+  /** Start worlds from a snapshot, or straight from a running world. Resolves when all answer. */
+  branch(source: SnapshotHandle | WorldHandle, opts: DriverBranchOptions): Promise<WorldHandle[]>;
+  destroyWorld(world: WorldHandle): Promise<void>;
+  destroySnapshot(snapshot: SnapshotHandle): Promise<void>;
+  /** Register the listener told when a world dies without being asked to. */
+  onWorldExit(listener: WorldExitListener): void;
+  doctor(): Promise<DriverReport>;
+  /** Destroy everything this driver made. */
+  close(): Promise<void>;
+}
