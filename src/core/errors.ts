@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'DRIVER'
   | 'LEDGER'
   | 'NOT_FOUND'
+  | 'FILE_NOT_FOUND'
   | 'UNAUTHORIZED'
   | 'TOO_LARGE';
 
@@ -89,6 +90,14 @@ export class WorldFailedError extends WorldRuntimeError {
   }
 }
 
+/** readFile of a path that does not exist in the world. */
+export class FileNotFoundError extends WorldRuntimeError {
+  override name = 'FileNotFoundError';
+  constructor(message: string) {
+    super('FILE_NOT_FOUND', message);
+  }
+}
+
 export class TimeoutError extends WorldRuntimeError {
   override name = 'TimeoutError';
   constructor(message: string, details: Record<string, unknown> = {}) {
@@ -155,6 +164,7 @@ const classes: Partial<Record<ErrorCode, new (...args: never[]) => WorldRuntimeE
   WRONG_STATE: WrongStateError,
   WORLD_FAILED: WorldFailedError,
   TIMEOUT: TimeoutError,
+  FILE_NOT_FOUND: FileNotFoundError,
   FORK_REFUSED: ForkRefusedError,
   ISOLATION_UNAVAILABLE: IsolationUnavailableError,
   RUNTIME_CLOSED: RuntimeClosedError,

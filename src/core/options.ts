@@ -1,0 +1,114 @@
+/**
+ * @module
+ * Options are normalised once, at the boundary: unknown keys and bad values are refused with a message that
+ * names the option, what was expected and what came.
+ */
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { InvalidArgumentError } from './errors.js';
+import type { BranchOptions, CreateOptions, DriverName, Isolation, Trit } from './types.js';
+
+export interface OpenOptions {
+  /** State directory (database, sockets, worlds' files). @default $WORLD_RUNTIME_HOME, else ~/.world-runtime */
+  home?: string;
+  /** How worlds are made. @default 'process' */
+  driver?: DriverName;
+  /** Sandbox for the process driver. @default 'auto' (bubblewrap, else unshare, else none, with a warning) */
+  isolation?: Isolation;
+  /** Keep a DuckDB record of every world, branch and timing. @default true */
+  record?: boolean;
+  /** Where warnings go. @default console.warn */
+  warn?: (message: string) => void;
+}
+
+export interface NormalOpenOptions {
+  home: string;
+  driver: DriverName;
+  isolation: Isolation;
+  record: boolean;
+  warn: (message: string) => void;
+}
+
+function rejectUnknown(where: string, value: object, known: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) throw new InvalidArgumentError(`${where}: unknown option "${key}" (known: ${known.join(', ')})`);
+  }
+}
+
+function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T)) throw new InvalidArgumentError(`${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${JSON.stringify(value)}`);
+  return value as T;
+}
+
+export function defaultHome(): string {
+  return process.env.WORLD_RUNTIME_HOME ? resolve(process.env.WORLD_RUNTIME_HOME) : join(homedir(), '.world-runtime');
+}
+
+export function normalizeOpen(options: OpenOptions = {}): NormalOpenOptions {
+  rejectUnknown('WorldRuntime.open', options, ['home', 'driver', 'isolation', 'record', 'warn']);
+  return {
+    home: options.home ? resolve(options.home) : defaultHome(),
+    driver: oneOf('driver', options.driver, ['process', 'microvm', 'morph'], 'process'),
+    isolation: oneOf('isolation', options.isolation, ['auto', 'bwrap', 'unshare', 'none'], 'auto'),
+    record: options.record ?? true,
+    warn: options.warn ?? ((m) => console.warn(m)),
+  };
+}
+
+export function checkTrit(name: string, value: unknown): Trit | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (value !== -1 && value !== 0 && value !== 1) throw new InvalidArgumentError(`${name} must be -1, 0 or 1, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function positiveInt(name: string, value: unknown, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new InvalidArgumentError(`${name} must be an integer from 1 to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function plainObject(name: string, value: unknown): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError(`${name} must be a plain object, got ${JSON.stringify(value)}`);
+  return { ...(value as Record<string, unknown>) };
+}
+
+export interface NormalCreateOptions {
+  trit: Trit | null;
+  memoryMib: number;
+  vcpus: number;
+  metadata: Record<string, unknown>;
+}
+
+export function normalizeCreate(options: CreateOptions = {}): NormalCreateOptions {
+  rejectUnknown('create', options, ['trit', 'memoryMib', 'vcpus', 'metadata']);
+  return {
+    trit: checkTrit('trit', options.trit) ?? null,
+    memoryMib: positiveInt('memoryMib', options.memoryMib, 512, 1 << 20),
+    vcpus: positiveInt('vcpus', options.vcpus, 1, 256),
+    metadata: plainObject('metadata', options.metadata),
+  };
+}
+
+export interface NormalBranchOptions {
+  count: number;
+  trits: (Trit | null)[];
+  metadata: Record<string, unknown>;
+  sameRandom: boolean;
+}
+
+/** At most this many worlds per branch call: a guard against typos like 10000. */
+export const MAX_BRANCH_COUNT = 1000;
+
+export function normalizeBranch(count: unknown, options: BranchOptions = {}): NormalBranchOptions {
+  rejectUnknown('branch', options, ['metadata', 'trits', 'sameRandom']);
+  const n = positiveInt('count', count === undefined ? null : count, 1, MAX_BRANCH_COUNT);
+  if (options.trits !== undefined && (!Array.isArray(options.trits) || options.trits.length !== n)) {
+    throw new InvalidArgumentError(`trits must be an array with one trit per branch (${n}), got ${JSON.stringify(options.trits)}`);
+  }
+  const trits = options.trits ? options.trits.map((t, i) => checkTrit(`trits[${i}]`, t) ?? null) : new Array<Trit | null>(n).fill(null);
+  return { count: n, trits, metadata: plainObject('metadata', options.metadata), sameRandom: options.sameRandom ?? false };
+}

@@ -1,0 +1,194 @@
+/**
+ * @module
+ * `WorldRuntime`: the facade. It owns one driver, the live worlds and snapshots, and (with the store) the
+ * record of everything. It is the one place that ties drivers, ledger and store together.
+ */
+import { mkdirSync } from 'node:fs';
+import type { Driver, WorldHandle } from '../drivers/driver.js';
+import { ProcessDriver } from '../drivers/process/driver.js';
+import { DriverError, InvalidArgumentError, RuntimeClosedError, SnapshotNotFoundError, WorldNotFoundError } from './errors.js';
+import { newId } from './ids.js';
+import { type NormalOpenOptions, type OpenOptions, normalizeBranch, normalizeCreate, normalizeOpen } from './options.js';
+import type { BranchOptions, CreateOptions, Trit } from './types.js';
+import { Snapshot, World, type WorldHost } from './world.js';
+
+export interface DoctorReport {
+  node: string;
+  platform: string;
+  home: string;
+  drivers: Record<string, unknown>[];
+}
+
+/**
+ * Open a runtime, make worlds, snapshot and branch them.
+ *
+ * @example
+ * ```ts
+ * const rt = await WorldRuntime.open();
+ * const w = await rt.create();
+ * await w.exec('import random; state = [random.random() for _ in range(10)]');
+ * const s = await w.snapshot('pre-event');
+ * const [a, b] = await rt.branch(s, 2);
+ * await rt.close();
+ * ```
+ */
+export class WorldRuntime implements WorldHost {
+  private readonly liveWorlds = new Map<string, World>();
+  private readonly liveSnapshots = new Map<string, Snapshot>();
+  private closed = false;
+
+  private constructor(
+    readonly driver: Driver,
+    readonly options: NormalOpenOptions,
+  ) {
+    driver.onWorldExit((id, reason) => this.onWorldExit(id, reason));
+  }
+
+  /** Open a runtime in `home` (created if missing). */
+  static async open(options: OpenOptions = {}): Promise<WorldRuntime> {
+    const opts = normalizeOpen(options);
+    mkdirSync(opts.home, { recursive: true, mode: 0o700 });
+    const driver = await openDriver(opts);
+    return new WorldRuntime(driver, opts);
+  }
+
+  get home(): string {
+    return this.options.home;
+  }
+
+  /** A fresh world. */
+  async create(options: CreateOptions = {}): Promise<World> {
+    this.ensureOpen();
+    const o = normalizeCreate(options);
+    const id = newId('w');
+    const t0 = performance.now();
+    const handle = await this.driver.create({ id, memoryMib: o.memoryMib, vcpus: o.vcpus });
+    const world = new World(handle, this, null, null, o.trit, o.metadata, o.memoryMib, o.vcpus, performance.now() - t0);
+    return this.track(world);
+  }
+
+  /**
+   * Start `count` worlds from a snapshot, or from a running world (a snapshot of it at this instant, without
+   * keeping the snapshot). Each has the full memory and files of its source and diverges from then on.
+   */
+  async branch(source: Snapshot | World, count: number, options: BranchOptions = {}): Promise<World[]> {
+    this.ensureOpen();
+    const o = normalizeBranch(count, options);
+    if (!(source instanceof Snapshot) && !(source instanceof World)) throw new InvalidArgumentError('branch: source must be a Snapshot or a World');
+    source.check('branch');
+    const ids = Array.from({ length: o.count }, () => newId('w'));
+    const sourceWorld = source instanceof World ? source : this.liveWorlds.get(source.worldId);
+    const t0 = performance.now();
+    const handles = await this.driver.branch(source.handle, { ids, memoryMib: sourceWorld?.memoryMib ?? 512, sameRandom: o.sameRandom });
+    const ms = performance.now() - t0;
+    const parentId = source instanceof World ? source.id : source.worldId;
+    const snapshotId = source instanceof Snapshot ? source.id : null;
+    const memoryMib = source instanceof World ? source.memoryMib : (sourceWorld?.memoryMib ?? 512);
+    const vcpus = source instanceof World ? source.vcpus : (sourceWorld?.vcpus ?? 1);
+    return handles.map((h: WorldHandle, i) =>
+      this.track(new World(h, this, parentId, snapshotId, o.trits[i] as Trit | null, { ...o.metadata }, memoryMib, vcpus, ms)),
+    );
+  }
+
+  /** The live worlds (running or failed, not destroyed). */
+  worlds(): World[] {
+    return [...this.liveWorlds.values()];
+  }
+
+  snapshots(): Snapshot[] {
+    return [...this.liveSnapshots.values()];
+  }
+
+  world(id: string): World {
+    const w = this.liveWorlds.get(id);
+    if (!w) throw new WorldNotFoundError(id);
+    return w;
+  }
+
+  snapshot(id: string): Snapshot {
+    const s = this.liveSnapshots.get(id);
+    if (!s) throw new SnapshotNotFoundError(id);
+    return s;
+  }
+
+  /** What this machine supports: isolation, limits, drivers. */
+  async doctor(): Promise<DoctorReport> {
+    this.ensureOpen();
+    return {
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+      home: this.home,
+      drivers: [await this.driver.doctor()],
+    };
+  }
+
+  /** Destroy every world and snapshot and release the driver. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const w of this.liveWorlds.values()) w.state = 'destroyed';
+    for (const s of this.liveSnapshots.values()) s.state = 'destroyed';
+    this.liveWorlds.clear();
+    this.liveSnapshots.clear();
+    await this.driver.close();
+  }
+
+  // WorldHost ---------------------------------------------------------------------------------
+
+  /** @internal */
+  ensureOpen(): void {
+    if (this.closed) throw new RuntimeClosedError();
+  }
+
+  /** @internal */
+  async snapshotWorld(world: World, name?: string): Promise<Snapshot> {
+    if (name !== undefined && typeof name !== 'string') throw new InvalidArgumentError(`snapshot name must be a string, got ${typeof name}`);
+    const id = newId('s');
+    const t0 = performance.now();
+    const handle = await this.driver.snapshot(world.handle, id);
+    const snap = new Snapshot(handle, this, world.id, name ?? null, performance.now() - t0);
+    this.liveSnapshots.set(snap.id, snap);
+    return snap;
+  }
+
+  /** @internal */
+  async destroyWorld(world: World): Promise<void> {
+    world.state = 'destroyed';
+    this.liveWorlds.delete(world.id);
+    await this.driver.destroyWorld(world.handle);
+  }
+
+  /** @internal */
+  async destroySnapshot(snapshot: Snapshot): Promise<void> {
+    snapshot.state = 'destroyed';
+    this.liveSnapshots.delete(snapshot.id);
+    await this.driver.destroySnapshot(snapshot.handle);
+  }
+
+  private track(world: World): World {
+    this.liveWorlds.set(world.id, world);
+    return world;
+  }
+
+  private onWorldExit(id: string, reason: string): void {
+    const w = this.liveWorlds.get(id);
+    if (w && w.state === 'running') {
+      w.state = 'failed';
+      w.failure = reason;
+    }
+    const s = this.liveSnapshots.get(id);
+    if (s) {
+      s.state = 'destroyed';
+      this.liveSnapshots.delete(id);
+    }
+  }
+}
+
+async function openDriver(opts: NormalOpenOptions): Promise<Driver> {
+  switch (opts.driver) {
+    case 'process':
+      return ProcessDriver.open({ home: opts.home, isolation: opts.isolation, warn: opts.warn });
+    default:
+      throw new DriverError(`driver '${opts.driver}' is not available in this build`);
+  }
+}

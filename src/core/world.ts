@@ -1,0 +1,159 @@
+/**
+ * @module
+ * `World` and `Snapshot`: the objects a caller holds. Each checks its lifecycle state before every
+ * operation, so a destroyed or failed world gives a `WrongStateError` naming both states, never a hang.
+ */
+import type { Driver, SnapshotHandle, WorldHandle } from '../drivers/driver.js';
+import { InvalidArgumentError, WrongStateError } from './errors.js';
+import type { ExecOptions, ExecResult, RunOptions, RunResult, SnapshotState, Trit, WorldState } from './types.js';
+
+/** What a World needs from the runtime that made it. */
+export interface WorldHost {
+  readonly driver: Driver;
+  ensureOpen(): void;
+  snapshotWorld(world: World, name?: string): Promise<Snapshot>;
+  destroyWorld(world: World): Promise<void>;
+  destroySnapshot(snapshot: Snapshot): Promise<void>;
+}
+
+function checkTimeout(timeoutMs: number | undefined): void {
+  if (timeoutMs !== undefined && (!Number.isFinite(timeoutMs) || timeoutMs <= 0)) {
+    throw new InvalidArgumentError(`timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
+  }
+}
+
+/** One isolated running environment. */
+export class World {
+  state: WorldState = 'running';
+  /** Why the world failed, when it did. */
+  failure?: string;
+
+  /** @internal made by WorldRuntime */
+  constructor(
+    readonly handle: WorldHandle,
+    private readonly host: WorldHost,
+    readonly parentId: string | null,
+    readonly snapshotId: string | null,
+    readonly trit: Trit | null,
+    readonly metadata: Record<string, unknown>,
+    readonly memoryMib: number,
+    readonly vcpus: number,
+    /** Time from the request until the world first answered. */
+    readonly bootTimeMs: number,
+    readonly createdAt: Date = new Date(),
+  ) {}
+
+  get id(): string {
+    return this.handle.id;
+  }
+
+  /**
+   * Run Python code in the world's persistent interpreter (variables and imports stay, like a notebook
+   * kernel). Exceptions and syntax errors come back in `error`; the world lives on.
+   *
+   * @example
+   * ```ts
+   * await w.exec('x = 41');
+   * (await w.exec('x + 1')).value; // '42'
+   * ```
+   */
+  exec(code: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    this.check('exec');
+    if (typeof code !== 'string') throw new InvalidArgumentError(`exec: code must be a string, got ${typeof code}`);
+    checkTimeout(opts.timeoutMs);
+    return this.host.driver.exec(this.handle, code, opts);
+  }
+
+  /** Run a command (argv array, or a string for /bin/sh -c) in the world's directory. */
+  run(command: string | string[], opts: RunOptions = {}): Promise<RunResult> {
+    this.check('run');
+    if (typeof command !== 'string' && !(Array.isArray(command) && command.every((a) => typeof a === 'string'))) {
+      throw new InvalidArgumentError('run: command must be a string or an array of strings');
+    }
+    checkTimeout(opts.timeoutMs);
+    return this.host.driver.run(this.handle, command, opts);
+  }
+
+  /** Write a file inside the world's own directory (paths that escape it are refused). */
+  writeFile(path: string, data: string | Uint8Array): Promise<void> {
+    this.check('writeFile');
+    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    return this.host.driver.writeFile(this.handle, path, bytes);
+  }
+
+  readFile(path: string): Promise<Uint8Array> {
+    this.check('readFile');
+    return this.host.driver.readFile(this.handle, path);
+  }
+
+  /** Freeze this world's memory and files as they are now. The world keeps running. */
+  snapshot(name?: string): Promise<Snapshot> {
+    this.check('snapshot');
+    return this.host.snapshotWorld(this, name);
+  }
+
+  /** Kill the world and delete its files. Destroying twice is harmless. */
+  async destroy(): Promise<void> {
+    if (this.state !== 'running') return;
+    await this.host.destroyWorld(this);
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      id: this.id,
+      parentId: this.parentId,
+      snapshotId: this.snapshotId,
+      state: this.state,
+      trit: this.trit,
+      metadata: this.metadata,
+      memoryMib: this.memoryMib,
+      vcpus: this.vcpus,
+      bootTimeMs: this.bootTimeMs,
+      createdAt: this.createdAt.toISOString(),
+      ...(this.failure ? { failure: this.failure } : {}),
+    };
+  }
+
+  /** @internal */
+  check(operation: string): void {
+    this.host.ensureOpen();
+    if (this.state !== 'running') {
+      const detail = this.failure ? ` (${this.failure})` : '';
+      throw new WrongStateError('world', `${this.id}${detail}`, operation, this.state, ['running']);
+    }
+  }
+}
+
+/** Immutable frozen state of a world; any number of worlds can be branched from it. */
+export class Snapshot {
+  state: SnapshotState = 'ready';
+
+  /** @internal made by WorldRuntime */
+  constructor(
+    readonly handle: SnapshotHandle,
+    private readonly host: WorldHost,
+    readonly worldId: string,
+    readonly name: string | null,
+    readonly snapshotTimeMs: number,
+    readonly createdAt: Date = new Date(),
+  ) {}
+
+  get id(): string {
+    return this.handle.id;
+  }
+
+  async destroy(): Promise<void> {
+    if (this.state !== 'ready') return;
+    await this.host.destroySnapshot(this);
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { id: this.id, worldId: this.worldId, name: this.name, state: this.state, snapshotTimeMs: this.snapshotTimeMs, createdAt: this.createdAt.toISOString() };
+  }
+
+  /** @internal */
+  check(operation: string): void {
+    this.host.ensureOpen();
+    if (this.state !== 'ready') throw new WrongStateError('snapshot', this.id, operation, this.state, ['ready']);
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * @module
+ * world-runtime: branchable worlds. `import { WorldRuntime } from 'world-runtime'`.
+ */
+export { WorldRuntime } from './core/runtime.js';
+export type { DoctorReport } from './core/runtime.js';
+export { World, Snapshot } from './core/world.js';
+export * from './core/errors.js';
+export type { OpenOptions } from './core/options.js';
+export type {
+  BranchOptions,
+  CreateOptions,
+  DriverName,
+  ExecError,
+  ExecOptions,
+  ExecResult,
+  Isolation,
+  RunOptions,
+  RunResult,
+  SnapshotState,
+  Trit,
+  WorldState,
+} from './core/types.js';
