@@ -39,11 +39,14 @@ _libc = ctypes.CDLL(None, use_errno=True)
 class Conn:
     """A framed connection to the host: one JSON object per line."""
 
-    def __init__(self, path, token, role):
+    def __init__(self, path, token, role, error=None):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.connect(path)
         self.reader = self.sock.makefile("rb")
-        self.send({"hello": token, "pid": os.getpid(), "role": role})
+        hello = {"hello": token, "pid": os.getpid(), "role": role}
+        if error is not None:
+            hello["error"] = error
+        self.send(hello)
 
     def send(self, msg):
         self.sock.sendall(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
@@ -60,6 +63,10 @@ class Conn:
             self.reader.close()
         finally:
             self.sock.close()
+
+
+# What a frozen snapshot or an idle spare may be asked; a world may be asked anything but `activate`.
+ROLE_OPS = {"snapshot": ("fork", "ping", "exit"), "spare": ("activate", "ping", "exit")}
 
 
 class Fault(Exception):
@@ -143,8 +150,8 @@ class World:
             self.reap()
             rid = req.get("id")
             try:
-                handler = getattr(self, "op_" + req.get("op", ""), None)
-                if handler is None or (self.role == "snapshot" and req["op"] not in ("fork", "ping", "exit")):
+                handler = getattr(self, "op_" + str(req.get("op")), None)
+                if handler is None or (self.role in ("snapshot", "spare") and req["op"] not in ROLE_OPS[self.role]):
                     raise Fault("BAD_OP", "unknown operation %r for a %s" % (req.get("op"), self.role))
                 result = handler(req)
                 self.conn.send({"id": rid, "ok": True, "result": result})
@@ -376,7 +383,7 @@ class World:
         gc.freeze()
 
     def fork_child(self, token, home, src, role, same_random):
-        """Fork; in the child become a new world/snapshot at `home` (files copied from `src`)."""
+        """Fork; the child becomes a new world, snapshot or spare. Returns the child's pid in the parent."""
         pid = os.fork()
         if pid:
             self.children.add(pid)
@@ -386,25 +393,54 @@ class World:
             self.conn.drop()
             self.children = set()
             self.fd_capture = None
-            if src is not None and src != home:
-                copy_tree(src, home)
-            os.chdir(home)
-            os.environ["HOME"] = home
-            os.environ["TMPDIR"] = home
-            if not same_random:
-                random.seed()
-                np = sys.modules.get("numpy")
-                if np is not None:
-                    np.random.seed(int.from_bytes(os.urandom(4), "little"))
-            self.home = home
-            self.role = role
-            self.conn = Conn(self.sock_path, token, role)
+            if role == "spare":
+                # A pre-forked copy waiting to become a world: it has paid the fork and its page faults
+                # already, so a branch only has to name it (op_activate).
+                self.role = "spare"
+                self.conn = Conn(self.sock_path, token, "spare")
+                self.warm_up()
+            else:
+                self.become(home, src, role, same_random)
+                self.conn = Conn(self.sock_path, token, role)
+        except BaseException as e:
+            report_start_failure(self.sock_path, token, e)
+            os._exit(1)
+        try:
             self.serve()
-        except BaseException:
-            import traceback
+        finally:
+            os._exit(1)
 
-            traceback.print_exc()
-        os._exit(1)
+    def become(self, home, src, role, same_random, memory_mib=None):
+        if src is not None and src != home:
+            copy_tree(src, home)
+        elif not os.path.isdir(home):
+            os.makedirs(home)
+        os.chdir(home)
+        os.environ["HOME"] = home
+        os.environ["TMPDIR"] = home
+        if not same_random:
+            random.seed()
+            np = sys.modules.get("numpy")
+            if np is not None:
+                np.random.seed(int.from_bytes(os.urandom(4), "little"))
+        limit_memory(memory_mib)
+        self.home = home
+        self.role = role
+
+    def warm_up(self):
+        # Touch the request path once so the pages it writes are copied now, not during the first real exec.
+        saved = self.conn
+        self.conn = None
+        try:
+            self.op_exec({"code": "None", "id": 0})
+        finally:
+            self.conn = saved
+
+    def op_activate(self, req):
+        if self.role != "spare":
+            raise Fault("BAD_OP", "only a spare can be activated")
+        self.become(req["home"], req.get("src"), "world", req.get("sameRandom", False), req.get("memoryMib"))
+        return {"pid": os.getpid()}
 
     def op_snapshot(self, req):
         self.before_fork()
@@ -415,9 +451,11 @@ class World:
 
     def op_fork(self, req):
         self.before_fork()
+        spare = req.get("spare", False)
+        homes = req.get("homes") or [None] * len(req["tokens"])
         pids = []
-        for token, home in zip(req["tokens"], req["homes"]):
-            pids.append(self.fork_child(token, home, self.home, "world", req.get("sameRandom", False)))
+        for token, home in zip(req["tokens"], homes):
+            pids.append(self.fork_child(token, home, self.home, "spare" if spare else "world", req.get("sameRandom", False)))
         return {"pids": pids}
 
 
@@ -474,26 +512,30 @@ class Keeper:
         return {"pid": os.getpid()}
 
     def op_spawn(self, req):
-        os.makedirs(req["home"], exist_ok=True)
+        """Fork the tree's first world (or a spare that a later `create` activates)."""
+        spare = req.get("spare", False)
         pid = os.fork()
         if pid:
             return {"pid": pid}
+        global _current_world
         try:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             os.setsid()
             self.conn.drop()
-            os.chdir(req["home"])
-            os.environ["HOME"] = req["home"]
-            os.environ["TMPDIR"] = req["home"]
-            limit_memory(req.get("memoryMib"))
-            global _current_world
-            _current_world = World(Conn(self.sock_path, req["token"], "world"), self.sock_path, req["home"], "world")
-            _current_world.serve()
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
-        os._exit(1)
+            world = _current_world = World(None, self.sock_path, None, "spare")
+            if spare:
+                world.conn = Conn(self.sock_path, req["token"], "spare")
+                world.warm_up()
+            else:
+                world.become(req["home"], None, "world", True, req.get("memoryMib"))
+                world.conn = Conn(self.sock_path, req["token"], "world")
+        except BaseException as e:
+            report_start_failure(self.sock_path, req["token"], e)
+            os._exit(1)
+        try:
+            world.serve()
+        finally:
+            os._exit(1)
 
     def op_signal(self, req):
         try:
@@ -535,6 +577,14 @@ class Keeper:
                     pass
             time.sleep(0.01)
             Keeper.on_child(None, None)
+
+
+def report_start_failure(sock_path, token, e):
+    """Tell the host why a new process could not start, instead of leaving it waiting for a hello."""
+    try:
+        Conn(sock_path, token, "failed", error="%s: %s" % (type(e).__name__, e))
+    except BaseException:
+        pass
 
 
 def copy_tree(src, dst):

@@ -166,6 +166,11 @@ export class ControlServer {
         }
         this.waiters.delete(msg.hello as string);
         clearTimeout(waiter.timer);
+        if (typeof msg.error === 'string') {
+          socket.destroy();
+          waiter.reject(new DriverError(`a new world process could not start: ${msg.error}`));
+          return;
+        }
         conn = new AgentConnection(socket, { pid: Number(msg.pid), role: String(msg.role) });
         waiter.resolve(conn);
       }
