@@ -139,6 +139,7 @@ class World:
         self.children = set()  # pids we forked: the only ones we reap
         self.executing = False
         self.fd_capture = None  # (pid, memfd out, memfd err), made lazily per process
+        self.random_state = random.getstate()
 
     # -- dispatch
 
@@ -381,6 +382,9 @@ class World:
                 pass
         # Move every object to the permanent generation, so the collector never writes to (and copies) them.
         gc.freeze()
+        # `random` reseeds itself in every fork child (os.register_at_fork); keep the state for callers who
+        # ask for identical streams.
+        self.random_state = random.getstate()
 
     def fork_child(self, token, home, src, role, same_random):
         """Fork; the child becomes a new world, snapshot or spare. Returns the child's pid in the parent."""
@@ -418,7 +422,9 @@ class World:
         os.chdir(home)
         os.environ["HOME"] = home
         os.environ["TMPDIR"] = home
-        if not same_random:
+        if same_random:
+            random.setstate(self.random_state)
+        else:
             random.seed()
             np = sys.modules.get("numpy")
             if np is not None:

@@ -212,6 +212,8 @@ class Agent:
         send = (lambda name, chunk: self.chan.send({"id": rid, "event": name, "data": chunk})) if stream else None
         out, err = Capture("stdout", budget, send), Capture("stderr", budget, send)
         result = {}
+        # "scratch": run in a throwaway namespace (used to warm the template without touching user globals)
+        g = {"__name__": "__main__", "__builtins__": builtins} if req.get("scratch") else self.globals
         t0 = time.perf_counter()
         saved = self.begin_fd_capture()
         old = sys.stdout, sys.stderr
@@ -224,9 +226,9 @@ class Agent:
                 tail = None
                 if tree.body and isinstance(tree.body[-1], ast.Expr):
                     tail = ast.Expression(tree.body.pop().value)
-                exec(compile(tree, "<exec>", "exec"), self.globals)
+                exec(compile(tree, "<exec>", "exec"), g)
                 if tail is not None:
-                    value = eval(compile(tail, "<exec>", "eval"), self.globals)
+                    value = eval(compile(tail, "<exec>", "eval"), g)
                     if value is not None:
                         result["value"] = repr(value)
             finally:

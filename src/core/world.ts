@@ -57,7 +57,7 @@ export class World {
    * (await w.exec('x + 1')).value; // '42'
    * ```
    */
-  exec(code: string, opts: ExecOptions = {}): Promise<ExecResult> {
+  async exec(code: string, opts: ExecOptions = {}): Promise<ExecResult> {
     this.check('exec');
     if (typeof code !== 'string') throw new InvalidArgumentError(`exec: code must be a string, got ${typeof code}`);
     checkTimeout(opts.timeoutMs);
@@ -65,7 +65,7 @@ export class World {
   }
 
   /** Run a command (argv array, or a string for /bin/sh -c) in the world's directory. */
-  run(command: string | string[], opts: RunOptions = {}): Promise<RunResult> {
+  async run(command: string | string[], opts: RunOptions = {}): Promise<RunResult> {
     this.check('run');
     if (typeof command !== 'string' && !(Array.isArray(command) && command.every((a) => typeof a === 'string'))) {
       throw new InvalidArgumentError('run: command must be a string or an array of strings');
@@ -75,19 +75,19 @@ export class World {
   }
 
   /** Write a file inside the world's own directory (paths that escape it are refused). */
-  writeFile(path: string, data: string | Uint8Array): Promise<void> {
+  async writeFile(path: string, data: string | Uint8Array): Promise<void> {
     this.check('writeFile');
     const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
     return this.host.driver.writeFile(this.handle, path, bytes);
   }
 
-  readFile(path: string): Promise<Uint8Array> {
+  async readFile(path: string): Promise<Uint8Array> {
     this.check('readFile');
     return this.host.driver.readFile(this.handle, path);
   }
 
   /** Freeze this world's memory and files as they are now. The world keeps running. */
-  snapshot(name?: string): Promise<Snapshot> {
+  async snapshot(name?: string): Promise<Snapshot> {
     this.check('snapshot');
     return this.host.snapshotWorld(this, name);
   }

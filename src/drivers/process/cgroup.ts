@@ -28,7 +28,7 @@ export class PidsCgroups {
   /** Make a group for one tree; the returned path's cgroup.procs is where the tree's first process goes. */
   create(treeId: string, maxPids: number): string {
     const dir = join(this.base, treeId);
-    mkdirSync(dir);
+    mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'pids.max'), String(maxPids));
     return join(dir, 'cgroup.procs');
   }
@@ -51,11 +51,12 @@ export class PidsCgroups {
     }
   }
 
-  /** Remove empty groups left by runtimes that were killed. */
+  /** Remove empty groups left by runtimes whose process is gone (runtime folders are named `<pid>-<random>`). */
   static sweep(): void {
     const top = join(ROOT, 'world-runtime');
     if (!existsSync(top)) return;
     for (const rt of readdirSync(top)) {
+      if (pidAlive(Number(rt.split('-')[0]))) continue;
       try {
         for (const t of readdirSync(join(top, rt), { withFileTypes: true })) if (t.isDirectory()) rmdirSync(join(top, rt, t.name));
         rmdirSync(join(top, rt));
@@ -63,5 +64,15 @@ export class PidsCgroups {
         // a live runtime's group: leave it
       }
     }
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

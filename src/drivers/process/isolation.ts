@@ -124,6 +124,8 @@ export function sandboxArgv(choice: IsolationChoice, paths: SandboxPaths): strin
   args.push('--ro-bind', paths.agentDir, paths.agentDir);
   args.push('--bind', paths.socketDir, paths.socketDir);
   args.push('--bind', paths.treeDir, paths.treeDir);
+  // Everything but the tree's directory and a private /tmp is read-only, the sandbox's own root included.
+  args.push('--remount-ro', '/');
   args.push('--chdir', paths.treeDir, '--setenv', 'HOME', paths.treeDir, '--setenv', 'PATH', '/usr/local/bin:/usr/bin:/bin');
   args.push('--');
   return args;
