@@ -1,0 +1,155 @@
+/**
+ * @module
+ * Fast copies of sparse RAM files. A guest's RAM file is mostly holes; only the pages the guest touched hold
+ * data. `cp --sparse=auto` finds them but then copies through user space (≈1 GB/s here); copy_file_range
+ * per data extent (found with SEEK_DATA/SEEK_HOLE) stays in the kernel (≈3.5 GB/s on tmpfs). Node exposes
+ * neither, so a small long-lived helper on the host's python3 does the copies, several at once in threads.
+ */
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { DriverError } from '../../core/errors.js';
+import { sparseCopy } from './util.js';
+
+const HELPER = String.raw`
+import json, os, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
+lock = threading.Lock()
+def reply(obj):
+    data = (json.dumps(obj) + "\n").encode()
+    with lock:
+        os.write(1, data)
+def copy(req):
+    t0 = time.perf_counter()
+    tmp = req["dst"] + ".part"
+    try:
+        fi = os.open(req["src"], os.O_RDONLY)
+        try:
+            size = os.fstat(fi).st_size
+            fo = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.ftruncate(fo, size)
+                off = 0
+                n = 0
+                cross = False
+                while off < size:
+                    try:
+                        d = os.lseek(fi, off, os.SEEK_DATA)
+                    except OSError:
+                        break
+                    h = os.lseek(fi, d, os.SEEK_HOLE)
+                    o = d
+                    while o < h:
+                        if cross:
+                            os.lseek(fo, o, 0)
+                            c = os.sendfile(fo, fi, o, h - o)
+                        else:
+                            try:
+                                c = os.copy_file_range(fi, fo, h - o, o, o)
+                            except OSError as e:
+                                if e.errno not in (18, 22, 38, 95):  # EXDEV, EINVAL, ENOSYS, EOPNOTSUPP
+                                    raise
+                                cross = True
+                                continue
+                        if c <= 0:
+                            raise OSError("copy_file_range made no progress")
+                        o += c
+                        n += c
+                    off = h
+            finally:
+                os.close(fo)
+        finally:
+            os.close(fi)
+        os.rename(tmp, req["dst"])
+        reply({"id": req["id"], "ok": True, "bytes": n, "ms": (time.perf_counter() - t0) * 1000})
+    except Exception as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        reply({"id": req["id"], "ok": False, "error": "%s: %s" % (type(e).__name__, e)})
+pool = ThreadPoolExecutor(4)
+for line in sys.stdin:
+    pool.submit(copy, json.loads(line))
+pool.shutdown(wait=True)
+`;
+
+type Pending = { resolve: (v: { bytes: number; ms: number }) => void; reject: (e: Error) => void };
+
+export class Copier {
+  private child: ChildProcessByStdio<Writable, Readable, null> | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private broken = false;
+
+  constructor(private readonly python = '/usr/bin/python3') {}
+
+  private ensure(): ChildProcessByStdio<Writable, Readable, null> | null {
+    if (this.child || this.broken) return this.child;
+    const child = spawn(this.python, ['-I', '-S', '-u', '-c', HELPER], { stdio: ['pipe', 'pipe', 'ignore'] });
+    child.on('error', () => {
+      this.broken = true;
+    });
+    child.stdin.on('error', () => {});
+    let buf = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => {
+      buf += d;
+      let nl = buf.indexOf('\n');
+      while (nl >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        nl = buf.indexOf('\n');
+        const msg = JSON.parse(line) as { id: number; ok: boolean; bytes?: number; ms?: number; error?: string };
+        const p = this.pending.get(msg.id);
+        if (!p) continue;
+        this.pending.delete(msg.id);
+        if (this.pending.size === 0) this.hold(false);
+        if (msg.ok) p.resolve({ bytes: msg.bytes ?? 0, ms: msg.ms ?? 0 });
+        else p.reject(new DriverError(`RAM file copy failed: ${msg.error}`));
+      }
+    });
+    child.on('exit', () => {
+      this.child = null;
+      for (const p of this.pending.values()) p.reject(new DriverError('the RAM copy helper exited'));
+      this.pending.clear();
+    });
+    child.unref();
+    (child.stdout as unknown as { unref?: () => void }).unref?.();
+    (child.stdin as unknown as { unref?: () => void }).unref?.();
+    this.child = child;
+    return child;
+  }
+
+  /** Copy `src` to `dst` keeping holes; `dst` appears whole or not at all. */
+  copy(src: string, dst: string): Promise<{ bytes: number; ms: number }> {
+    const child = this.ensure();
+    if (!child) {
+      const t0 = performance.now();
+      return sparseCopy(src, dst).then(() => ({ bytes: 0, ms: performance.now() - t0 }));
+    }
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      if (this.pending.size === 0) this.hold(true);
+      this.pending.set(id, { resolve, reject });
+      child.stdin.write(`${JSON.stringify({ id, src, dst })}\n`);
+    });
+  }
+
+  /** Keep the event loop alive only while copies are pending (an idle helper must not hold the process). */
+  private hold(on: boolean): void {
+    const c = this.child as unknown as { ref(): void; unref(): void; stdout: { ref?: () => void; unref?: () => void } } | null;
+    if (!c) return;
+    if (on) {
+      c.ref();
+      c.stdout.ref?.();
+    } else {
+      c.unref();
+      c.stdout.unref?.();
+    }
+  }
+
+  close(): void {
+    this.child?.stdin.end();
+    this.child = null;
+  }
+}

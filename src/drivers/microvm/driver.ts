@@ -1,0 +1,590 @@
+/**
+ * @module
+ * `MicrovmDriver`: worlds as QEMU microvm virtual machines, branched from RAM-file snapshots.
+ *
+ * - create = clone of a template snapshot (one per memory size × vcpus, booted once by setupMicrovm);
+ * - snapshot = stop, save device state (x-ignore-shared: RAM stays out of the stream), copy the RAM file,
+ *   continue: the world keeps running;
+ * - branch = N clones of a snapshot in parallel: each copies the RAM file (only the pages in use), starts
+ *   QEMU with `-incoming defer`, loads the device state, runs; the agent then sets the clock and reseeds;
+ * - the guest's own files live on a tmpfs in guest RAM, so the RAM file is also the world's disk: branches
+ *   are independent in memory and files.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  CapacityError,
+  DriverError,
+  InvalidArgumentError,
+  RuntimeClosedError,
+  SnapshotNotFoundError,
+  TimeoutError,
+  WorldFailedError,
+  WorldNotFoundError,
+  WorldRuntimeError,
+  WrongStateError,
+} from '../../core/errors.js';
+import type { ExecOptions, ExecResult, RunOptions, RunResult } from '../../core/types.js';
+import type {
+  Driver,
+  DriverBranchOptions,
+  DriverCreateOptions,
+  DriverReport,
+  SnapshotHandle,
+  WorldExitListener,
+  WorldHandle,
+} from '../driver.js';
+import { kvmAccess } from './accel.js';
+import { type AccelMode, type MicrovmAssets, ensureTemplate, findQemu, ramDir, setupMicrovm } from './assets.js';
+import { Copier } from './copier.js';
+import { AgentReplyError } from './qmp.js';
+import { RunDir } from './rundir.js';
+import { allocatedBytes, which } from './util.js';
+import { Vm } from './vm.js';
+
+export interface MicrovmDriverOptions {
+  /** State directory: assets are cached in `<home>/microvm/`. */
+  home: string;
+  onProgress?: (msg: string) => void;
+  /** @default 'auto' */
+  accel?: AccelMode;
+  /** Most bytes all snapshots of this driver may hold on tmpfs (RAM files + device state). @default min(8 GiB, ½ of free tmpfs) */
+  snapshotBudgetBytes?: number;
+  /** Extra time a guest gets after an exec/run timeout to interrupt the code itself before it is declared hung. @default 5000 */
+  hangGraceMs?: number;
+}
+
+/** What a world or snapshot can be restored from. */
+interface Image {
+  ram: string;
+  state: string;
+  memoryMib: number;
+  vcpus: number;
+}
+
+interface WorldRec {
+  id: string;
+  name: string;
+  vm: Vm;
+  memoryMib: number;
+  vcpus: number;
+  state: 'starting' | 'running' | 'failed' | 'destroyed';
+  failure?: string;
+  queue: Promise<unknown>;
+}
+
+interface SnapRec extends Image {
+  id: string;
+  name: string;
+  sizeBytes: number;
+}
+
+interface Ctx {
+  assets: MicrovmAssets;
+  run: RunDir;
+  copier: Copier;
+  /** Templates copied into the run dir (tmpfs), by "mem:vcpus". */
+  templates: Map<string, Promise<Image>>;
+}
+
+const DEFAULT_EXEC_TIMEOUT = 300_000;
+
+function isSnapshotHandle(x: SnapshotHandle | WorldHandle, snaps: Map<string, SnapRec>): boolean {
+  return snaps.has(x.id);
+}
+
+export class MicrovmDriver implements Driver {
+  readonly name = 'microvm';
+  private readonly opts: MicrovmDriverOptions;
+  private ctx: Promise<Ctx> | null = null;
+  private readonly worlds = new Map<string, WorldRec>();
+  private readonly snaps = new Map<string, SnapRec>();
+  private readonly listeners: WorldExitListener[] = [];
+  private closed = false;
+  private seq = 0;
+  private snapshotBytes = 0;
+  private budget = 0;
+  /** Timings of the last operations (ms), for doctor and the bench. */
+  readonly timings: Record<string, number> = {};
+
+  constructor(opts: MicrovmDriverOptions) {
+    if (!opts || typeof opts.home !== 'string' || !opts.home) throw new InvalidArgumentError('MicrovmDriver: `home` (state directory) is required');
+    this.opts = opts;
+  }
+
+  // ---------------------------------------------------------------- setup
+
+  private progress(msg: string): void {
+    this.opts.onProgress?.(msg);
+  }
+
+  private ensure(): Promise<Ctx> {
+    if (this.closed) return Promise.reject(new RuntimeClosedError());
+    if (!this.ctx) {
+      this.ctx = (async () => {
+        const assets = await setupMicrovm({ home: this.opts.home, onProgress: (m) => this.progress(m), accel: this.opts.accel });
+        const run = await RunDir.create();
+        const copier = new Copier();
+        const shm = await fs.statfs(run.path).catch(() => null);
+        const free = shm ? shm.bavail * shm.bsize : 8 * 2 ** 30;
+        this.budget = this.opts.snapshotBudgetBytes ?? Math.min(8 * 2 ** 30, Math.floor(free / 2));
+        const ctx: Ctx = { assets, run, copier, templates: new Map() };
+        if (this.closed) {
+          await run.close();
+          copier.close();
+          throw new RuntimeClosedError();
+        }
+        return ctx;
+      })();
+      this.ctx.catch(() => {
+        this.ctx = null; // let a later call retry (e.g. after apt-get update)
+      });
+    }
+    return this.ctx;
+  }
+
+  private template(ctx: Ctx, memoryMib: number, vcpus: number): Promise<Image> {
+    const k = `${memoryMib}:${vcpus}`;
+    let t = ctx.templates.get(k);
+    if (!t) {
+      t = (async () => {
+        const tpl = await ensureTemplate(ctx.assets, ctx.assets.accel.accel, memoryMib, vcpus, (m) => this.progress(m));
+        const ram = ctx.run.file(`t${memoryMib}x${vcpus}.ram`);
+        await ctx.copier.copy(tpl.ram, ram);
+        return { ram, state: tpl.state, memoryMib, vcpus };
+      })();
+      t.catch(() => ctx.templates.delete(k));
+      ctx.templates.set(k, t);
+    }
+    return t;
+  }
+
+  // ---------------------------------------------------------------- worlds
+
+  private nextName(prefix: string): string {
+    return `${prefix}${++this.seq}`;
+  }
+
+  /** Start a world from an image: copy its RAM, restore QEMU, set clock and randomness. */
+  private async clone(ctx: Ctx, image: Image, id: string, sameRandom: boolean): Promise<WorldRec> {
+    if (this.worlds.has(id)) throw new InvalidArgumentError(`a world with id "${id}" already exists`);
+    const name = this.nextName('v');
+    const ram = ctx.run.file(`${name}.ram`);
+    const vm = new Vm({
+      name,
+      qemu: ctx.assets.qemu,
+      setpriv: ctx.assets.setpriv,
+      accel: ctx.assets.accel.accel,
+      memoryMib: image.memoryMib,
+      vcpus: image.vcpus,
+      kernel: ctx.assets.kernel.vmlinuz,
+      initrd: ctx.assets.initramfs.file,
+      sysImage: ctx.assets.sysImage.file,
+      cmdline: ctx.assets.cmdline,
+      ramPath: ram,
+      agentSock: ctx.run.file(`${name}.sock`),
+      consolePath: ctx.run.file(`${name}.console`),
+      pidPath: ctx.run.file(`${name}.pid`),
+      incoming: image.state,
+      copy: (s, d) => ctx.copier.copy(s, d),
+    });
+    const rec: WorldRec = { id, name, vm, memoryMib: image.memoryMib, vcpus: image.vcpus, state: 'starting', queue: Promise.resolve() };
+    this.worlds.set(id, rec);
+    vm.on('exit', (e: { reason: string }) => void this.onVmExit(rec, e.reason));
+    try {
+      await ctx.copier.copy(image.ram, ram);
+      if (this.closed) throw new RuntimeClosedError();
+      await vm.start();
+      const restore = vm.agent.request('restore', {
+        timeNs: (BigInt(Date.now()) * 1_000_000n).toString(),
+        seed: sameRandom ? null : randomBytes(32).toString('hex'),
+      }).reply;
+      await this.withDeadline(restore, 60_000, () => new TimeoutError(`world ${id} did not answer within 60 s of its restore`));
+      if (rec.state !== 'starting') throw new WorldFailedError(id, rec.failure ?? 'stopped while starting');
+      rec.state = 'running';
+      return rec;
+    } catch (e) {
+      this.worlds.delete(id);
+      await vm.kill();
+      await this.removeFiles(rec);
+      if (WorldRuntimeError.is(e)) throw e;
+      throw new DriverError(`cannot start world ${id}: ${(e as Error).message}`, e);
+    }
+  }
+
+  private withDeadline<T>(p: Promise<T>, ms: number, err: () => Error): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(err()), ms);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  private async removeFiles(rec: WorldRec): Promise<void> {
+    const c = rec.vm.config;
+    await Promise.all([c.ramPath, c.agentSock, c.consolePath, c.pidPath].map((f) => fs.rm(f, { force: true })));
+  }
+
+  private async onVmExit(rec: WorldRec, reason: string): Promise<void> {
+    await this.removeFiles(rec);
+    if (rec.vm.expectingExit || rec.state === 'destroyed' || rec.state === 'failed') return;
+    const wasRunning = rec.state === 'running';
+    rec.state = 'failed';
+    rec.failure = reason;
+    if (wasRunning) this.emitExit(rec.id, reason);
+  }
+
+  private emitExit(id: string, reason: string): void {
+    for (const l of this.listeners) {
+      try {
+        l(id, reason);
+      } catch {
+        /* a listener's error is its own */
+      }
+    }
+  }
+
+  /** Declare a world failed (hung guest): kill its VM, tell the listeners. */
+  private async fail(rec: WorldRec, reason: string): Promise<void> {
+    if (rec.state === 'failed' || rec.state === 'destroyed') return;
+    rec.state = 'failed';
+    rec.failure = reason;
+    await rec.vm.kill();
+    await this.removeFiles(rec);
+    this.emitExit(rec.id, reason);
+  }
+
+  private live(world: WorldHandle, operation: string): WorldRec {
+    if (this.closed) throw new RuntimeClosedError();
+    const rec = this.worlds.get(world?.id);
+    if (!rec) throw new WorldNotFoundError(String(world?.id));
+    if (rec.state === 'failed') throw new WorldFailedError(rec.id, rec.failure ?? 'unknown');
+    if (rec.state !== 'running') throw new WrongStateError('world', rec.id, operation, rec.state, ['running']);
+    return rec;
+  }
+
+  /** Run operations on one world one at a time (the agent serves one request at a time). */
+  private serial<T>(rec: WorldRec, fn: () => Promise<T>): Promise<T> {
+    const p = rec.queue.then(() => {
+      if (rec.state === 'failed') throw new WorldFailedError(rec.id, rec.failure ?? 'unknown');
+      if (rec.state !== 'running') throw new WrongStateError('world', rec.id, 'use', rec.state, ['running']);
+      return fn();
+    });
+    rec.queue = p.catch(() => {});
+    return p;
+  }
+
+  /**
+   * Send a request and wait for its reply; if none comes within `hostTimeoutMs`, the guest is hung: the
+   * world is killed and marked failed.
+   */
+  private async ask(
+    rec: WorldRec,
+    op: string,
+    args: Record<string, unknown>,
+    hostTimeoutMs: number | null,
+    onEvent?: (event: string, data: string) => void,
+  ): Promise<Record<string, unknown>> {
+    const { id, reply } = rec.vm.agent.request(op, args, onEvent);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        reply,
+        new Promise<never>((_, reject) => {
+          if (hostTimeoutMs !== null) {
+            timer = setTimeout(() => {
+              const reason = `guest hung: no answer to ${op} within ${hostTimeoutMs} ms`;
+              rec.vm.agent.forget(id, new WorldFailedError(rec.id, reason));
+              void this.fail(rec, reason);
+              reject(new WorldFailedError(rec.id, reason));
+            }, hostTimeoutMs);
+          }
+        }),
+      ]);
+    } catch (e) {
+      if (e instanceof AgentReplyError) {
+        if (e.type === 'INVALID_ARGUMENT') throw new InvalidArgumentError(e.message);
+        if (e.type === 'NOT_FOUND') throw new WorldRuntimeError('NOT_FOUND', e.message, { details: { world: rec.id } });
+        throw new DriverError(`${op} failed in world ${rec.id}: ${e.type}: ${e.message}`);
+      }
+      if (WorldRuntimeError.is(e) && e.code === 'WORLD_FAILED') throw e;
+      // The VM went away during the request: wait for its exit to be recorded, report it as a failure.
+      if (!rec.vm.alive || rec.state === 'failed') {
+        const info = await rec.vm.waitExit();
+        throw new WorldFailedError(rec.id, rec.failure ?? info.reason);
+      }
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private grace(): number {
+    return this.opts.hangGraceMs ?? 5000;
+  }
+
+  async create(opts: DriverCreateOptions): Promise<WorldHandle> {
+    const memoryMib = opts.memoryMib ?? 512;
+    const vcpus = opts.vcpus ?? 1;
+    if (!Number.isInteger(memoryMib) || memoryMib < 128 || memoryMib > 65536) {
+      throw new InvalidArgumentError(`memoryMib must be an integer from 128 to 65536 for a microvm world, got ${memoryMib}`);
+    }
+    if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > 64) throw new InvalidArgumentError(`vcpus must be an integer from 1 to 64, got ${vcpus}`);
+    const ctx = await this.ensure();
+    const t0 = performance.now();
+    const image = await this.template(ctx, memoryMib, vcpus);
+    const rec = await this.clone(ctx, image, opts.id, false);
+    this.timings.create = performance.now() - t0;
+    return { id: rec.id };
+  }
+
+  async exec(world: WorldHandle, code: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const rec = this.live(world, 'exec');
+    if (typeof code !== 'string') throw new InvalidArgumentError('exec: code must be a string');
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT;
+    return this.serial(rec, async () => {
+      const onEvent = opts.onOutput ? (ev: string, data: string) => opts.onOutput?.(ev === 'stderr' ? 'stderr' : 'stdout', data) : undefined;
+      const r = await this.ask(rec, 'exec', { code, timeoutMs, stream: !!opts.onOutput }, timeoutMs + this.grace(), onEvent);
+      const result: ExecResult = {
+        stdout: String(r.stdout ?? ''),
+        stderr: String(r.stderr ?? ''),
+        truncated: r.truncated === true,
+        durationMs: Number(r.durationMs ?? 0),
+      };
+      if (typeof r.value === 'string') result.value = r.value;
+      if (r.error && typeof r.error === 'object') {
+        const e = r.error as Record<string, unknown>;
+        result.error = { type: String(e.type ?? 'Error'), message: String(e.message ?? ''), traceback: String(e.traceback ?? '') };
+      }
+      return result;
+    });
+  }
+
+  async run(world: WorldHandle, command: string | string[], opts: RunOptions = {}): Promise<RunResult> {
+    const rec = this.live(world, 'run');
+    if (typeof command !== 'string' && !(Array.isArray(command) && command.length > 0 && command.every((c) => typeof c === 'string'))) {
+      throw new InvalidArgumentError('run: command must be a string or a non-empty array of strings');
+    }
+    return this.serial(rec, async () => {
+      const onEvent = opts.onOutput ? (ev: string, data: string) => opts.onOutput?.(ev === 'stderr' ? 'stderr' : 'stdout', data) : undefined;
+      const r = await this.ask(
+        rec,
+        'run',
+        { argv: command, cwd: opts.cwd, env: opts.env, timeoutMs: opts.timeoutMs, stream: !!opts.onOutput },
+        opts.timeoutMs ? opts.timeoutMs + this.grace() : null,
+        onEvent,
+      );
+      const result: RunResult = {
+        exitCode: typeof r.exitCode === 'number' ? r.exitCode : null,
+        stdout: String(r.stdout ?? ''),
+        stderr: String(r.stderr ?? ''),
+        truncated: r.truncated === true,
+        timedOut: r.timedOut === true,
+        durationMs: Number(r.durationMs ?? 0),
+      };
+      if (typeof r.signal === 'string') result.signal = r.signal;
+      return result;
+    });
+  }
+
+  async writeFile(world: WorldHandle, filePath: string, data: Uint8Array): Promise<void> {
+    const rec = this.live(world, 'writeFile');
+    if (typeof filePath !== 'string' || !filePath) throw new InvalidArgumentError('writeFile: path must be a non-empty string');
+    const b64 = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64');
+    await this.serial(rec, () => this.ask(rec, 'write', { path: filePath, data: b64 }, 60_000 + data.byteLength / 1000));
+  }
+
+  async readFile(world: WorldHandle, filePath: string): Promise<Uint8Array> {
+    const rec = this.live(world, 'readFile');
+    if (typeof filePath !== 'string' || !filePath) throw new InvalidArgumentError('readFile: path must be a non-empty string');
+    const r = await this.serial(rec, () => this.ask(rec, 'read', { path: filePath }, 120_000));
+    return new Uint8Array(Buffer.from(String(r.data ?? ''), 'base64'));
+  }
+
+  // ---------------------------------------------------------------- snapshots
+
+  async snapshot(world: WorldHandle, id: string): Promise<SnapshotHandle> {
+    const rec = this.live(world, 'snapshot');
+    if (this.snaps.has(id)) throw new InvalidArgumentError(`a snapshot with id "${id}" already exists`);
+    const ctx = await this.ensure();
+    return this.serial(rec, async () => {
+      const t0 = performance.now();
+      const estimate = (await allocatedBytes(rec.vm.config.ramPath)) + 256 * 1024;
+      if (this.snapshotBytes + estimate > this.budget) {
+        throw new CapacityError(
+          `snapshot ${id} would need ≈${mib(estimate)} MiB; snapshots already hold ${mib(this.snapshotBytes)} of ${mib(this.budget)} MiB (destroy some, or raise snapshotBudgetBytes)`,
+        );
+      }
+      const name = this.nextName('s');
+      const snap: SnapRec = {
+        id,
+        name,
+        ram: ctx.run.file(`${name}.ram`),
+        state: ctx.run.file(`${name}.state`),
+        memoryMib: rec.memoryMib,
+        vcpus: rec.vcpus,
+        sizeBytes: estimate,
+      };
+      this.snaps.set(id, snap);
+      this.snapshotBytes += estimate;
+      try {
+        await rec.vm.save(snap.state, snap.ram);
+      } catch (e) {
+        this.snaps.delete(id);
+        this.snapshotBytes -= estimate;
+        await Promise.all([fs.rm(snap.ram, { force: true }), fs.rm(snap.state, { force: true })]);
+        if (!rec.vm.alive) throw new WorldFailedError(rec.id, (await rec.vm.waitExit()).reason);
+        throw new DriverError(`snapshot of world ${rec.id} failed: ${(e as Error).message}`, e);
+      }
+      const size = (await allocatedBytes(snap.ram)) + (await allocatedBytes(snap.state));
+      this.snapshotBytes += size - estimate;
+      snap.sizeBytes = size;
+      this.timings.snapshot = performance.now() - t0;
+      return { id, sizeBytes: size };
+    });
+  }
+
+  async branch(source: SnapshotHandle | WorldHandle, opts: DriverBranchOptions): Promise<WorldHandle[]> {
+    if (this.closed) throw new RuntimeClosedError();
+    if (!opts || !Array.isArray(opts.ids) || opts.ids.length === 0) throw new InvalidArgumentError('branch: ids must be a non-empty array');
+    if (new Set(opts.ids).size !== opts.ids.length) throw new InvalidArgumentError('branch: ids must be distinct');
+    for (const id of opts.ids) if (this.worlds.has(id)) throw new InvalidArgumentError(`a world with id "${id}" already exists`);
+    const ctx = await this.ensure();
+    const t0 = performance.now();
+    let snap: SnapRec;
+    let temporary = false;
+    if (isSnapshotHandle(source, this.snaps)) {
+      snap = this.snaps.get(source.id) as SnapRec;
+    } else if (this.worlds.has(source?.id)) {
+      const h = await this.snapshot(source, `branch-src-${randomBytes(6).toString('hex')}`);
+      snap = this.snaps.get(h.id) as SnapRec;
+      temporary = true;
+    } else {
+      throw new SnapshotNotFoundError(String(source?.id));
+    }
+    try {
+      const settled = await Promise.allSettled(opts.ids.map((id) => this.clone(ctx, snap, id, opts.sameRandom === true)));
+      const failed = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
+      if (failed) {
+        await Promise.all(
+          settled.map((s) => (s.status === 'fulfilled' ? this.destroyWorld({ id: s.value.id }) : Promise.resolve())),
+        );
+        throw failed.reason;
+      }
+      this.timings.branch = performance.now() - t0;
+      return settled.map((s) => ({ id: (s as PromiseFulfilledResult<WorldRec>).value.id }));
+    } finally {
+      if (temporary) await this.destroySnapshot({ id: snap.id });
+    }
+  }
+
+  async destroyWorld(world: WorldHandle): Promise<void> {
+    const rec = this.worlds.get(world?.id);
+    if (!rec) throw new WorldNotFoundError(String(world?.id));
+    if (rec.state !== 'failed') rec.state = 'destroyed';
+    await rec.vm.kill();
+    await this.removeFiles(rec);
+    this.worlds.delete(rec.id);
+  }
+
+  async destroySnapshot(snapshot: SnapshotHandle): Promise<void> {
+    const snap = this.snaps.get(snapshot?.id);
+    if (!snap) throw new SnapshotNotFoundError(String(snapshot?.id));
+    this.snaps.delete(snap.id);
+    this.snapshotBytes -= snap.sizeBytes;
+    await Promise.all([fs.rm(snap.ram, { force: true }), fs.rm(snap.state, { force: true })]);
+  }
+
+  onWorldExit(listener: WorldExitListener): void {
+    this.listeners.push(listener);
+  }
+
+  // ---------------------------------------------------------------- report, close
+
+  async doctor(): Promise<DriverReport> {
+    const notes: string[] = [];
+    const report: DriverReport = { driver: 'microvm', available: false, notes };
+    const q = await findQemu().catch(() => null);
+    if (!q) {
+      notes.push('qemu-system-x86_64 not found: apt-get install qemu-system-x86 busybox-static python3');
+      return report;
+    }
+    report.qemu = q.qemu;
+    report.qemuVersion = q.version;
+    notes.push(`QEMU ${q.version} at ${q.qemu}`);
+    const kvm = await kvmAccess();
+    const setpriv = await which('setpriv');
+    notes.push(setpriv ? 'QEMU runs under setpriv --pdeathsig KILL (dies with its parent)' : 'setpriv not found: only the supervisor cleans up after a killed parent');
+    const ctx = this.ctx ? await this.ctx.catch((e: Error) => e) : null;
+    if (ctx && !(ctx instanceof Error)) {
+      const a = ctx.assets;
+      report.available = true;
+      report.accel = a.accel.accel;
+      notes.push(`accelerator: ${a.accel.reason}`);
+      notes.push(`kernel: ${a.kernel.pkg} (${a.kernel.modules.length} modules in the initramfs)`);
+      notes.push(`system image: ${path.basename(a.sysImage.file)} (${mib(a.sysImage.bytes)} MiB, python + stdlib, read-only)`);
+      notes.push(`template ${a.template.memoryMib} MiB × ${a.template.vcpus}: ${mib(a.template.ramBytes)} MiB of RAM in use, cold boot ${Math.round(a.template.bootMs)} ms`);
+      notes.push(`run directory: ${ctx.run.path}`);
+      notes.push(`snapshots: ${this.snaps.size} holding ${mib(this.snapshotBytes)} MiB of ${mib(this.budget)} MiB allowed`);
+      notes.push(`worlds: ${[...this.worlds.values()].filter((w) => w.state === 'running').length} running`);
+      report.snapshotBytes = this.snapshotBytes;
+      report.snapshotBudgetBytes = this.budget;
+      report.assets = { kernel: a.kernel.pkg, initramfs: a.initramfs.file, sysImage: a.sysImage.file, template: a.template.key };
+    } else {
+      if (ctx instanceof Error) notes.push(`setup failed: ${ctx.message}`);
+      const mode = this.opts.accel ?? 'auto';
+      let accel: string;
+      if (mode === 'tcg') accel = 'TCG (software emulation): chosen by configuration';
+      else if (!kvm.ok) accel = mode === 'kvm' ? `KVM asked for but ${kvm.why}: unavailable` : `TCG (software emulation): ${kvm.why}`;
+      else {
+        const cached = await fs
+          .readFile(path.join(this.opts.home, 'microvm', 'accel.json'), 'utf8')
+          .then((s) => (JSON.parse(s) as { decision: { reason: string } }).decision.reason)
+          .catch(() => null);
+        accel = cached ?? `${kvm.why}; whether a stock kernel boots under KVM is probed on first use`;
+      }
+      report.accel = /^KVM/.test(accel) ? 'kvm' : 'tcg';
+      notes.push(`accelerator: ${accel}`);
+      const dir = path.join(this.opts.home, 'microvm');
+      const templates = await fs.readdir(path.join(dir, 'templates')).catch(() => [] as string[]);
+      const kernels = await fs.readdir(path.join(dir, 'kernel')).catch(() => [] as string[]);
+      notes.push(
+        templates.length
+          ? `assets: cached in ${dir} (${kernels.filter((k) => !k.startsWith('.')).join(', ') || 'no kernel'}; ${templates.length} template(s)); checked on first use`
+          : `assets: not built yet in ${dir}; built on first use (kernel fetched with apt-get download, ≈15 s under TCG)`,
+      );
+      report.available = mode !== 'kvm' || kvm.ok;
+    }
+    notes.push(`RAM files on ${await ramDir()} (tmpfs); guest sees only its own /world, a read-only python image at /usr; no network device`);
+    notes.push(`host: ${os.cpus().length} CPUs`);
+    return report;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const ctx = this.ctx ? await this.ctx.catch(() => null) : null;
+    await Promise.all(
+      [...this.worlds.values()].map(async (rec) => {
+        if (rec.state !== 'failed') rec.state = 'destroyed';
+        await rec.vm.kill();
+      }),
+    );
+    this.worlds.clear();
+    this.snaps.clear();
+    this.snapshotBytes = 0;
+    if (ctx) {
+      ctx.copier.close();
+      await ctx.run.close();
+    }
+  }
+}
+
+function mib(n: number): string {
+  return (n / 1048576).toFixed(1);
+}
+

@@ -1,0 +1,8 @@
+/**
+ * @module
+ * The microvm driver: worlds as QEMU microvm virtual machines (KVM when a stock kernel boots under it,
+ * TCG otherwise), created as clones of a template snapshot and branched from RAM-file snapshots.
+ * See docs/microvm.md.
+ */
+export { MicrovmDriver, type MicrovmDriverOptions } from './driver.js';
+export { setupMicrovm, type MicrovmAssets, type SetupOptions, type AccelMode } from './assets.js';

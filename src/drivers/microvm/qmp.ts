@@ -1,0 +1,167 @@
+/**
+ * @module
+ * Line-delimited JSON channels to a VM: QMP (QEMU's monitor protocol, here over QEMU's stdin/stdout) and the
+ * guest agent (newline-delimited JSON over the virtio-serial port's unix socket).
+ */
+import { EventEmitter } from 'node:events';
+import type { Readable, Writable } from 'node:stream';
+
+type Pending = { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void };
+
+/** Splits a byte stream into JSON lines. */
+function lineReader(stream: Readable, onLine: (obj: Record<string, unknown>) => void): void {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buf += chunk;
+    let nl = buf.indexOf('\n');
+    while (nl >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      nl = buf.indexOf('\n');
+      if (!line) continue;
+      let obj: unknown;
+      try {
+        obj = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if (obj && typeof obj === 'object') onLine(obj as Record<string, unknown>);
+    }
+  });
+}
+
+export class QmpError extends Error {
+  constructor(
+    readonly command: string,
+    readonly klass: string,
+    desc: string,
+  ) {
+    super(`QMP ${command}: ${klass}: ${desc}`);
+  }
+}
+
+/**
+ * QMP client. Commands are written at once (QEMU handles them in order, so `qmp_capabilities` and the
+ * commands after it can be pipelined before the greeting arrives) and matched to replies by id.
+ */
+export class Qmp extends EventEmitter {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending & { command: string }>();
+  private closedWith: Error | null = null;
+
+  constructor(private readonly input: Writable, output: Readable) {
+    super();
+    input.on('error', () => {
+      /* reported through close() when QEMU exits */
+    });
+    lineReader(output, (msg) => {
+      if ('QMP' in msg) {
+        this.emit('greeting', msg);
+        return;
+      }
+      if (typeof msg.event === 'string') {
+        this.emit('event', msg.event, (msg.data ?? {}) as Record<string, unknown>);
+        this.emit(msg.event, (msg.data ?? {}) as Record<string, unknown>);
+        return;
+      }
+      const id = typeof msg.id === 'number' ? msg.id : -1;
+      const p = this.pending.get(id);
+      if (!p) return;
+      this.pending.delete(id);
+      if ('error' in msg) {
+        const err = (msg.error ?? {}) as { class?: string; desc?: string };
+        p.reject(new QmpError(p.command, err.class ?? 'Error', err.desc ?? 'unknown error'));
+      } else {
+        p.resolve((msg.return ?? {}) as Record<string, unknown>);
+      }
+    });
+  }
+
+  command(execute: string, args?: Record<string, unknown>): Promise<Record<string, unknown>> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, command: execute });
+      this.input.write(`${JSON.stringify(args ? { execute, arguments: args, id } : { execute, id })}\n`);
+    });
+  }
+
+  close(err: Error): void {
+    if (this.closedWith) return;
+    this.closedWith = err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}
+
+export class AgentReplyError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type AgentPending = Pending & { onEvent?: (event: string, data: string) => void };
+
+/** Client of the guest agent: one JSON request per line, replies matched by id, streamed events routed. */
+export class AgentClient {
+  private nextId = 1;
+  private readonly pending = new Map<number, AgentPending>();
+  private closedWith: Error | null = null;
+
+  constructor(
+    private readonly output: Writable,
+    input: Readable,
+  ) {
+    output.on('error', () => {
+      /* reported through close() */
+    });
+    lineReader(input, (msg) => {
+      const id = typeof msg.id === 'number' ? msg.id : -1;
+      const p = this.pending.get(id);
+      if (!p) return;
+      if (typeof msg.event === 'string') {
+        p.onEvent?.(msg.event, String(msg.data ?? ''));
+        return;
+      }
+      this.pending.delete(id);
+      if (msg.ok === true) p.resolve(msg);
+      else {
+        const e = (msg.error ?? {}) as { type?: string; message?: string };
+        p.reject(new AgentReplyError(e.type ?? 'Error', e.message ?? 'agent error'));
+      }
+    });
+  }
+
+  request(
+    op: string,
+    args: Record<string, unknown> = {},
+    onEvent?: (event: string, data: string) => void,
+  ): { id: number; reply: Promise<Record<string, unknown>> } {
+    const id = this.nextId++;
+    if (this.closedWith) return { id, reply: Promise.reject(this.closedWith) };
+    const reply = new Promise<Record<string, unknown>>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onEvent });
+      this.output.write(`${JSON.stringify({ ...args, id, op })}\n`);
+    });
+    return { id, reply };
+  }
+
+  /** Stop waiting for a request (e.g. after a host-side timeout). */
+  forget(id: number, err: Error): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    p.reject(err);
+  }
+
+  close(err: Error): void {
+    if (this.closedWith) return;
+    this.closedWith = err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}

@@ -1,0 +1,303 @@
+/**
+ * @module
+ * One QEMU microvm process: spawn (cold boot or restore from a snapshot), QMP, the guest agent channel,
+ * saving its state, and noticing its death.
+ *
+ * Guest RAM is a `memory-backend-file` with `share=on` on tmpfs, one file per VM. With the migration
+ * capability `x-ignore-shared`, QEMU leaves shared RAM out of the migration stream, so a snapshot is the
+ * RAM file (copied) plus ≈50 KB of device state, and a restore maps a copy of that RAM file and loads the
+ * device state with `migrate-incoming`.
+ */
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { promises as fs } from 'node:fs';
+import net from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { DriverError } from '../../core/errors.js';
+import { AgentClient, Qmp } from './qmp.js';
+import { Tail, shQuote, sleep, sparseCopy } from './util.js';
+
+export type Accel = 'kvm' | 'tcg';
+
+export interface VmConfig {
+  /** Short name used in file names and messages. */
+  name: string;
+  qemu: string;
+  /** `setpriv` path: QEMU is started under `setpriv --pdeathsig KILL` so it dies with its parent. */
+  setpriv: string | null;
+  accel: Accel;
+  memoryMib: number;
+  vcpus: number;
+  kernel: string;
+  initrd: string;
+  sysImage: string;
+  cmdline: string;
+  /** The VM's own RAM file (tmpfs). Must already hold the snapshot's RAM when `incoming` is set. */
+  ramPath: string;
+  agentSock: string;
+  consolePath: string;
+  /** Written with QEMU's pid so a supervisor can kill it if this process is killed. */
+  pidPath: string;
+  /** Device-state file of the snapshot to restore, instead of a cold boot. */
+  incoming?: string;
+  /** Copies a sparse RAM file (see copier.ts); `cp --sparse=auto` when absent. */
+  copy?: (src: string, dst: string) => Promise<unknown>;
+}
+
+export const KERNEL_CMDLINE = 'console=ttyS0 panic=-1 quiet nokaslr tsc_early_khz=2000000';
+
+export function qemuArgs(c: VmConfig): string[] {
+  const args = [
+    '-machine',
+    'microvm,memory-backend=mem',
+    '-accel',
+    c.accel,
+    '-cpu',
+    c.accel === 'kvm' ? 'host' : 'max',
+    '-smp',
+    String(c.vcpus),
+    '-m',
+    `${c.memoryMib}M`,
+    '-object',
+    `memory-backend-file,id=mem,size=${c.memoryMib}M,mem-path=${c.ramPath},share=on`,
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-kernel',
+    c.kernel,
+    '-initrd',
+    c.initrd,
+    '-append',
+    c.cmdline,
+    '-serial',
+    `file:${c.consolePath}`,
+    '-chardev',
+    'stdio,id=qmp,signal=off',
+    '-mon',
+    'chardev=qmp,mode=control',
+    '-drive',
+    `file=${c.sysImage},if=none,id=sys,format=raw,readonly=on`,
+    '-device',
+    'virtio-blk-device,drive=sys',
+    '-device',
+    'virtio-serial-device,max_ports=2',
+    '-chardev',
+    `socket,id=agent,path=${c.agentSock},server=on,wait=off`,
+    '-device',
+    'virtserialport,chardev=agent,name=agent',
+  ];
+  if (c.incoming) args.push('-incoming', 'defer');
+  return args;
+}
+
+export interface VmExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Why, in words: guest reset/panic, shutdown, killed, ... */
+  reason: string;
+}
+
+/**
+ * A running QEMU. Emits `exit` (VmExit) once when the process is gone, whether asked or not.
+ */
+export class Vm extends EventEmitter {
+  readonly config: VmConfig;
+  private child!: ChildProcessByStdio<Writable, Readable, Readable>;
+  private qmp!: Qmp;
+  agent!: AgentClient;
+  private sock: net.Socket | null = null;
+  private readonly stderr = new Tail(2048);
+  private shutdownReason: string | null = null;
+  private exitInfo: VmExit | null = null;
+  private readonly exited: Promise<VmExit>;
+  private resolveExited!: (e: VmExit) => void;
+  /** Set when we kill it on purpose: the exit is then not a failure. */
+  expectingExit = false;
+  pid = 0;
+
+  constructor(config: VmConfig) {
+    super();
+    this.config = config;
+    this.exited = new Promise((r) => {
+      this.resolveExited = r;
+    });
+  }
+
+  get alive(): boolean {
+    return this.exitInfo === null;
+  }
+
+  /** Spawn QEMU; for a restore, load the snapshot and let it run. Resolves once the agent socket is connected. */
+  async start(): Promise<void> {
+    const c = this.config;
+    const args = qemuArgs(c);
+    const [file, argv] = c.setpriv ? [c.setpriv, ['--pdeathsig', 'KILL', '--', c.qemu, ...args]] : [c.qemu, args];
+    const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
+    this.pid = child.pid ?? 0;
+    const spawnError = new Promise<never>((_, reject) => {
+      child.once('error', (e) => reject(new DriverError(`cannot start ${c.qemu}: ${e.message}`, e)));
+    });
+    spawnError.catch(() => {});
+    if (this.pid) await fs.writeFile(c.pidPath, String(this.pid)).catch(() => {});
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d: string) => this.stderr.push(d));
+    this.qmp = new Qmp(child.stdin, child.stdout);
+    this.qmp.on('SHUTDOWN', (data: Record<string, unknown>) => {
+      this.shutdownReason = String(data.reason ?? 'shutdown');
+    });
+    this.qmp.on('GUEST_PANICKED', () => {
+      this.shutdownReason = 'guest-panic';
+    });
+    // 'exit' can come before the last QMP lines (the SHUTDOWN event) are read: wait for 'close' too.
+    child.on('exit', (code, signal) => {
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        void this.onExit(code, signal);
+      };
+      child.once('close', finish);
+      setTimeout(finish, 300).unref();
+    });
+
+    const ready = (async () => {
+      await this.qmp.command('qmp_capabilities');
+      await this.qmp.command('migrate-set-capabilities', {
+        capabilities: [
+          { capability: 'x-ignore-shared', state: true },
+          { capability: 'events', state: true },
+        ],
+      });
+      if (c.incoming) {
+        const done = this.migrationDone();
+        await this.qmp.command('migrate-incoming', { uri: `exec:cat ${shQuote(c.incoming)}` });
+        await done;
+        // The snapshot was taken stopped, and that run state travels with it: start it explicitly.
+        await this.qmp.command('cont');
+      }
+      await this.connectAgent();
+    })();
+    await Promise.race([ready, spawnError, this.exited.then((e) => Promise.reject(this.startError(e)))]);
+  }
+
+  private startError(e: VmExit): Error {
+    return new DriverError(`QEMU (${this.config.name}) exited while starting: ${e.reason}`);
+  }
+
+  private migrationDone(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const on = (data: Record<string, unknown>) => {
+        const status = String(data.status);
+        if (status === 'completed') {
+          this.qmp.off('MIGRATION', on);
+          resolve();
+        } else if (status === 'failed' || status === 'cancelled') {
+          this.qmp.off('MIGRATION', on);
+          this.qmp
+            .command('query-migrate')
+            .then((q) => reject(new DriverError(`migration ${status}: ${String(q['error-desc'] ?? 'no detail')}`)))
+            .catch(() => reject(new DriverError(`migration ${status}`)));
+        }
+      };
+      this.qmp.on('MIGRATION', on);
+    });
+  }
+
+  private async connectAgent(): Promise<void> {
+    const path = this.config.agentSock;
+    for (let i = 0; ; i++) {
+      try {
+        const sock = await new Promise<net.Socket>((resolve, reject) => {
+          const s = net.connect(path);
+          s.once('connect', () => resolve(s));
+          s.once('error', reject);
+        });
+        sock.on('error', () => {});
+        sock.on('close', () => this.agent.close(new DriverError('agent connection closed')));
+        this.sock = sock;
+        this.agent = new AgentClient(sock, sock);
+        return;
+      } catch (e) {
+        if (i > 400 || !this.alive) throw new DriverError(`cannot connect to the agent socket ${path}: ${(e as Error).message}`);
+        await sleep(5);
+      }
+    }
+  }
+
+  /**
+   * Save the VM's state: stop it, write its device state to `statePath` (RAM left out: x-ignore-shared)
+   * while copying its RAM file to `ramPath`; then let it run again unless `keepStopped`.
+   */
+  async save(statePath: string, ramPath: string, keepStopped = false): Promise<void> {
+    await this.qmp.command('stop');
+    try {
+      const done = this.migrationDone();
+      done.catch(() => {});
+      await this.qmp.command('migrate', { uri: `exec:cat > ${shQuote(statePath)}` });
+      await Promise.all([done, (this.config.copy ?? sparseCopy)(this.config.ramPath, ramPath)]);
+    } finally {
+      if (!keepStopped && this.alive) await this.qmp.command('cont');
+    }
+  }
+
+  /** Kill QEMU (SIGKILL) and wait until it is gone. */
+  async kill(): Promise<VmExit> {
+    this.expectingExit = true;
+    if (this.alive) {
+      try {
+        this.child.kill('SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    return this.exited;
+  }
+
+  waitExit(): Promise<VmExit> {
+    return this.exited;
+  }
+
+  /** The last lines the guest printed on its serial console. */
+  async consoleTail(max = 1500): Promise<string> {
+    try {
+      const fh = await fs.open(this.config.consolePath, 'r');
+      try {
+        const { size } = await fh.stat();
+        const len = Math.min(size, max);
+        const buf = Buffer.alloc(len);
+        await fh.read(buf, 0, len, size - len);
+        return buf.toString('utf8');
+      } finally {
+        await fh.close();
+      }
+    } catch {
+      return '';
+    }
+  }
+
+  private async onExit(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    let reason: string;
+    if (this.expectingExit) reason = 'destroyed';
+    else if (this.shutdownReason === 'guest-reset' || this.shutdownReason === 'guest-panic') {
+      const tail = await this.consoleTail(600);
+      const panic = /Kernel panic[^\n]*/.exec(tail)?.[0];
+      reason = `guest ${this.shutdownReason === 'guest-panic' ? 'panicked' : 'reset'}${panic ? ` (${panic.trim()})` : ''}`;
+    } else if (this.shutdownReason) {
+      const tail = await this.consoleTail(300);
+      const agent = /init: agent exited[^\n]*/.exec(tail)?.[0];
+      reason = `guest shut down (${this.shutdownReason})${agent ? `: ${agent}` : ''}`;
+    } else if (signal) reason = `QEMU killed by ${signal}`;
+    else reason = `QEMU exited with code ${code}${this.stderr.toString().trim() ? `: ${this.stderr.toString().trim().split('\n').slice(-3).join(' | ')}` : ''}`;
+    const info: VmExit = { code, signal, reason };
+    this.exitInfo = info;
+    const err = new DriverError(`VM ${this.config.name} is gone: ${reason}`);
+    this.qmp.close(err);
+    this.agent?.close(err);
+    this.sock?.destroy();
+    this.resolveExited(info);
+    this.emit('exit', info);
+  }
+}
