@@ -1,0 +1,80 @@
+/**
+ * @module
+ * The store's schema as numbered migrations. Migration 1 is the seed's "DuckDB Schema" text, verbatim: the
+ * seed's four tables are the public record other tools query, so their names, columns, types, CHECKs,
+ * DEFAULTs and REFERENCES must not drift. Later changes go in new migrations, never edits to old ones.
+ */
+
+/** One schema step. `sql` may hold several statements; it runs in one transaction with its bookkeeping row. */
+export interface Migration {
+  /** 1, 2, 3, … with no gaps: the order they apply in. */
+  readonly version: number;
+  /** Short human label, stored in the migrations table. */
+  readonly name: string;
+  readonly sql: string;
+}
+
+/**
+ * The seed's DDL, character for character (including its comments), from world-runtime-SKILL.md
+ * "DuckDB Schema". `CREATE TABLE IF NOT EXISTS` is the seed's own wording.
+ */
+export const SEED_SCHEMA_SQL = `-- WorldRuntime entities
+CREATE TABLE IF NOT EXISTS world_runtime_entities (
+  entity_id VARCHAR PRIMARY KEY,
+  entity_type VARCHAR NOT NULL,  -- 'microvm', 'sandbox', 'verse'
+  parent_id VARCHAR,
+  snapshot_id VARCHAR,
+  trit INT CHECK (trit IN (-1, 0, 1)),
+  state VARCHAR DEFAULT 'running',  -- 'running', 'snapshotted', 'collapsed'
+  memory_mib INT,
+  vcpu_count INT,
+  boot_time_ms FLOAT,
+  created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+  resolved_at TIMESTAMP
+);
+
+-- Branching events
+CREATE TABLE IF NOT EXISTS world_branches (
+  branch_id VARCHAR PRIMARY KEY,
+  parent_entity_id VARCHAR REFERENCES world_runtime_entities(entity_id),
+  child_entity_ids VARCHAR[],  -- Array of child entity IDs
+  branch_type VARCHAR,  -- 'push_down', 'fork', 'snapshot'
+  snapshot_time_ms FLOAT,
+  gf3_sum INT,
+  branched_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
+);
+
+-- Verse resolutions
+CREATE TABLE IF NOT EXISTS verse_resolutions (
+  resolution_id VARCHAR PRIMARY KEY,
+  verses VARCHAR[],  -- Participating verse IDs
+  winning_verse VARCHAR,
+  oracle_source VARCHAR,
+  wev_extracted FLOAT,
+  pull_up_time_ms FLOAT,
+  resolved_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
+);
+
+-- Performance metrics
+CREATE TABLE IF NOT EXISTS runtime_metrics (
+  metric_id VARCHAR PRIMARY KEY,
+  entity_id VARCHAR REFERENCES world_runtime_entities(entity_id),
+  boot_time_ms FLOAT,
+  snapshot_time_ms FLOAT,
+  branch_time_ms FLOAT,
+  memory_overhead_mb FLOAT,
+  measured_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
+);
+`;
+
+/** Every migration of the store's own tables, oldest first. */
+export const STORE_MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'seed schema', sql: SEED_SCHEMA_SQL }];
+
+/**
+ * The schema version this code writes and understands (the highest migration). A database whose
+ * `schema_migrations` holds a higher version was written by a newer world-runtime and is refused.
+ */
+export const STORE_SCHEMA_VERSION: number = STORE_MIGRATIONS[STORE_MIGRATIONS.length - 1]?.version ?? 0;
+
+/** Name of the table that records which store migrations have run. */
+export const STORE_MIGRATIONS_TABLE = 'schema_migrations';

@@ -1,0 +1,168 @@
+/**
+ * @module
+ * Row shapes of the DuckDB record: what callers pass to the `record*` methods and what the readers return.
+ * Field names are the seed's column names in camelCase (`entity_id` → `entityId`).
+ */
+import type { Trit } from '../core/types.js';
+
+/**
+ * `world_runtime_entities.entity_type`. The seed names `microvm`, `sandbox` and `verse`; `snapshot` marks a
+ * snapshot's own row (a snapshot is a live, destroyable thing in every driver, and worlds started from it
+ * point at it through `snapshot_id`).
+ */
+export type EntityType = 'sandbox' | 'microvm' | 'verse' | 'snapshot';
+
+/** Every `entity_type` the store accepts. */
+export const ENTITY_TYPES: readonly EntityType[] = ['sandbox', 'microvm', 'verse', 'snapshot'];
+
+/**
+ * `world_runtime_entities.state`.
+ * - `running`: a live world.
+ * - `snapshotted`: a snapshot row that is ready (frozen; worlds can start from it).
+ * - `collapsed`: a verse world that lost a resolution.
+ * - `destroyed`: ended on request (worlds and snapshots).
+ * - `failed`: its process died or had to be killed.
+ * - `lost`: was live when the owning process crashed; found by `markRunningAsLost` at the next start.
+ */
+export type EntityState = 'running' | 'snapshotted' | 'collapsed' | 'destroyed' | 'failed' | 'lost';
+
+/** Every `state` the store accepts. */
+export const ENTITY_STATES: readonly EntityState[] = ['running', 'snapshotted', 'collapsed', 'destroyed', 'failed', 'lost'];
+
+/** `world_branches.branch_type`, the seed's three values. */
+export type BranchType = 'fork' | 'snapshot' | 'push_down';
+
+/** Every `branch_type` the store accepts. */
+export const BRANCH_TYPES: readonly BranchType[] = ['fork', 'snapshot', 'push_down'];
+
+/** A new `world_runtime_entities` row. Omitted optional fields are NULL; `state` defaults to `running`. */
+export interface EntityInput {
+  entityId: string;
+  entityType: EntityType;
+  parentId?: string | null;
+  snapshotId?: string | null;
+  trit?: Trit | null;
+  state?: EntityState;
+  memoryMib?: number | null;
+  vcpuCount?: number | null;
+  bootTimeMs?: number | null;
+  /** @default the time of the `recordEntity` call (not of the later flush) */
+  createdAt?: Date;
+  resolvedAt?: Date | null;
+}
+
+/** A change to an existing entity: only the fields present are written. */
+export interface EntityPatch {
+  state?: EntityState;
+  resolvedAt?: Date | null;
+  snapshotId?: string | null;
+}
+
+/** A new `world_branches` row: one branching event. */
+export interface BranchInput {
+  branchId: string;
+  /** The world (or, for a branch from a snapshot, the snapshot) the children came from. */
+  parentEntityId: string | null;
+  /** The new worlds (or, for `branch_type` `snapshot`, the new snapshot's id). */
+  childEntityIds: readonly string[];
+  branchType: BranchType;
+  snapshotTimeMs?: number | null;
+  /** Sum of the children's trits (the seed's GF(3) balance; 0 mod 3 for a balanced push-down). */
+  gf3Sum?: number | null;
+  /** @default the time of the `recordBranch` call */
+  branchedAt?: Date;
+}
+
+/** A new `runtime_metrics` row: the timings of one operation. Columns left out are NULL. */
+export interface MetricInput {
+  /** @default a random UUID */
+  metricId?: string;
+  entityId?: string | null;
+  /** Set by `create`. */
+  bootTimeMs?: number | null;
+  /** Set by `snapshot`. */
+  snapshotTimeMs?: number | null;
+  /** Set by `branch`. */
+  branchTimeMs?: number | null;
+  memoryOverheadMb?: number | null;
+  /** @default the time of the `recordMetric` call */
+  measuredAt?: Date;
+}
+
+/** A new `verse_resolutions` row. */
+export interface ResolutionInput {
+  resolutionId: string;
+  verses: readonly string[];
+  winningVerse: string | null;
+  oracleSource?: string | null;
+  wevExtracted?: number | null;
+  pullUpTimeMs?: number | null;
+  /** @default the time of the `recordResolution` call */
+  resolvedAt?: Date;
+}
+
+/** A `world_runtime_entities` row as read back. Timestamps are ISO-8601 strings (UTC, millisecond precision). */
+export interface EntityRow {
+  entityId: string;
+  entityType: EntityType;
+  parentId: string | null;
+  snapshotId: string | null;
+  trit: Trit | null;
+  state: EntityState;
+  memoryMib: number | null;
+  vcpuCount: number | null;
+  bootTimeMs: number | null;
+  createdAt: string | null;
+  resolvedAt: string | null;
+}
+
+/** A `world_branches` row as read back. */
+export interface BranchRow {
+  branchId: string;
+  parentEntityId: string | null;
+  childEntityIds: string[];
+  branchType: BranchType | null;
+  snapshotTimeMs: number | null;
+  gf3Sum: number | null;
+  branchedAt: string | null;
+}
+
+/** A `verse_resolutions` row as read back. */
+export interface ResolutionRow {
+  resolutionId: string;
+  verses: string[];
+  winningVerse: string | null;
+  oracleSource: string | null;
+  wevExtracted: number | null;
+  pullUpTimeMs: number | null;
+  resolvedAt: string | null;
+}
+
+/** A `runtime_metrics` row as read back. */
+export interface MetricRow {
+  metricId: string;
+  entityId: string | null;
+  bootTimeMs: number | null;
+  snapshotTimeMs: number | null;
+  branchTimeMs: number | null;
+  memoryOverheadMb: number | null;
+  measuredAt: string | null;
+}
+
+/** An operation summarised by `metricSummary`, and the column it is read from. */
+export type MetricOperation = 'create' | 'snapshot' | 'branch' | 'memory' | 'pull_up';
+
+/** Count and percentiles of one operation's recorded timings (or memory). */
+export interface MetricSummary {
+  operation: MetricOperation;
+  /** `table.column` the figures come from. */
+  source: string;
+  unit: 'ms' | 'MB';
+  count: number;
+  /** Median (linear interpolation between samples); null when count is 0. */
+  p50: number | null;
+  p99: number | null;
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+}
