@@ -4,11 +4,14 @@
  * record of everything. It is the one place that ties drivers, ledger and store together.
  */
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Store } from '../store/index.js';
 import type { Driver, WorldHandle } from '../drivers/driver.js';
 import { ProcessDriver } from '../drivers/process/driver.js';
 import { DriverError, InvalidArgumentError, RuntimeClosedError, SnapshotNotFoundError, WorldNotFoundError } from './errors.js';
 import { newId } from './ids.js';
 import { type NormalOpenOptions, type OpenOptions, normalizeBranch, normalizeCreate, normalizeOpen } from './options.js';
+import { Recorder } from './record.js';
 import type { BranchOptions, CreateOptions, Trit } from './types.js';
 import { Snapshot, World, type WorldHost } from './world.js';
 
@@ -36,20 +39,37 @@ export class WorldRuntime implements WorldHost {
   private readonly liveWorlds = new Map<string, World>();
   private readonly liveSnapshots = new Map<string, Snapshot>();
   private closed = false;
+  private readonly recorder?: Recorder;
 
   private constructor(
     readonly driver: Driver,
     readonly options: NormalOpenOptions,
+    /** The DuckDB record (`<home>/world-runtime.duckdb`), unless opened with `record: false`. */
+    readonly record: Store | undefined,
+    /** Worlds the record showed running when this runtime opened: their process had died with its owner. */
+    readonly lostOnOpen: readonly string[],
   ) {
+    if (record) this.recorder = new Recorder(record, driver.name === 'microvm' ? 'microvm' : 'sandbox');
     driver.onWorldExit((id, reason) => this.onWorldExit(id, reason));
   }
 
-  /** Open a runtime in `home` (created if missing). */
+  /**
+   * Open a runtime in `home` (created if missing). One process at a time may own a home: a second gets
+   * `HomeLockedError`.
+   */
   static async open(options: OpenOptions = {}): Promise<WorldRuntime> {
     const opts = normalizeOpen(options);
     mkdirSync(opts.home, { recursive: true, mode: 0o700 });
-    const driver = await openDriver(opts);
-    return new WorldRuntime(driver, opts);
+    const record = opts.record ? await Store.open(join(opts.home, 'world-runtime.duckdb')) : undefined;
+    try {
+      // Rows still 'running' belong to a runtime that died without closing (its worlds died with it).
+      const lost = record ? await record.markRunningAsLost() : [];
+      const driver = await openDriver(opts);
+      return new WorldRuntime(driver, opts, record, lost);
+    } catch (err) {
+      await record?.close();
+      throw err;
+    }
   }
 
   get home(): string {
@@ -64,6 +84,7 @@ export class WorldRuntime implements WorldHost {
     const t0 = performance.now();
     const handle = await this.driver.create({ id, memoryMib: o.memoryMib, vcpus: o.vcpus });
     const world = new World(handle, this, null, null, o.trit, o.metadata, o.memoryMib, o.vcpus, performance.now() - t0);
+    this.recorder?.created(world);
     return this.track(world);
   }
 
@@ -85,9 +106,11 @@ export class WorldRuntime implements WorldHost {
     const snapshotId = source instanceof Snapshot ? source.id : null;
     const memoryMib = source instanceof World ? source.memoryMib : (sourceWorld?.memoryMib ?? 512);
     const vcpus = source instanceof World ? source.vcpus : (sourceWorld?.vcpus ?? 1);
-    return handles.map((h: WorldHandle, i) =>
+    const worlds = handles.map((h: WorldHandle, i) =>
       this.track(new World(h, this, parentId, snapshotId, o.trits[i] as Trit | null, { ...o.metadata }, memoryMib, vcpus, ms)),
     );
+    this.recorder?.branched(snapshotId ?? parentId, worlds, ms);
+    return worlds;
   }
 
   /** The live worlds (running or failed, not destroyed). */
@@ -126,11 +149,21 @@ export class WorldRuntime implements WorldHost {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const w of this.liveWorlds.values()) w.state = 'destroyed';
-    for (const s of this.liveSnapshots.values()) s.state = 'destroyed';
+    for (const w of this.liveWorlds.values()) {
+      if (w.state === 'running') this.recorder?.ended(w.id, 'destroyed');
+      w.state = 'destroyed';
+    }
+    for (const s of this.liveSnapshots.values()) {
+      this.recorder?.ended(s.id, 'destroyed');
+      s.state = 'destroyed';
+    }
     this.liveWorlds.clear();
     this.liveSnapshots.clear();
-    await this.driver.close();
+    try {
+      await this.driver.close();
+    } finally {
+      await this.record?.close();
+    }
   }
 
   // WorldHost ---------------------------------------------------------------------------------
@@ -148,11 +181,13 @@ export class WorldRuntime implements WorldHost {
     const handle = await this.driver.snapshot(world.handle, id);
     const snap = new Snapshot(handle, this, world.id, name ?? null, performance.now() - t0);
     this.liveSnapshots.set(snap.id, snap);
+    this.recorder?.snapshotted(snap);
     return snap;
   }
 
   /** @internal */
   async destroyWorld(world: World): Promise<void> {
+    if (world.state === 'running') this.recorder?.ended(world.id, 'destroyed');
     world.state = 'destroyed';
     this.liveWorlds.delete(world.id);
     await this.driver.destroyWorld(world.handle);
@@ -160,6 +195,7 @@ export class WorldRuntime implements WorldHost {
 
   /** @internal */
   async destroySnapshot(snapshot: Snapshot): Promise<void> {
+    this.recorder?.ended(snapshot.id, 'destroyed');
     snapshot.state = 'destroyed';
     this.liveSnapshots.delete(snapshot.id);
     await this.driver.destroySnapshot(snapshot.handle);
@@ -175,9 +211,11 @@ export class WorldRuntime implements WorldHost {
     if (w && w.state === 'running') {
       w.state = 'failed';
       w.failure = reason;
+      this.recorder?.ended(id, 'failed');
     }
     const s = this.liveSnapshots.get(id);
     if (s) {
+      this.recorder?.ended(id, 'failed');
       s.state = 'destroyed';
       this.liveSnapshots.delete(id);
     }

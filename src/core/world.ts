@@ -94,7 +94,7 @@ export class World {
 
   /** Kill the world and delete its files. Destroying twice is harmless. */
   async destroy(): Promise<void> {
-    if (this.state !== 'running') return;
+    if (this.state === 'destroyed' || this.state === 'collapsed') return;
     await this.host.destroyWorld(this);
   }
 

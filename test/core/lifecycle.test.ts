@@ -89,8 +89,19 @@ test('SIGKILL of the orchestrating process leaves no world process running', asy
       child.once('exit', (code) => reject(new Error(`fixture exited early with ${code}`)));
     });
     assert.ok(processesMentioning(home).length >= 4);
+    await new Promise((r) => setTimeout(r, 600)); // the record is written behind, every ~200 ms
     child.kill('SIGKILL');
     assert.ok(await eventually(() => processesMentioning(home).length === 0), `left: ${processesMentioning(home)}`);
+    // The next runtime on that home finds the dead runtime's worlds and marks them lost.
+    await new Promise((r) => child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r));
+    const rt = await WorldRuntime.open({ home, warn: () => {} });
+    try {
+      assert.ok(rt.lostOnOpen.length >= 4, `lost: ${rt.lostOnOpen}`);
+      const lost = await rt.record?.entities({ state: 'lost' });
+      assert.equal(lost?.length, rt.lostOnOpen.length);
+    } finally {
+      await rt.close();
+    }
   } finally {
     child.kill('SIGKILL');
     rmSync(home, { recursive: true, force: true });
