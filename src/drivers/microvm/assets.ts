@@ -23,7 +23,7 @@ import { exists, lockDir, runTool, sha256, which } from './util.js';
 import { type Accel, KERNEL_CMDLINE, Vm } from './vm.js';
 
 /** Bump when the way assets are built changes, so caches are rebuilt. */
-const BUILDER_VERSION = '1';
+const BUILDER_VERSION = '3';
 
 export type AccelMode = 'auto' | 'kvm' | 'tcg';
 
@@ -84,12 +84,31 @@ export async function findQemu(): Promise<{ qemu: string; version: string } | nu
 
 // ------------------------------------------------------------------ initramfs
 
+/** A static executable has no PT_INTERP program header (ELF64 little-endian). */
+async function isStaticElf(file: string): Promise<boolean> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const head = Buffer.alloc(65536);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    if (bytesRead < 64 || head.readUInt32BE(0) !== 0x7f454c46 || head[4] !== 2) return false;
+    const phoff = Number(head.readBigUInt64LE(0x20));
+    const phentsize = head.readUInt16LE(0x36);
+    const phnum = head.readUInt16LE(0x38);
+    for (let i = 0; i < phnum; i++) {
+      const off = phoff + i * phentsize;
+      if (off + 4 > bytesRead) return false;
+      if (head.readUInt32LE(off) === 3) return false; // PT_INTERP
+    }
+    return true;
+  } finally {
+    await fh.close();
+  }
+}
+
 async function findStaticBusybox(): Promise<string> {
   for (const cand of ['/bin/busybox', '/usr/bin/busybox', await which('busybox')]) {
     if (!cand || !(await exists(cand))) continue;
-    // A static binary has no PT_INTERP program header: look for the interpreter path string.
-    const head = await fs.readFile(cand);
-    if (!head.includes(Buffer.from('/lib64/ld-linux'))) return cand;
+    if (await isStaticElf(cand)) return cand;
   }
   throw new DriverError('no static busybox found: install the Debian package busybox-static');
 }
@@ -97,14 +116,15 @@ async function findStaticBusybox(): Promise<string> {
 async function ensureInitramfs(dir: string, kernel: KernelAssets, progress: (m: string) => void) {
   const gdir = await guestDir();
   const busybox = await findStaticBusybox();
-  const [bb, init, agent] = await Promise.all([
-    fs.readFile(busybox),
+  const [bbStat, init, agent] = await Promise.all([
+    fs.stat(busybox),
     fs.readFile(path.join(gdir, 'init')),
     fs.readFile(path.join(gdir, 'agent.py')),
   ]);
-  const hash = sha256(BUILDER_VERSION, bb, init, agent, kernel.hash).slice(0, 16);
+  const hash = sha256(BUILDER_VERSION, busybox, String(bbStat.size), String(bbStat.mtimeMs), init, agent, kernel.hash).slice(0, 16);
   const file = path.join(dir, `initramfs-${hash}.cpio`);
   if (await exists(file)) return { file, hash };
+  const bb = await fs.readFile(busybox);
   progress('initramfs: building');
   const { stdout } = await runTool(busybox, ['--list']);
   const applets = stdout.split('\n').filter((a) => a && a !== 'busybox' && !a.includes('/'));
@@ -193,7 +213,20 @@ async function ensureSysImage(dir: string, progress: (m: string) => void) {
   const py = await pythonFacts();
   const files = await walkStdlib(py.stdlib);
   const dynload = files.filter((f) => f.rel.startsWith('lib-dynload/') && f.rel.endsWith('.so')).map((f) => path.join(py.stdlib, f.rel));
-  const libs = await libClosure([py.exe, ...dynload]);
+  // The library closure (ldd on ~50 files, ≈1 s) only changes with the binaries: cache it by their stats.
+  const exeStat = await fs.stat(py.exe);
+  const binKey = sha256(py.exe, String(exeStat.size), String(exeStat.mtimeMs), files.filter((f) => f.rel.startsWith('lib-dynload/')).map((f) => `${f.rel}:${f.size}:${f.mtime}`).join('\n'));
+  const closureFile = path.join(dir, 'libs.json');
+  let libs: Map<string, string>;
+  const cachedLibs = await fs
+    .readFile(closureFile, 'utf8')
+    .then((t) => JSON.parse(t) as { key: string; libs: [string, string][] })
+    .catch(() => null);
+  if (cachedLibs && cachedLibs.key === binKey) libs = new Map(cachedLibs.libs);
+  else {
+    libs = await libClosure([py.exe, ...dynload]);
+    await fs.writeFile(closureFile, JSON.stringify({ key: binKey, libs: [...libs] }));
+  }
   const libStats = await Promise.all([...libs.values()].map(async (p) => `${p}:${(await fs.stat(p)).size}`));
   const exeSt = await fs.stat(py.exe);
   const hash = sha256(
@@ -340,6 +373,17 @@ const WARM_CODE = [
   'import subprocess, pathlib, datetime, struct, string, textwrap, traceback, copy, decimal, fractions, statistics',
 ].join('\n');
 
+const REPORTING_ORDER = '/sys/module/page_reporting/parameters/page_reporting_order';
+const DROP_CODE = [
+  'import gc, os',
+  'gc.collect()',
+  // report free pages of any size (not only 2 MiB blocks) while the template is made
+  `os.path.exists("${REPORTING_ORDER}") and open("${REPORTING_ORDER}", "w").write("0")`,
+  'open("/proc/sys/vm/drop_caches", "w").write("3")',
+  'open("/proc/sys/vm/compact_memory", "w").write("1")',
+].join('\n');
+const UNDROP_CODE = `import os\nos.path.exists("${REPORTING_ORDER}") and open("${REPORTING_ORDER}", "w").write("9")`;
+
 async function buildTemplate(base: BaseAssets, accel: Accel, memoryMib: number, vcpus: number, key: string, progress: (m: string) => void): Promise<TemplateAssets> {
   const tdir = path.join(base.dir, 'templates', key);
   const work = path.join(await ramDir(), `world-runtime-microvm-setup-${process.pid}-${key.slice(0, 8)}`);
@@ -358,6 +402,19 @@ async function buildTemplate(base: BaseAssets, accel: Accel, memoryMib: number, 
     await vm.agent.request('write', { path: '.warm', data: '' }).reply;
     await vm.agent.request('read', { path: '.warm' }).reply;
     await vm.agent.request('exec', { code: 'import os\nos.unlink("/world/.warm")', scratch: true }).reply;
+    // Give free memory back: compact it into 2 MiB blocks and wait for free page reporting (2 s delay in
+    // the guest) to punch those blocks out of the RAM file, so every clone copies less.
+    const before = (await fs.stat(vm.config.ramPath)).blocks * 512;
+    await vm.agent.request('exec', { code: DROP_CODE, scratch: true }).reply;
+    let prev = before;
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      const now = (await fs.stat(vm.config.ramPath)).blocks * 512;
+      if (i >= 5 && now >= prev - 262144) break; // reporting runs 2 s after frees; stop once it settles
+      prev = now;
+    }
+    await vm.agent.request('exec', { code: UNDROP_CODE, scratch: true }).reply;
+    progress(`template: RAM in use ${(before / 1048576).toFixed(1)} → ${(((await fs.stat(vm.config.ramPath)).blocks * 512) / 1048576).toFixed(1)} MiB after compaction`);
     await fs.rm(tdir, { recursive: true, force: true });
     const stage = `${tdir}.tmp-${process.pid}`;
     await fs.rm(stage, { recursive: true, force: true });

@@ -20,14 +20,19 @@ def reply(obj):
         os.write(1, data)
 def copy(req):
     t0 = time.perf_counter()
-    tmp = req["dst"] + ".part"
+    inplace = req.get("inplace", False)
+    # in place: into a file QEMU already maps (fresh, all holes), keeping its inode; else whole-or-nothing
+    tmp = req["dst"] if inplace else req["dst"] + ".part"
     try:
         fi = os.open(req["src"], os.O_RDONLY)
         try:
             size = os.fstat(fi).st_size
-            fo = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            fo = os.open(tmp, os.O_RDWR) if inplace else os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
-                os.ftruncate(fo, size)
+                if os.fstat(fo).st_size != size:
+                    if inplace:
+                        raise OSError("%s is %d bytes, the snapshot RAM %d" % (tmp, os.fstat(fo).st_size, size))
+                    os.ftruncate(fo, size)
                 off = 0
                 n = 0
                 cross = False
@@ -59,13 +64,15 @@ def copy(req):
                 os.close(fo)
         finally:
             os.close(fi)
-        os.rename(tmp, req["dst"])
+        if not inplace:
+            os.rename(tmp, req["dst"])
         reply({"id": req["id"], "ok": True, "bytes": n, "ms": (time.perf_counter() - t0) * 1000})
     except Exception as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        if not inplace:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         reply({"id": req["id"], "ok": False, "error": "%s: %s" % (type(e).__name__, e)})
 pool = ThreadPoolExecutor(4)
 for line in sys.stdin:
@@ -120,10 +127,14 @@ export class Copier {
     return child;
   }
 
-  /** Copy `src` to `dst` keeping holes; `dst` appears whole or not at all. */
-  copy(src: string, dst: string): Promise<{ bytes: number; ms: number }> {
+  /**
+   * Copy `src` to `dst` keeping holes; `dst` appears whole or not at all. `inPlace`: write into the existing
+   * `dst` (a fresh RAM file QEMU has mapped, all holes, same size) without replacing it.
+   */
+  copy(src: string, dst: string, inPlace = false): Promise<{ bytes: number; ms: number }> {
     const child = this.ensure();
     if (!child) {
+      if (inPlace) return Promise.reject(new DriverError('in-place RAM copies need /usr/bin/python3'));
       const t0 = performance.now();
       return sparseCopy(src, dst).then(() => ({ bytes: 0, ms: performance.now() - t0 }));
     }
@@ -131,7 +142,7 @@ export class Copier {
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) this.hold(true);
       this.pending.set(id, { resolve, reject });
-      child.stdin.write(`${JSON.stringify({ id, src, dst })}\n`);
+      child.stdin.write(`${JSON.stringify({ id, src, dst, inplace: inPlace })}\n`);
     });
   }
 

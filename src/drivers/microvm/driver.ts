@@ -54,6 +54,8 @@ export interface MicrovmDriverOptions {
   snapshotBudgetBytes?: number;
   /** Extra time a guest gets after an exec/run timeout to interrupt the code itself before it is declared hung. @default 5000 */
   hangGraceMs?: number;
+  /** QEMUs kept started and waiting per (memory, vcpus) shape in use, so clones skip QEMU's start-up; 0 disables. @default 2 */
+  spares?: number;
 }
 
 /** What a world or snapshot can be restored from. */
@@ -105,9 +107,20 @@ export class MicrovmDriver implements Driver {
   private closed = false;
   private seq = 0;
   private snapshotBytes = 0;
+  /** Every QEMU this driver started and that has not exited yet (worlds, spares, VMs being restored). */
+  private readonly vms = new Set<Vm>();
+  /** Started QEMUs waiting for a snapshot, by shape "memoryMib:vcpus". */
+  private readonly pool = new Map<string, Vm[]>();
+  private readonly filling = new Set<string>();
+  /** Spares wanted per shape (raised by large branches). */
+  private readonly wanted = new Map<string, number>();
+  private readonly owners = new Map<Vm, WorldRec>();
+  private readonly pendingIds = new Set<string>();
   private budget = 0;
   /** Timings of the last operations (ms), for doctor and the bench. */
   readonly timings: Record<string, number> = {};
+  /** Milestones of the last clone (ms since it began): vm taken, RAM copied, running, agent answered. */
+  lastClone: Record<string, number> = {};
 
   constructor(opts: MicrovmDriverOptions) {
     if (!opts || typeof opts.home !== 'string' || !opts.home) throw new InvalidArgumentError('MicrovmDriver: `home` (state directory) is required');
@@ -152,6 +165,7 @@ export class MicrovmDriver implements Driver {
       t = (async () => {
         const tpl = await ensureTemplate(ctx.assets, ctx.assets.accel.accel, memoryMib, vcpus, (m) => this.progress(m));
         const ram = ctx.run.file(`t${memoryMib}x${vcpus}.ram`);
+        this.fill(ctx, memoryMib, vcpus);
         await ctx.copier.copy(tpl.ram, ram);
         return { ram, state: tpl.state, memoryMib, vcpus };
       })();
@@ -167,50 +181,128 @@ export class MicrovmDriver implements Driver {
     return `${prefix}${++this.seq}`;
   }
 
-  /** Start a world from an image: copy its RAM, restore QEMU, set clock and randomness. */
-  private async clone(ctx: Ctx, image: Image, id: string, sameRandom: boolean): Promise<WorldRec> {
-    if (this.worlds.has(id)) throw new InvalidArgumentError(`a world with id "${id}" already exists`);
+  private shapeKey(memoryMib: number, vcpus: number): string {
+    return `${memoryMib}:${vcpus}`;
+  }
+
+  /** A new QEMU waiting for a snapshot (`-incoming defer`), its RAM file still empty. Not yet started. */
+  private makeVm(ctx: Ctx, memoryMib: number, vcpus: number): Vm {
     const name = this.nextName('v');
-    const ram = ctx.run.file(`${name}.ram`);
     const vm = new Vm({
       name,
       qemu: ctx.assets.qemu,
       setpriv: ctx.assets.setpriv,
       accel: ctx.assets.accel.accel,
-      memoryMib: image.memoryMib,
-      vcpus: image.vcpus,
+      memoryMib,
+      vcpus,
       kernel: ctx.assets.kernel.vmlinuz,
       initrd: ctx.assets.initramfs.file,
       sysImage: ctx.assets.sysImage.file,
       cmdline: ctx.assets.cmdline,
-      ramPath: ram,
+      ramPath: ctx.run.file(`${name}.ram`),
       agentSock: ctx.run.file(`${name}.sock`),
       consolePath: ctx.run.file(`${name}.console`),
       pidPath: ctx.run.file(`${name}.pid`),
-      incoming: image.state,
+      restorable: true,
       copy: (s, d) => ctx.copier.copy(s, d),
     });
-    const rec: WorldRec = { id, name, vm, memoryMib: image.memoryMib, vcpus: image.vcpus, state: 'starting', queue: Promise.resolve() };
-    this.worlds.set(id, rec);
-    vm.on('exit', (e: { reason: string }) => void this.onVmExit(rec, e.reason));
+    this.vms.add(vm);
+    vm.on('exit', (e: { reason: string }) => void this.onVmExit(vm, e.reason));
+    return vm;
+  }
+
+  private target(key: string): number {
+    const base = this.opts.spares ?? 2;
+    if (base <= 0) return 0;
+    return Math.min(8, Math.max(base, this.wanted.get(key) ?? 0));
+  }
+
+  /**
+   * Keep `target` QEMUs per shape started and waiting for a snapshot, so a clone skips QEMU's start-up
+   * (≈70–150 ms under TCG). Refilled one at a time in the background.
+   */
+  private fill(ctx: Ctx, memoryMib: number, vcpus: number): void {
+    const key = this.shapeKey(memoryMib, vcpus);
+    if (this.closed || this.filling.has(key)) return;
+    const pool = this.pool.get(key) ?? [];
+    this.pool.set(key, pool);
+    if (pool.length >= this.target(key)) return;
+    this.filling.add(key);
+    void (async () => {
+      try {
+        while (!this.closed && pool.length < this.target(key)) {
+          const vm = this.makeVm(ctx, memoryMib, vcpus);
+          try {
+            await vm.start();
+          } catch (e) {
+            await vm.kill();
+            if (!this.closed) this.progress(`spare VM failed to start: ${(e as Error).message}`);
+            break;
+          }
+          if (this.closed) {
+            await vm.kill();
+            break;
+          }
+          pool.push(vm);
+        }
+      } finally {
+        this.filling.delete(key);
+      }
+    })();
+  }
+
+  /** A started QEMU waiting for a snapshot: a spare if one is ready, else a new one. */
+  private async takeVm(ctx: Ctx, memoryMib: number, vcpus: number): Promise<Vm> {
+    const pool = this.pool.get(this.shapeKey(memoryMib, vcpus));
+    while (pool?.length) {
+      const vm = pool.shift() as Vm;
+      if (vm.alive) return vm;
+    }
+    const vm = this.makeVm(ctx, memoryMib, vcpus);
     try {
-      await ctx.copier.copy(image.ram, ram);
-      if (this.closed) throw new RuntimeClosedError();
       await vm.start();
+    } catch (e) {
+      await vm.kill();
+      throw e;
+    }
+    return vm;
+  }
+
+  /** Start a world from an image: copy its RAM into a waiting QEMU, load the device state, run; then set clock and randomness. */
+  private async clone(ctx: Ctx, image: Image, id: string, sameRandom: boolean): Promise<WorldRec> {
+    if (this.worlds.has(id) || this.pendingIds.has(id)) throw new InvalidArgumentError(`a world with id "${id}" already exists`);
+    this.pendingIds.add(id);
+    let vm: Vm | null = null;
+    const t0 = performance.now();
+    const lap: Record<string, number> = {};
+    try {
+      vm = await this.takeVm(ctx, image.memoryMib, image.vcpus);
+      lap.vm = performance.now() - t0;
+      if (this.closed) throw new RuntimeClosedError();
+      await ctx.copier.copy(image.ram, vm.config.ramPath, true);
+      lap.copy = performance.now() - t0;
+      await vm.restore(image.state);
+      lap.running = performance.now() - t0;
       const restore = vm.agent.request('restore', {
         timeNs: (BigInt(Date.now()) * 1_000_000n).toString(),
         seed: sameRandom ? null : randomBytes(32).toString('hex'),
       }).reply;
       await this.withDeadline(restore, 60_000, () => new TimeoutError(`world ${id} did not answer within 60 s of its restore`));
-      if (rec.state !== 'starting') throw new WorldFailedError(id, rec.failure ?? 'stopped while starting');
-      rec.state = 'running';
+      lap.answered = performance.now() - t0;
+      this.lastClone = lap;
+      if (!vm.alive) throw new WorldFailedError(id, (await vm.waitExit()).reason);
+      if (this.closed) throw new RuntimeClosedError();
+      const rec: WorldRec = { id, name: vm.config.name, vm, memoryMib: image.memoryMib, vcpus: image.vcpus, state: 'running', queue: Promise.resolve() };
+      this.worlds.set(id, rec);
+      this.owners.set(vm, rec);
       return rec;
     } catch (e) {
-      this.worlds.delete(id);
-      await vm.kill();
-      await this.removeFiles(rec);
+      if (vm) await vm.kill();
       if (WorldRuntimeError.is(e)) throw e;
       throw new DriverError(`cannot start world ${id}: ${(e as Error).message}`, e);
+    } finally {
+      this.pendingIds.delete(id);
+      this.fill(ctx, image.memoryMib, image.vcpus);
     }
   }
 
@@ -224,18 +316,25 @@ export class MicrovmDriver implements Driver {
     ]).finally(() => clearTimeout(timer));
   }
 
-  private async removeFiles(rec: WorldRec): Promise<void> {
-    const c = rec.vm.config;
+  private async removeFiles(vm: Vm): Promise<void> {
+    const c = vm.config;
     await Promise.all([c.ramPath, c.agentSock, c.consolePath, c.pidPath].map((f) => fs.rm(f, { force: true })));
   }
 
-  private async onVmExit(rec: WorldRec, reason: string): Promise<void> {
-    await this.removeFiles(rec);
-    if (rec.vm.expectingExit || rec.state === 'destroyed' || rec.state === 'failed') return;
-    const wasRunning = rec.state === 'running';
+  /** Any VM's end: its files go; a world that was running and not destroyed on purpose has failed. */
+  private async onVmExit(vm: Vm, reason: string): Promise<void> {
+    this.vms.delete(vm);
+    for (const pool of this.pool.values()) {
+      const i = pool.indexOf(vm);
+      if (i >= 0) pool.splice(i, 1);
+    }
+    await this.removeFiles(vm);
+    const rec = this.owners.get(vm);
+    this.owners.delete(vm);
+    if (!rec || vm.expectingExit || rec.state === 'destroyed' || rec.state === 'failed') return;
     rec.state = 'failed';
     rec.failure = reason;
-    if (wasRunning) this.emitExit(rec.id, reason);
+    this.emitExit(rec.id, reason);
   }
 
   private emitExit(id: string, reason: string): void {
@@ -254,7 +353,6 @@ export class MicrovmDriver implements Driver {
     rec.state = 'failed';
     rec.failure = reason;
     await rec.vm.kill();
-    await this.removeFiles(rec);
     this.emitExit(rec.id, reason);
   }
 
@@ -466,6 +564,8 @@ export class MicrovmDriver implements Driver {
     } else {
       throw new SnapshotNotFoundError(String(source?.id));
     }
+    const key = this.shapeKey(snap.memoryMib, snap.vcpus);
+    this.wanted.set(key, Math.max(this.wanted.get(key) ?? 0, opts.ids.length));
     try {
       const settled = await Promise.allSettled(opts.ids.map((id) => this.clone(ctx, snap, id, opts.sameRandom === true)));
       const failed = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
@@ -487,7 +587,7 @@ export class MicrovmDriver implements Driver {
     if (!rec) throw new WorldNotFoundError(String(world?.id));
     if (rec.state !== 'failed') rec.state = 'destroyed';
     await rec.vm.kill();
-    await this.removeFiles(rec);
+    await this.removeFiles(rec.vm);
     this.worlds.delete(rec.id);
   }
 
@@ -568,13 +668,10 @@ export class MicrovmDriver implements Driver {
     if (this.closed) return;
     this.closed = true;
     const ctx = this.ctx ? await this.ctx.catch(() => null) : null;
-    await Promise.all(
-      [...this.worlds.values()].map(async (rec) => {
-        if (rec.state !== 'failed') rec.state = 'destroyed';
-        await rec.vm.kill();
-      }),
-    );
+    for (const rec of this.worlds.values()) if (rec.state !== 'failed') rec.state = 'destroyed';
+    await Promise.all([...this.vms].map((vm) => vm.kill()));
     this.worlds.clear();
+    this.pool.clear();
     this.snaps.clear();
     this.snapshotBytes = 0;
     if (ctx) {

@@ -10,7 +10,7 @@ import { DriverError } from '../../core/errors.js';
 import { exists, runTool, sha256, which } from './util.js';
 
 /** Modules the guest init loads; their dependencies are added in load order. */
-export const WANTED_MODULES = ['virtio_mmio', 'virtio_console', 'virtio_blk', 'crc32c_generic', 'ext4'] as const;
+export const WANTED_MODULES = ['virtio_mmio', 'virtio_console', 'virtio_blk', 'virtio_balloon', 'crc32c_generic', 'ext4'] as const;
 
 export interface KernelAssets {
   /** Debian package the kernel came from, e.g. linux-image-6.1.0-56-amd64. */
@@ -137,8 +137,24 @@ async function newestCached(root: string): Promise<KernelAssets | null> {
  */
 export async function ensureKernel(root: string, progress: (msg: string) => void): Promise<KernelAssets> {
   let pkg: string;
+  // Asking apt costs 0.3–2 s; its answer only changes when the package lists do (apt-get update).
+  const listsStamp = await fs
+    .stat('/var/lib/apt/lists')
+    .then((st) => `${st.mtimeMs}`)
+    .catch(() => 'none');
+  const resolvedFile = path.join(root, 'resolved.json');
+  const resolved = await fs
+    .readFile(resolvedFile, 'utf8')
+    .then((t) => JSON.parse(t) as { stamp: string; pkg: string; forced?: string })
+    .catch(() => null);
   try {
-    pkg = await resolveKernelPackage();
+    const forced = process.env.WORLD_RUNTIME_MICROVM_KERNEL_PKG ?? '';
+    if (resolved && resolved.stamp === listsStamp && (resolved.forced ?? '') === forced) pkg = resolved.pkg;
+    else {
+      pkg = await resolveKernelPackage();
+      await fs.mkdir(root, { recursive: true });
+      await fs.writeFile(resolvedFile, JSON.stringify({ stamp: listsStamp, pkg, forced }));
+    }
   } catch (e) {
     const cached = await newestCached(root);
     if (cached) {

@@ -32,14 +32,17 @@ export interface VmConfig {
   initrd: string;
   sysImage: string;
   cmdline: string;
-  /** The VM's own RAM file (tmpfs). Must already hold the snapshot's RAM when `incoming` is set. */
+  /** The VM's own RAM file (tmpfs); QEMU creates it. */
   ramPath: string;
   agentSock: string;
   consolePath: string;
   /** Written with QEMU's pid so a supervisor can kill it if this process is killed. */
   pidPath: string;
-  /** Device-state file of the snapshot to restore, instead of a cold boot. */
-  incoming?: string;
+  /**
+   * Start with `-incoming defer`: the VM waits (not booted) until `restore()` loads a snapshot into it.
+   * Its RAM file is created empty by QEMU; the snapshot's RAM is copied into it in place before restore().
+   */
+  restorable?: boolean;
   /** Copies a sparse RAM file (see copier.ts); `cp --sparse=auto` when absent. */
   copy?: (src: string, dst: string) => Promise<unknown>;
 }
@@ -81,6 +84,10 @@ export function qemuArgs(c: VmConfig): string[] {
     `file=${c.sysImage},if=none,id=sys,format=raw,readonly=on`,
     '-device',
     'virtio-blk-device,drive=sys',
+    // Free page reporting: the guest tells QEMU which free 2 MiB blocks it no longer uses, and QEMU punches
+    // them out of the RAM file, so snapshots and clones copy only memory in use.
+    '-device',
+    'virtio-balloon-device,free-page-reporting=on',
     '-device',
     'virtio-serial-device,max_ports=2',
     '-chardev',
@@ -88,7 +95,7 @@ export function qemuArgs(c: VmConfig): string[] {
     '-device',
     'virtserialport,chardev=agent,name=agent',
   ];
-  if (c.incoming) args.push('-incoming', 'defer');
+  if (c.restorable) args.push('-incoming', 'defer');
   return args;
 }
 
@@ -116,6 +123,8 @@ export class Vm extends EventEmitter {
   /** Set when we kill it on purpose: the exit is then not a failure. */
   expectingExit = false;
   pid = 0;
+  /** Milestones of start() in ms since it began (for profiling and the bench). */
+  readonly marks: Record<string, number> = {};
 
   constructor(config: VmConfig) {
     super();
@@ -129,9 +138,13 @@ export class Vm extends EventEmitter {
     return this.exitInfo === null;
   }
 
-  /** Spawn QEMU; for a restore, load the snapshot and let it run. Resolves once the agent socket is connected. */
+  /**
+   * Spawn QEMU and negotiate QMP; connect the agent socket. A cold boot starts running at once; a
+   * `restorable` VM waits for restore().
+   */
   async start(): Promise<void> {
     const c = this.config;
+    const t0 = performance.now();
     const args = qemuArgs(c);
     const [file, argv] = c.setpriv ? [c.setpriv, ['--pdeathsig', 'KILL', '--', c.qemu, ...args]] : [c.qemu, args];
     const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -163,6 +176,9 @@ export class Vm extends EventEmitter {
       setTimeout(finish, 300).unref();
     });
 
+    this.qmp.once('greeting', () => {
+      this.marks.greeting = performance.now() - t0;
+    });
     const ready = (async () => {
       await this.qmp.command('qmp_capabilities');
       await this.qmp.command('migrate-set-capabilities', {
@@ -171,16 +187,35 @@ export class Vm extends EventEmitter {
           { capability: 'events', state: true },
         ],
       });
-      if (c.incoming) {
-        const done = this.migrationDone();
-        await this.qmp.command('migrate-incoming', { uri: `exec:cat ${shQuote(c.incoming)}` });
-        await done;
-        // The snapshot was taken stopped, and that run state travels with it: start it explicitly.
-        await this.qmp.command('cont');
-      }
       await this.connectAgent();
+      this.marks.ready = performance.now() - t0;
     })();
-    await Promise.race([ready, spawnError, this.exited.then((e) => Promise.reject(this.startError(e)))]);
+    await this.guard(ready, spawnError);
+  }
+
+  /** Race an operation against QEMU's death (and a spawn error). */
+  private guard<T>(p: Promise<T>, also?: Promise<never>): Promise<T> {
+    const died = this.exited.then((e) => Promise.reject(this.startError(e)));
+    died.catch(() => {});
+    return Promise.race(also ? [p, died, also] : [p, died]);
+  }
+
+  /**
+   * Load a snapshot's device state into a `restorable` VM (its RAM file must already hold the snapshot's
+   * RAM) and let it run.
+   */
+  async restore(statePath: string): Promise<void> {
+    const t0 = performance.now();
+    const work = (async () => {
+      const done = this.migrationDone();
+      await this.qmp.command('migrate-incoming', { uri: `exec:cat ${shQuote(statePath)}` });
+      await done;
+      this.marks.migrated = performance.now() - t0;
+      // The snapshot was taken stopped, and that run state travels with it: start it explicitly.
+      await this.qmp.command('cont');
+      this.marks.running = performance.now() - t0;
+    })();
+    await this.guard(work);
   }
 
   private startError(e: VmExit): Error {
@@ -236,8 +271,11 @@ export class Vm extends EventEmitter {
     try {
       const done = this.migrationDone();
       done.catch(() => {});
+      // RAM is frozen once stopped: copy it while QEMU writes the device state.
+      const copy = (this.config.copy ?? sparseCopy)(this.config.ramPath, ramPath);
+      copy.catch(() => {});
       await this.qmp.command('migrate', { uri: `exec:cat > ${shQuote(statePath)}` });
-      await Promise.all([done, (this.config.copy ?? sparseCopy)(this.config.ramPath, ramPath)]);
+      await Promise.all([done, copy]);
     } finally {
       if (!keepStopped && this.alive) await this.qmp.command('cont');
     }
