@@ -21,3 +21,6 @@ export type {
   Trit,
   WorldState,
 } from './core/types.js';
+export { SEED_TRIAD } from './core/verses.js';
+export type { PullUpOptions, PullUpResult, PushDownOptions, PushDownResult, VerseChild, VerseExecResult, VerseWorld } from './core/verses.js';
+export { Ledger } from './ledger/index.js';

@@ -5,6 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Ledger } from '../ledger/index.js';
 import { Store } from '../store/index.js';
 import type { Driver, WorldHandle } from '../drivers/driver.js';
 import { ProcessDriver } from '../drivers/process/driver.js';
@@ -13,6 +14,7 @@ import { newId } from './ids.js';
 import { type NormalOpenOptions, type OpenOptions, normalizeBranch, normalizeCreate, normalizeOpen } from './options.js';
 import { Recorder } from './record.js';
 import type { BranchOptions, CreateOptions, Trit } from './types.js';
+import { type PullUpOptions, type PullUpResult, type PushDownOptions, type PushDownResult, type VerseChild, type VerseExecResult, VerseBook, type VerseWorld } from './verses.js';
 import { Snapshot, World, type WorldHost } from './world.js';
 
 export interface DoctorReport {
@@ -36,6 +38,9 @@ export interface DoctorReport {
  * ```
  */
 export class WorldRuntime implements WorldHost {
+  /** The Multiverse Finance ledger, in the same DuckDB file as the record (in memory with `record: false`). */
+  readonly ledger: Ledger;
+  private readonly verseBook: VerseBook;
   private readonly liveWorlds = new Map<string, World>();
   private readonly liveSnapshots = new Map<string, Snapshot>();
   private closed = false;
@@ -48,8 +53,15 @@ export class WorldRuntime implements WorldHost {
     readonly record: Store | undefined,
     /** Worlds the record showed running when this runtime opened: their process had died with its owner. */
     readonly lostOnOpen: readonly string[],
+    ledger: Ledger,
   ) {
     if (record) this.recorder = new Recorder(record, driver.name === 'microvm' ? 'microvm' : 'sandbox');
+    this.ledger = ledger;
+    this.verseBook = new VerseBook(ledger, {
+      snapshotWorld: (w, name) => this.snapshotWorld(w, name),
+      branchVerses: (s, children, event) => this.branchVerses(s, children, event),
+      collapseWorld: (w) => this.collapseWorld(w),
+    }, this.recorder);
     driver.onWorldExit((id, reason) => this.onWorldExit(id, reason));
   }
 
@@ -61,12 +73,16 @@ export class WorldRuntime implements WorldHost {
     const opts = normalizeOpen(options);
     mkdirSync(opts.home, { recursive: true, mode: 0o700 });
     const record = opts.record ? await Store.open(join(opts.home, 'world-runtime.duckdb')) : undefined;
+    let ledger: Ledger | undefined;
     try {
-      // Rows still 'running' belong to a runtime that died without closing (its worlds died with it).
-      const lost = record ? await record.markRunningAsLost() : [];
+      // Rows still 'running' (or snapshots 'snapshotted') belong to a runtime that died without closing:
+      // its worlds died with it.
+      const lost = record ? await record.markRunningAsLost({ states: ['running', 'snapshotted'] }) : [];
+      ledger = await Ledger.open(record ? record.instance : ':memory:');
       const driver = await openDriver(opts);
-      return new WorldRuntime(driver, opts, record, lost);
+      return new WorldRuntime(driver, opts, record, lost, ledger);
     } catch (err) {
+      await ledger?.close();
       await record?.close();
       throw err;
     }
@@ -111,6 +127,35 @@ export class WorldRuntime implements WorldHost {
     );
     this.recorder?.branched(snapshotId ?? parentId, worlds, ms);
     return worlds;
+  }
+
+  /**
+   * Push a world down into verses: snapshot it, branch one world per child verse (the seed's nash/optimal/chaos
+   * triad by default) and create the ledger partition under the world's own verse.
+   */
+  pushDown(world: World, options: PushDownOptions = {}): Promise<PushDownResult> {
+    this.ensureOpen();
+    return this.verseBook.pushDown(world, options);
+  }
+
+  /** Run code in every verse at once (by verse name or id); one failing verse does not stop the others. */
+  executeIn(verses: readonly VerseWorld[] | string, codeByVerse: Record<string, string> | ((v: VerseWorld) => string)): Promise<VerseExecResult[]> {
+    this.ensureOpen();
+    return this.verseBook.executeIn(typeof verses === 'string' ? this.verseBook.eventVerses(verses) : verses, codeByVerse);
+  }
+
+  /**
+   * Resolve a push-down: the oracle names the surviving verse, the others collapse (worlds destroyed,
+   * balances evaporated into the WEV), and a `verse_resolutions` row is written.
+   */
+  pullUp(event: string, options: PullUpOptions): Promise<PullUpResult> {
+    this.ensureOpen();
+    return this.verseBook.pullUp(event, options);
+  }
+
+  /** The verse worlds of one push-down event. */
+  verses(event: string): VerseWorld[] {
+    return this.verseBook.eventVerses(event);
   }
 
   /** The live worlds (running or failed, not destroyed). */
@@ -162,6 +207,7 @@ export class WorldRuntime implements WorldHost {
     try {
       await this.driver.close();
     } finally {
+      await this.ledger.close();
       await this.record?.close();
     }
   }
@@ -199,6 +245,26 @@ export class WorldRuntime implements WorldHost {
     snapshot.state = 'destroyed';
     this.liveSnapshots.delete(snapshot.id);
     await this.driver.destroySnapshot(snapshot.handle);
+  }
+
+  private async branchVerses(snapshot: Snapshot, children: readonly VerseChild[], event: string): Promise<World[]> {
+    const ids = children.map(() => newId('v'));
+    const source = this.liveWorlds.get(snapshot.worldId);
+    const t0 = performance.now();
+    const handles = await this.driver.branch(snapshot.handle, { ids, memoryMib: source?.memoryMib ?? 512, sameRandom: false });
+    const ms = performance.now() - t0;
+    return handles.map((h, i) => {
+      const c = children[i] as VerseChild;
+      const meta = { ...(source?.metadata ?? {}), verse: c.name, trit: c.trit, event };
+      return this.track(new World(h, this, snapshot.worldId, snapshot.id, c.trit, meta, source?.memoryMib ?? 512, source?.vcpus ?? 1, ms));
+    });
+  }
+
+  private async collapseWorld(world: World): Promise<void> {
+    if (world.state === 'running') this.recorder?.ended(world.id, 'collapsed');
+    world.state = 'collapsed';
+    this.liveWorlds.delete(world.id);
+    await this.driver.destroyWorld(world.handle);
   }
 
   private track(world: World): World {

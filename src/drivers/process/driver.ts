@@ -66,7 +66,7 @@ export class ProcessDriver implements Driver {
   private readonly procs = new Map<string, Proc>();
   private readonly trees = new Set<Tree>();
   private readonly spareTrees: SpareTree[] = [];
-  private startingTrees = 0;
+  private treeStarts: Promise<void>[] = [];
   private closed = false;
   private listener: WorldExitListener = () => {};
 
@@ -110,6 +110,8 @@ export class ProcessDriver implements Driver {
   }
 
   async create(opts: DriverCreateOptions): Promise<WorldHandle> {
+    // A spare already on its way is sooner than a second cold start competing with it for the CPU.
+    if (this.spareTrees.length === 0 && this.treeStarts.length > 0) await Promise.race(this.treeStarts);
     const spare = this.spareTrees.shift();
     if (spare) {
       this.refillTrees();
@@ -355,9 +357,8 @@ export class ProcessDriver implements Driver {
 
   /** Keep `spareTrees` started sandboxes, each with a spare world, for the next creates. */
   private refillTrees(): void {
-    while (!this.closed && this.spareTrees.length + this.startingTrees < this.opts.spareTrees) {
-      this.startingTrees++;
-      void (async () => {
+    while (!this.closed && this.spareTrees.length + this.treeStarts.length < this.opts.spareTrees) {
+      const start: Promise<void> = (async () => {
         const tree = await Tree.start(`t-${randomBytes(5).toString('hex')}`, this.treeConfig());
         try {
           const { token, connection } = this.control.expect();
@@ -380,8 +381,9 @@ export class ProcessDriver implements Driver {
           if (!this.closed) this.opts.warn(`world-runtime: could not start a spare sandbox: ${err.message}`);
         })
         .finally(() => {
-          this.startingTrees--;
+          this.treeStarts = this.treeStarts.filter((p) => p !== start);
         });
+      this.treeStarts.push(start);
     }
   }
 
