@@ -178,7 +178,7 @@ export class ControlServer {
   }
 
   async close(): Promise<void> {
-    for (const [token, w] of this.waiters) this.cancel(token, new DriverError('runtime closed'));
+    for (const token of [...this.waiters.keys()]) this.cancel(token, new DriverError("runtime closed"));
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
