@@ -1,0 +1,138 @@
+/**
+ * @module
+ * doctor, serve, stop, demo, and the verse commands that arrive with the ledger (push-down, pull-up).
+ */
+import { DaemonUnreachableError } from '../../server/client.js';
+import { DEFAULT_MAX_WORLDS } from '../../server/defaults.js';
+import { type Command, intOption, need, UsageError } from '../command.js';
+import { connect } from '../connect.js';
+import { keyValues } from '../format.js';
+
+export const doctor: Command = {
+  name: 'doctor',
+  summary: 'what this machine supports (isolation, limits, drivers) and the daemon in use',
+  usage: 'world-runtime doctor',
+  async run(ctx, _v, pos) {
+    need(pos, [], 0);
+    const r = await (await ctx.client()).dispatch({ kind: 'system.doctor' });
+    if (ctx.json) {
+      ctx.out(JSON.stringify(r, null, 2));
+      return 0;
+    }
+    ctx.out(
+      keyValues([
+        ['node', r.node],
+        ['platform', r.platform],
+        ['home', r.home],
+        ['daemon', `pid ${r.daemon.pid}, version ${r.daemon.version}`],
+        ['socket', r.daemon.socket],
+        ['tcp', r.daemon.tcp ?? 'off (serve --listen 127.0.0.1:PORT)'],
+        ['max worlds', r.daemon.maxWorlds],
+        ['record', r.daemon.record ? 'DuckDB' : 'off'],
+      ]),
+    );
+    for (const d of r.drivers) {
+      ctx.out(`\ndriver ${String(d.driver)}: ${d.available ? 'available' : 'NOT available'}`);
+      for (const note of (d.notes as string[] | undefined) ?? []) ctx.out(`  - ${note}`);
+    }
+    return 0;
+  },
+};
+
+export const serve: Command = {
+  name: 'serve',
+  summary: 'run the daemon in the foreground (the CLI starts one by itself when needed)',
+  usage: 'world-runtime serve [--listen 127.0.0.1:PORT] [--max-worlds N] [--isolation MODE] [--no-record]',
+  local: true,
+  options: { listen: { type: 'string' }, 'max-worlds': { type: 'string' }, isolation: { type: 'string' }, 'no-record': { type: 'boolean' } },
+  help: `Serves the HTTP API on <home>/daemon.sock (mode 0600). Stops cleanly on SIGTERM or Ctrl-C: every world
+is destroyed and the record flushed.
+Options:
+  --listen HOST:PORT   also serve loopback TCP (127.0.0.1 or ::1 only; port 0 picks one); every TCP
+                       request needs Authorization: Bearer <token> (<home>/token or $WORLD_RUNTIME_TOKEN)
+  --max-worlds N       live worlds allowed at once; more answer 503 (default ${DEFAULT_MAX_WORLDS})
+  --isolation MODE     auto, bwrap, unshare or none (default auto)
+  --no-record          keep no DuckDB record`,
+  async run(ctx, v, pos) {
+    need(pos, [], 0);
+    const isolation = v.isolation;
+    if (isolation !== undefined && !['auto', 'bwrap', 'unshare', 'none'].includes(isolation as string)) {
+      throw new UsageError(`--isolation: expected auto, bwrap, unshare or none, got ${JSON.stringify(isolation)}`);
+    }
+    // Loaded only here: the runtime (drivers, DuckDB) is heavy, and every other command is a thin client.
+    const { serve: serveDaemon } = await import('../../server/serve.js');
+    return serveDaemon({
+      home: ctx.paths.home,
+      ...(typeof v.listen === 'string' ? { listen: v.listen } : {}),
+      maxWorlds: intOption(v, 'max-worlds', 1, 1_000_000, DEFAULT_MAX_WORLDS) as number,
+      ...(isolation ? { isolation: isolation as 'auto' | 'bwrap' | 'unshare' | 'none' } : {}),
+      ...(v['no-record'] ? { record: false } : {}),
+    });
+  },
+};
+
+export const stop: Command = {
+  name: 'stop',
+  summary: 'stop the daemon of this home (worlds are destroyed)',
+  usage: 'world-runtime stop',
+  local: true,
+  async run(ctx, _v, pos) {
+    need(pos, [], 0);
+    let client: Awaited<ReturnType<typeof connect>>;
+    try {
+      client = await connect({ paths: ctx.paths, autoStart: false });
+    } catch (err) {
+      if (err instanceof DaemonUnreachableError) {
+        ctx.out(ctx.json ? JSON.stringify({ stopped: false, running: false }) : 'no daemon is running');
+        return 0;
+      }
+      throw err;
+    }
+    const { pid } = await client.dispatch({ kind: 'system.health' });
+    process.kill(pid, 'SIGTERM');
+    const t0 = Date.now();
+    while (Date.now() - t0 < 30_000) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        ctx.out(ctx.json ? JSON.stringify({ stopped: true, pid }) : `stopped daemon ${pid}`);
+        return 0;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`daemon ${pid} did not stop within 30 s`);
+  },
+};
+
+export const demo: Command = {
+  name: 'demo',
+  summary: 'a guided tour: create, snapshot, branch into verses, compare',
+  usage: 'world-runtime demo',
+  local: true,
+  async run(ctx, _v, pos) {
+    need(pos, [], 0);
+    const { runDemo } = await import('../demo.js');
+    await runDemo({ home: ctx.paths.home });
+    return 0;
+  },
+};
+
+function notYet(name: string, summary: string, usage: string): Command {
+  return {
+    name,
+    summary: `${summary} (not yet available)`,
+    usage,
+    local: true,
+    async run() {
+      throw new NotYetAvailableError(`${name} is not yet available: it arrives with verses and the ledger (issue 4)`);
+    },
+  };
+}
+
+/** A command whose feature has not landed yet (exit code 1, with a message saying so). */
+export class NotYetAvailableError extends Error {
+  override name = 'NotYetAvailableError';
+}
+
+export const pushDown = notYet('push-down', 'snapshot a world and split it into GF(3)-balanced verses', 'world-runtime push-down <world>');
+export const pullUp = notYet('pull-up', 'resolve verses by oracle, collapse the losers, extract WEV', 'world-runtime pull-up <partition> <winner>');

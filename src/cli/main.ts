@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+/**
+ * @module
+ * The `world-runtime` executable: a client of the daemon (started on demand). See app.ts and docs/cli.md.
+ */
+import { main } from './app.js';
+
+// EPIPE (output piped into `head`) is not an error worth a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+});
+
+const code = await main(process.argv.slice(2));
+// Exit once output has drained: idle keep-alive sockets must not hold the process (serve resolves only
+// after its clean shutdown).
+process.exitCode = code;
+process.stdout.write('', () => process.exit(code));

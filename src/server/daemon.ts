@@ -1,0 +1,190 @@
+/**
+ * @module
+ * The daemon: owns one `WorldRuntime` (its worlds and its DuckDB record) and serves the HTTP API on a unix
+ * socket in the state directory (mode 0600) and, when asked, on loopback TCP with a bearer token.
+ *
+ * @example
+ * ```ts
+ * const d = await Daemon.start({ home: '/tmp/wr', listen: '127.0.0.1:0' });
+ * console.log(d.socketPath, d.tcpUrl);
+ * await d.close();
+ * ```
+ */
+import { chmodSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { InvalidArgumentError } from '../core/errors.js';
+import type { OpenOptions } from '../core/options.js';
+import { WorldRuntime } from '../core/runtime.js';
+import { DaemonClient } from './client.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_WORLDS } from './defaults.js';
+import { Executor } from './execute.js';
+import { createHandler } from './http.js';
+import { type ListenAddress, listenUrl, parseListen } from './listen.js';
+import { type HomePaths, homePaths, resolveHome } from './paths.js';
+import { claimPidFile, releasePidFile } from './pidfile.js';
+import type { HealthReply } from './results.js';
+import { ensureToken } from './token.js';
+import { VERSION } from './version.js';
+
+export interface DaemonOptions {
+  /** State directory. @default $WORLD_RUNTIME_HOME, else ~/.world-runtime */
+  home?: string;
+  /** Also listen on loopback TCP, `127.0.0.1:PORT` (port 0: any free port). */
+  listen?: string;
+  /** Most live worlds at once; more answer 503. @default 256 */
+  maxWorlds?: number;
+  /** Largest request body. @default 8 MiB */
+  maxBodyBytes?: number;
+  /** Passed to `WorldRuntime.open`. */
+  isolation?: OpenOptions['isolation'];
+  /** Keep the DuckDB record. @default true */
+  record?: boolean;
+  /** One line per request and every warning. @default none */
+  log?: (line: string) => void;
+}
+
+/** Ask whoever answers at `socket` who they are; null when nothing does. */
+export async function probeDaemon(socket: string): Promise<HealthReply | null> {
+  try {
+    return await new DaemonClient({ socketPath: socket }).dispatch({ kind: 'system.health' }, { signal: AbortSignal.timeout(2000) });
+  } catch {
+    return null;
+  }
+}
+
+function listenOn(server: Server, target: string | ListenAddress): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const done = () => {
+      server.off('error', reject);
+      resolve();
+    };
+    if (typeof target === 'string') server.listen(target, done);
+    else server.listen(target.port, target.host, done);
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+export class Daemon {
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    readonly runtime: WorldRuntime,
+    readonly paths: HomePaths,
+    readonly tcpUrl: string | null,
+    private readonly servers: Server[],
+  ) {}
+
+  get socketPath(): string {
+    return this.paths.socket;
+  }
+
+  get home(): string {
+    return this.paths.home;
+  }
+
+  /** Open the runtime and start listening. Refuses a home another daemon serves. */
+  static async start(options: DaemonOptions = {}): Promise<Daemon> {
+    const paths = homePaths(resolveHome(options.home));
+    const maxWorlds = options.maxWorlds ?? DEFAULT_MAX_WORLDS;
+    if (!Number.isInteger(maxWorlds) || maxWorlds < 1) throw new InvalidArgumentError(`maxWorlds must be a positive integer, got ${maxWorlds}`);
+    const tcp = options.listen ? parseListen(options.listen) : null;
+    mkdirSync(paths.home, { recursive: true, mode: 0o700 });
+
+    claimPidFile(paths.pid, paths.home);
+    const log = options.log ?? (() => {});
+    let runtime: WorldRuntime;
+    try {
+      runtime = await WorldRuntime.open({
+        home: paths.home,
+        ...(options.isolation ? { isolation: options.isolation } : {}),
+        ...(options.record === false ? { record: false } : {}),
+        warn: (m) => log(`warning: ${m}`),
+      });
+    } catch (err) {
+      releasePidFile(paths.pid);
+      throw err;
+    }
+    const servers: Server[] = [];
+    try {
+      const token = ensureToken(paths.token);
+      const tokens = [token, ...(process.env.WORLD_RUNTIME_TOKEN ? [process.env.WORLD_RUNTIME_TOKEN] : [])];
+
+      // We hold the pid file and the runtime: a socket file left here is stale.
+      rmSync(paths.socket, { force: true });
+      const unix = createServer();
+      servers.push(unix);
+      // Created 0600 from the start (umask), not chmod-ed after a window in which anyone could connect.
+      const umask = process.umask(0o177);
+      try {
+        await listenOn(unix, paths.socket);
+      } finally {
+        process.umask(umask);
+      }
+      chmodSync(paths.socket, 0o600);
+
+      let tcpUrl: string | null = null;
+      let tcpServer: Server | null = null;
+      if (tcp) {
+        tcpServer = createServer();
+        servers.push(tcpServer);
+        await listenOn(tcpServer, tcp);
+        tcpUrl = listenUrl({ host: tcp.host, port: (tcpServer.address() as AddressInfo).port });
+      }
+
+      const executor = new Executor(runtime, { maxWorlds, socketPath: paths.socket, tcpUrl });
+      const handlerOptions = { executor, tokens, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, log };
+      unix.on('request', createHandler(handlerOptions, 'unix'));
+      tcpServer?.on('request', createHandler(handlerOptions, 'tcp'));
+      // Exec may run for minutes: no server-side request or socket timeouts beyond the headers'.
+      for (const s of servers) {
+        s.requestTimeout = 0;
+        s.timeout = 0;
+      }
+
+      writeFileSync(
+        paths.info,
+        `${JSON.stringify({ pid: process.pid, socket: paths.socket, tcp: tcpUrl, version: VERSION, startedAt: new Date().toISOString() })}\n`,
+        {
+          mode: 0o600,
+        },
+      );
+      return new Daemon(runtime, paths, tcpUrl, servers);
+    } catch (err) {
+      await Promise.all(servers.map(closeServer));
+      rmSync(paths.socket, { force: true });
+      await runtime.close();
+      releasePidFile(paths.pid);
+      throw err;
+    }
+  }
+
+  /** Stop listening, destroy every world (rows flushed by the runtime), remove the socket and pid files. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const stopped = Promise.all(this.servers.map(closeServer));
+      try {
+        await this.runtime.close();
+      } finally {
+        // Requests still open (a long exec) ended with the runtime; cut what is left.
+        for (const s of this.servers) s.closeAllConnections();
+        await stopped;
+        for (const f of [this.paths.socket, this.paths.info]) {
+          try {
+            unlinkSync(f);
+          } catch {}
+        }
+        releasePidFile(this.paths.pid);
+      }
+    })();
+    return this.closing;
+  }
+}

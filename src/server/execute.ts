@@ -1,0 +1,252 @@
+/**
+ * @module
+ * `Executor`: runs one `WorldAction` against the daemon's `WorldRuntime`. It knows nothing of HTTP: it
+ * returns plain data (results.ts) or throws a `WorldRuntimeError`, and `reply.ts` turns either into a
+ * response. One handler per action kind; the mapped type makes the set exhaustive.
+ */
+import { CapacityError, SnapshotNotFoundError, WorldNotFoundError, WrongStateError } from '../core/errors.js';
+import type { WorldRuntime } from '../core/runtime.js';
+import type { ExecResult, Trit } from '../core/types.js';
+import type { Snapshot, World } from '../core/world.js';
+import type { ActionKind, ActionOf, WorldAction } from './actions.js';
+import { type RecordReader, recordOf } from './record.js';
+import { HttpFault } from './reply.js';
+import { type ExecReply, METRIC_TARGETS_MS, type ResultOf, type SnapshotInfo, type WorldInfo } from './results.js';
+import { VERSION } from './version.js';
+
+/** How an action talks back while it runs (streaming actions only). */
+export interface ActionIO {
+  /** Each chunk of output as it is produced. */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: string) => void;
+  /** Called once the action passed its checks and started; a streaming reply commits to 200 here. */
+  onStarted?: () => void;
+  /** How the request came in (reported by health). @default 'unix' */
+  transport?: 'unix' | 'tcp';
+}
+
+export interface ExecutorOptions {
+  /** Most live worlds at once; create/branch past it fail with `CapacityError` (503). */
+  maxWorlds: number;
+  /** Facts about the daemon for health and doctor. */
+  socketPath: string;
+  tcpUrl: string | null;
+}
+
+/** How many destroyed ids are remembered, so a late request gets 409 "destroyed" rather than 404. */
+const TOMBSTONES = 10_000;
+
+type Handlers = { [K in ActionKind]: (action: ActionOf<K>, io: ActionIO) => Promise<ResultOf<K>> };
+
+function worldInfo(w: World): WorldInfo {
+  return w.toJSON() as unknown as WorldInfo;
+}
+
+function snapshotInfo(s: Snapshot): SnapshotInfo {
+  return s.toJSON() as unknown as SnapshotInfo;
+}
+
+function execReply(r: ExecResult): ExecReply {
+  return { stdout: r.stdout, stderr: r.stderr, value: r.value ?? null, error: r.error ?? null, truncated: r.truncated, durationMs: r.durationMs };
+}
+
+/** The seed passes a verse's trit in `metadata.trit`; a valid one becomes the world's own trit. */
+function tritFromMetadata(metadata: Record<string, unknown> | undefined): Trit | undefined {
+  const t = metadata?.trit;
+  return t === -1 || t === 0 || t === 1 ? t : undefined;
+}
+
+export class Executor {
+  private readonly startedAt = Date.now();
+  /** id → last JSON of worlds and snapshots destroyed through this daemon (oldest dropped first). */
+  private readonly tombstones = new Map<string, { what: 'world' | 'snapshot'; json: WorldInfo | SnapshotInfo }>();
+
+  constructor(
+    readonly rt: WorldRuntime,
+    private readonly options: ExecutorOptions,
+  ) {}
+
+  /** Run one action. Resolves with its result (results.ts) or rejects with a `WorldRuntimeError`/`HttpFault`. */
+  execute<K extends ActionKind>(action: ActionOf<K>, io: ActionIO = {}): Promise<ResultOf<K>> {
+    const handler = this.handlers[action.kind] as unknown as (a: WorldAction, io: ActionIO) => Promise<ResultOf<K>>;
+    return handler(action, io);
+  }
+
+  private readonly handlers: Handlers = {
+    'world.create': async (a) => {
+      this.ensureCapacity(1);
+      const w = await this.rt.create({
+        ...(a.trit !== undefined && a.trit !== null ? { trit: a.trit } : {}),
+        ...(a.memoryMib !== undefined ? { memoryMib: a.memoryMib } : {}),
+        ...(a.vcpus !== undefined ? { vcpus: a.vcpus } : {}),
+        ...(a.metadata !== undefined ? { metadata: a.metadata } : {}),
+      });
+      return worldInfo(w);
+    },
+    'world.list': async () => ({ worlds: this.rt.worlds().map(worldInfo) }),
+    'world.get': async (a) => {
+      const tomb = this.tombstones.get(a.id);
+      if (tomb?.what === 'world') return tomb.json as WorldInfo;
+      return worldInfo(this.rt.world(a.id));
+    },
+    'world.destroy': async (a) => {
+      if (this.tombstones.get(a.id)?.what === 'world') return { id: a.id, state: 'destroyed' };
+      const w = this.rt.world(a.id);
+      await w.destroy();
+      this.bury('world', a.id, { ...worldInfo(w), state: 'destroyed' });
+      return { id: a.id, state: 'destroyed' };
+    },
+    'world.exec': async (a, io) => {
+      const w = this.world(a.id, 'exec');
+      // World.exec checks the state synchronously: a wrong state throws before the stream commits to 200.
+      const pending = w.exec(a.code, { ...(a.timeoutMs !== undefined ? { timeoutMs: a.timeoutMs } : {}), ...(io.onOutput ? { onOutput: io.onOutput } : {}) });
+      io.onStarted?.();
+      return execReply(await pending);
+    },
+    'world.run': async (a, io) => {
+      const w = this.world(a.id, 'run');
+      const pending = w.run(a.command, {
+        ...(a.cwd !== undefined ? { cwd: a.cwd } : {}),
+        ...(a.env !== undefined ? { env: a.env } : {}),
+        ...(a.timeoutMs !== undefined ? { timeoutMs: a.timeoutMs } : {}),
+        ...(io.onOutput ? { onOutput: io.onOutput } : {}),
+      });
+      io.onStarted?.();
+      return await pending;
+    },
+    'world.writeFile': async (a) => {
+      await this.world(a.id, 'writeFile').writeFile(a.path, a.data);
+      return { path: a.path, bytes: a.data.byteLength };
+    },
+    'world.readFile': async (a) => this.world(a.id, 'readFile').readFile(a.path),
+    'world.snapshot': async (a) => snapshotInfo(await this.world(a.id, 'snapshot').snapshot(a.name)),
+    'world.branch': async (a) => {
+      const w = this.world(a.id, 'branch');
+      this.ensureCapacity(a.count);
+      return { worlds: (await this.rt.branch(w, a.count, branchOptions(a))).map(worldInfo) };
+    },
+    'snapshot.list': async () => ({ snapshots: this.rt.snapshots().map(snapshotInfo) }),
+    'snapshot.get': async (a) => {
+      const tomb = this.tombstones.get(a.id);
+      if (tomb?.what === 'snapshot') return tomb.json as SnapshotInfo;
+      return snapshotInfo(this.rt.snapshot(a.id));
+    },
+    'snapshot.destroy': async (a) => {
+      if (this.tombstones.get(a.id)?.what === 'snapshot') return { id: a.id, state: 'destroyed' };
+      const s = this.rt.snapshot(a.id);
+      await s.destroy();
+      this.bury('snapshot', a.id, { ...snapshotInfo(s), state: 'destroyed' });
+      return { id: a.id, state: 'destroyed' };
+    },
+    'snapshot.branch': async (a) => {
+      const s = this.snapshot(a.id, 'branch');
+      this.ensureCapacity(a.count);
+      return { worlds: (await this.rt.branch(s, a.count, branchOptions(a))).map(worldInfo) };
+    },
+    'sandbox.create': async (a) => {
+      const trit = tritFromMetadata(a.metadata);
+      this.ensureCapacity(1);
+      if (a.snapshotId === undefined) {
+        return worldInfo(await this.rt.create({ ...(a.metadata ? { metadata: a.metadata } : {}), ...(trit !== undefined ? { trit } : {}) }));
+      }
+      const s = this.snapshot(a.snapshotId, 'branch');
+      const [w] = await this.rt.branch(s, 1, { ...(a.metadata ? { metadata: a.metadata } : {}), ...(trit !== undefined ? { trits: [trit] } : {}) });
+      return worldInfo(w as World);
+    },
+    'sandbox.snapshot': async (a) => {
+      const s = snapshotInfo(await this.world(a.id, 'snapshot').snapshot(a.name));
+      return { snapshot_id: s.id, ...s };
+    },
+    'sandbox.execute': async (a) => execReply(await this.world(a.id, 'exec').exec(a.code)),
+    'record.entities': async (a) => {
+      const filter = { ...(a.state ? { state: a.state } : {}), ...(a.type ? { type: a.type } : {}), ...(a.limit ? { limit: a.limit } : {}) };
+      return { entities: await this.record().entities(filter) };
+    },
+    'record.branches': async (a) => ({ branches: await this.record().branches(a.limit ? { limit: a.limit } : {}) }),
+    'record.resolutions': async (a) => ({ resolutions: await this.record().resolutions(a.limit ? { limit: a.limit } : {}) }),
+    'record.metrics': async (a) => {
+      const rec = this.record();
+      const limit = a.limit ?? 20;
+      const summary = (await rec.metricSummary()).map((s) => {
+        const targetMs = METRIC_TARGETS_MS[s.operation] ?? null;
+        return { ...s, targetMs, withinTarget: targetMs === null || s.p99 === null ? null : s.p99 <= targetMs };
+      });
+      return { summary, rows: limit > 0 ? await rec.metrics({ limit }) : [] };
+    },
+    'system.doctor': async () => ({
+      ...(await this.rt.doctor()),
+      daemon: {
+        pid: process.pid,
+        version: VERSION,
+        socket: this.options.socketPath,
+        tcp: this.options.tcpUrl,
+        maxWorlds: this.options.maxWorlds,
+        record: recordOf(this.rt) !== null,
+      },
+    }),
+    'system.health': async (_a, io) => ({
+      ok: true,
+      pid: process.pid,
+      home: this.rt.home,
+      version: VERSION,
+      uptimeMs: Date.now() - this.startedAt,
+      worlds: this.rt.worlds().length,
+      snapshots: this.rt.snapshots().length,
+      record: recordOf(this.rt) !== null,
+      transport: io.transport ?? 'unix',
+    }),
+  };
+
+  /** A live world, or 409 naming `destroyed` for one this daemon destroyed, or 404. */
+  private world(id: string, operation: string): World {
+    try {
+      return this.rt.world(id);
+    } catch (err) {
+      if (err instanceof WorldNotFoundError && this.tombstones.get(id)?.what === 'world') {
+        throw new WrongStateError('world', id, operation, 'destroyed', ['running']);
+      }
+      throw err;
+    }
+  }
+
+  private snapshot(id: string, operation: string): Snapshot {
+    try {
+      return this.rt.snapshot(id);
+    } catch (err) {
+      if (err instanceof SnapshotNotFoundError && this.tombstones.get(id)?.what === 'snapshot') {
+        throw new WrongStateError('snapshot', id, operation, 'destroyed', ['ready']);
+      }
+      throw err;
+    }
+  }
+
+  private bury(what: 'world' | 'snapshot', id: string, json: WorldInfo | SnapshotInfo): void {
+    this.tombstones.set(id, { what, json });
+    if (this.tombstones.size > TOMBSTONES) {
+      const oldest = this.tombstones.keys().next().value;
+      if (oldest !== undefined) this.tombstones.delete(oldest);
+    }
+  }
+
+  private ensureCapacity(adding: number): void {
+    const live = this.rt.worlds().length;
+    if (live + adding > this.options.maxWorlds) {
+      throw new CapacityError(
+        `at capacity: ${live} live worlds, ${adding} more would pass the daemon's limit of ${this.options.maxWorlds}; destroy some worlds or restart the daemon with --max-worlds`,
+      );
+    }
+  }
+
+  private record(): RecordReader {
+    const rec = recordOf(this.rt);
+    if (!rec) throw new HttpFault(503, 'RECORD_UNAVAILABLE', 'this daemon keeps no DuckDB record (its runtime was opened without one)');
+    return rec;
+  }
+}
+
+function branchOptions(a: ActionOf<'world.branch'> | ActionOf<'snapshot.branch'>) {
+  return {
+    ...(a.trits !== undefined ? { trits: a.trits as Trit[] } : {}),
+    ...(a.metadata !== undefined ? { metadata: a.metadata } : {}),
+    ...(a.sameRandom !== undefined ? { sameRandom: a.sameRandom } : {}),
+  };
+}

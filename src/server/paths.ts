@@ -1,0 +1,47 @@
+/**
+ * @module
+ * Where the daemon keeps its files in the state directory, shared by the daemon and its clients.
+ */
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { defaultHome } from '../core/options.js';
+
+export interface HomePaths {
+  home: string;
+  /** The unix socket (mode 0600). */
+  socket: string;
+  /** The bearer token for TCP (mode 0600). */
+  token: string;
+  /** The daemon's pid. */
+  pid: string;
+  /** `{ pid, socket, tcp, version, startedAt }` of the running daemon. */
+  info: string;
+  /** Output of a daemon the CLI started. */
+  log: string;
+}
+
+/** The longest unix socket path Linux takes is 107 bytes; keep a margin. */
+const MAX_SOCKET_PATH = 100;
+
+/** `--home` if given, else $WORLD_RUNTIME_HOME, else ~/.world-runtime; always absolute. */
+export function resolveHome(home?: string): string {
+  return home ? resolve(home) : defaultHome();
+}
+
+export function homePaths(home: string): HomePaths {
+  const abs = resolve(home);
+  let socket = join(abs, 'daemon.sock');
+  // A deep home cannot hold a socket: both sides derive the same short path from the home instead.
+  if (socket.length > MAX_SOCKET_PATH) {
+    socket = join(tmpdir(), `world-runtime-${createHash('sha256').update(abs).digest('hex').slice(0, 16)}.sock`);
+  }
+  return {
+    home: abs,
+    socket,
+    token: join(abs, 'token'),
+    pid: join(abs, 'daemon.pid'),
+    info: join(abs, 'daemon.json'),
+    log: join(abs, 'daemon.log'),
+  };
+}

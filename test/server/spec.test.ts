@@ -1,0 +1,181 @@
+/**
+ * The spec and the action set, without a daemon: openapi.json is well formed and matches the route table
+ * one to one; every action encodes to a request that decodes back to the same action; the validator and
+ * the status mapper behave; --listen takes loopback only.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { errorFromJSON, InvalidArgumentError, WorldRuntimeError, WrongStateError } from '../../src/core/errors.js';
+import { ACTION_KINDS, type WorldAction } from '../../src/server/actions.js';
+import { faultToError } from '../../src/server/client.js';
+import { requestFor } from '../../src/server/encode.js';
+import { parseListen } from '../../src/server/listen.js';
+import { errorReply, HttpFault, resultReply, STATUS_BY_CODE } from '../../src/server/reply.js';
+import { Router } from '../../src/server/router.js';
+import { ROUTES } from '../../src/server/routes/index.js';
+import { OPENAPI, problems, type Schema, validateBody } from '../../src/server/schema.js';
+
+const SAMPLES: WorldAction[] = [
+  { kind: 'world.create', trit: -1, memoryMib: 256, vcpus: 2, metadata: { a: 1 } },
+  { kind: 'world.create' },
+  { kind: 'world.list' },
+  { kind: 'world.get', id: 'w-1' },
+  { kind: 'world.destroy', id: 'w-1' },
+  { kind: 'world.exec', id: 'w-1', code: 'print(1)', timeoutMs: 500 },
+  { kind: 'world.run', id: 'w-1', command: ['ls', '-la'], cwd: 'sub', env: { A: 'b' }, timeoutMs: 10 },
+  { kind: 'world.run', id: 'w-1', command: 'echo hi' },
+  { kind: 'world.writeFile', id: 'w-1', path: 'dir/a b.txt', data: new Uint8Array([104, 105]) },
+  { kind: 'world.readFile', id: 'w-1', path: 'dir/sub/x%y.txt' },
+  { kind: 'world.snapshot', id: 'w-1', name: 'pre event' },
+  { kind: 'world.snapshot', id: 'w-1' },
+  { kind: 'world.branch', id: 'w-1', count: 3, trits: [-1, 0, 1], metadata: { v: 'x' }, sameRandom: true },
+  { kind: 'snapshot.list' },
+  { kind: 'snapshot.get', id: 's-1' },
+  { kind: 'snapshot.destroy', id: 's-1' },
+  { kind: 'snapshot.branch', id: 's-1', count: 2 },
+  { kind: 'sandbox.create' },
+  { kind: 'sandbox.create', snapshotId: 's-1', metadata: { verse: 'nash', trit: -1 } },
+  { kind: 'sandbox.snapshot', id: 'w-1', name: 'pre-event' },
+  { kind: 'sandbox.execute', id: 'w-1', code: 'x = 1' },
+  { kind: 'record.entities', state: 'lost', type: 'sandbox', limit: 5 },
+  { kind: 'record.entities' },
+  { kind: 'record.branches', limit: 2 },
+  { kind: 'record.resolutions' },
+  { kind: 'record.metrics', limit: 0 },
+  { kind: 'system.doctor' },
+  { kind: 'system.health' },
+];
+
+const router = new Router(ROUTES);
+
+function decode(action: WorldAction): { action: WorldAction; method: string; template: string } {
+  const wire = requestFor(action);
+  const url = new URL(wire.path, 'http://x');
+  const { route, params } = router.match(wire.method, url.pathname);
+  let body: unknown;
+  if (route.body === 'json') {
+    body = wire.json ?? {};
+    if (route.schema) validateBody(body, route.schema);
+  }
+  const bytes = wire.bytes ?? new Uint8Array();
+  return { action: route.decode({ params, query: url.searchParams, body, bytes }), method: route.method, template: route.path };
+}
+
+describe('openapi.json', () => {
+  it('every $ref resolves and every operation has an id, an x-action and responses', () => {
+    const refs: string[] = [];
+    const walk = (v: unknown) => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === 'object') {
+        for (const [k, x] of Object.entries(v)) {
+          if (k === '$ref') refs.push(String(x));
+          else walk(x);
+        }
+      }
+    };
+    walk(OPENAPI);
+    for (const r of refs) assert.ok(OPENAPI.components.schemas[r.replace('#/components/schemas/', '')], `unresolved ${r}`);
+    const ids = new Set<string>();
+    for (const [path, ops] of Object.entries(OPENAPI.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        assert.ok(op.operationId, `${method} ${path} has no operationId`);
+        assert.ok(!ids.has(op.operationId), `duplicate operationId ${op.operationId}`);
+        ids.add(op.operationId);
+        assert.ok(Object.keys(op.responses).length > 0);
+        if (path !== '/v1/openapi.json') assert.ok(op['x-action'], `${method} ${path} has no x-action`);
+      }
+    }
+  });
+
+  it('matches the route table one to one', () => {
+    const fromRoutes = ROUTES.map((r) => `${r.method} ${r.path}`).sort();
+    const fromSpec = Object.entries(OPENAPI.paths)
+      .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
+      .filter((k) => k !== 'GET /v1/openapi.json')
+      .sort();
+    assert.deepEqual(fromRoutes, fromSpec);
+    for (const r of ROUTES) {
+      const op = OPENAPI.paths[r.path]?.[r.method.toLowerCase()];
+      if (r.schema) assert.equal(op?.requestBody?.content['application/json']?.schema.$ref, `#/components/schemas/${r.schema}`, `${r.method} ${r.path}`);
+      for (const q of r.query ?? [])
+        assert.ok(
+          op?.parameters?.some((p) => p.in === 'query' && p.name === q),
+          `${r.method} ${r.path} documents ?${q}`,
+        );
+    }
+  });
+
+  it('request schemas refuse unknown fields', () => {
+    for (const r of ROUTES.filter((x) => x.schema)) {
+      const s = OPENAPI.components.schemas[r.schema as string] as Schema;
+      assert.equal(s.additionalProperties, false, `${r.schema} must set additionalProperties: false`);
+    }
+  });
+});
+
+describe('the action set', () => {
+  it('covers every action kind in the samples', () => {
+    assert.deepEqual(new Set(SAMPLES.map((a) => a.kind)), new Set(ACTION_KINDS));
+  });
+
+  for (const action of SAMPLES) {
+    it(`${action.kind} survives encode → route → decode (${JSON.stringify(action).slice(0, 60)})`, () => {
+      const { action: back, method, template } = decode(action);
+      assert.deepEqual(back, action);
+      assert.equal(OPENAPI.paths[template]?.[method.toLowerCase()]?.['x-action'], action.kind);
+    });
+  }
+});
+
+describe('schema checker', () => {
+  const s: Schema = { $ref: '#/components/schemas/BranchRequest' };
+  it('names the field, the expectation and what came', () => {
+    assert.deepEqual(problems({ count: 2 }, s, 'body'), []);
+    assert.deepEqual(problems({ count: 'two' }, s, 'body'), ['body.count: expected an integer from 1 to 1000, got "two"']);
+    assert.deepEqual(problems({}, s, 'body'), ['body.count: required field missing']);
+    assert.deepEqual(problems({ count: 1, trits: [2] }, s, 'body'), ['body.trits[0]: expected one of -1, 0, 1, null, got 2']);
+    assert.deepEqual(problems({ count: 1, x: 1 }, s, 'body'), ['body: unknown field "x" (known: count, trits, metadata, sameRandom)']);
+    assert.deepEqual(problems({ command: [] }, { $ref: '#/components/schemas/RunRequest' }, 'body').length, 1);
+    assert.throws(() => validateBody({ code: 1 }, 'ExecRequest'), InvalidArgumentError);
+  });
+});
+
+describe('status mapper', () => {
+  it('maps every error code, HTTP faults and unknown throwables', () => {
+    assert.equal(errorReply(new WrongStateError('world', 'w-1', 'exec', 'destroyed', ['running'])).status, 409);
+    assert.equal(errorReply(new InvalidArgumentError('x')).status, 400);
+    assert.equal(errorReply(new HttpFault(405, 'METHOD_NOT_ALLOWED', 'no')).status, 405);
+    const internal = errorReply(new TypeError('boom'));
+    assert.equal(internal.status, 500);
+    assert.equal(internal.json.error.code, 'INTERNAL');
+    for (const [code, status] of Object.entries(STATUS_BY_CODE)) {
+      assert.equal(errorReply(new WorldRuntimeError(code as never, 'm')).status, status, code);
+    }
+    assert.equal(resultReply('world.create', {}).status, 201);
+    assert.equal(resultReply('world.exec', {}).status, 200);
+  });
+
+  it('a client rebuilds the same error class from the fault body', () => {
+    const reply = errorReply(new WrongStateError('world', 'w-1', 'exec', 'destroyed', ['running']));
+    const err = faultToError(reply.status, Buffer.from(JSON.stringify(reply.json)));
+    assert.ok(err instanceof WrongStateError);
+    assert.equal(err.code, 'WRONG_STATE');
+    assert.equal(err.details.status, 409);
+    assert.deepEqual(errorFromJSON(reply.json.error as never).details.required, ['running']);
+  });
+});
+
+describe('--listen', () => {
+  it('takes loopback addresses', () => {
+    assert.deepEqual(parseListen('127.0.0.1:7070'), { host: '127.0.0.1', port: 7070 });
+    assert.deepEqual(parseListen('localhost:0'), { host: '127.0.0.1', port: 0 });
+    assert.deepEqual(parseListen(':8080'), { host: '127.0.0.1', port: 8080 });
+    assert.deepEqual(parseListen('[::1]:9'), { host: '::1', port: 9 });
+    assert.deepEqual(parseListen('127.1.2.3:9'), { host: '127.1.2.3', port: 9 });
+  });
+  it('refuses everything else', () => {
+    for (const bad of ['0.0.0.0:1', '10.0.0.1:1', '[::]:1', 'example.com:1', '127.0.0.1', '127.0.0.1:70000', 'x']) {
+      assert.throws(() => parseListen(bad), InvalidArgumentError, bad);
+    }
+  });
+});
