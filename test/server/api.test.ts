@@ -303,6 +303,55 @@ describe('HTTP API over the unix socket', () => {
       assert.equal(sse.status, 409);
     });
 
+    it('409: a world whose process died is failed, and says why', async () => {
+      const id = (await call(t, 'POST', '/v1/worlds', { json: {} })).json.id;
+      const died = await call(t, 'POST', `/v1/worlds/${id}/exec`, { json: { code: 'import os\nos._exit(3)' } });
+      assert.equal(died.status, 409, died.text);
+      conforms(died, 'POST', '/v1/worlds/{id}/exec');
+      assert.equal(died.json.error.code, 'WORLD_FAILED');
+      const after = await expectCall(t, 'POST', `/v1/worlds/${id}/exec`, '/v1/worlds/{id}/exec', 409, { json: { code: '1' } });
+      assert.equal(after.json.error.code, 'WRONG_STATE');
+      assert.equal(after.json.error.details.current, 'failed');
+      assert.equal((await call(t, 'GET', `/v1/worlds/${id}`)).json.state, 'failed');
+      await expectCall(t, 'DELETE', `/v1/worlds/${id}`, '/v1/worlds/{id}', 200);
+    });
+
+    it('a timed-out exec reports TimeoutError and the world lives on', async () => {
+      const r = await expectCall(t, 'POST', `/v1/worlds/${world}/exec`, '/v1/worlds/{id}/exec', 200, {
+        json: { code: 'import time\ntime.sleep(5)', timeoutMs: 200 },
+      });
+      assert.equal(r.json.error.type, 'TimeoutError');
+      assert.equal((await call(t, 'POST', `/v1/worlds/${world}/exec`, { json: { code: '1 + 1' } })).json.value, '2');
+    });
+
+    it('a client that hangs up mid-stream does not hurt the daemon', async () => {
+      const { request } = await import('node:http');
+      await new Promise<void>((resolve, reject) => {
+        const body = JSON.stringify({ code: 'import time\nfor i in range(10):\n    print(i, flush=True)\n    time.sleep(0.1)' });
+        const req = request(
+          {
+            socketPath: d.socket,
+            method: 'POST',
+            path: `/v1/worlds/${world}/exec`,
+            headers: { accept: 'text/event-stream', 'content-length': Buffer.byteLength(body) },
+          },
+          (res) => {
+            res.once('data', () => {
+              req.destroy();
+              resolve();
+            });
+          },
+        );
+        req.on('error', () => {});
+        req.end(body);
+        setTimeout(() => reject(new Error('no first chunk')), 10_000);
+      });
+      // The world finishes its code, then takes the next request; the daemon is well.
+      const r = await call(t, 'POST', `/v1/worlds/${world}/exec`, { json: { code: "'still here'" } });
+      assert.equal(r.json.value, "'still here'");
+      await expectCall(t, 'GET', '/v1/health', '/v1/health', 200);
+    });
+
     it('413: a body over 8 MiB, declared or chunked', async () => {
       const big = Buffer.alloc(8 * 1024 * 1024 + 1, 0x61);
       const declared = await expectCall(t, 'PUT', `/v1/worlds/${world}/files/big.bin`, '/v1/worlds/{id}/files/{path}', 413, { body: big });
