@@ -279,13 +279,20 @@ class World:
         deadline = None if not timeout else time.monotonic() + timeout / 1000
         timed_out = False
         open_streams = 2
+        drain_until = None
         while open_streams:
-            wait = None if deadline is None else max(0, deadline - time.monotonic())
-            events = sel.select(wait)
-            if not events and deadline is not None and time.monotonic() >= deadline:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
                 timed_out = True
                 self.kill_group(p.pid)
                 break
+            # A background child (`cmd &`) may keep the pipes open long after the command itself exits: once
+            # it has exited, take what is already written and stop waiting.
+            if drain_until is None and p.poll() is not None:
+                drain_until = now + 0.05
+            if drain_until is not None and now >= drain_until:
+                break
+            events = sel.select(0.05)
             for key, _ in events:
                 chunk = os.read(key.fileobj.fileno(), 65536)
                 if not chunk:
@@ -554,13 +561,18 @@ class Keeper:
         """Kill every process in a world's session (the world and the commands it started)."""
         sid = req["pid"]
         killed = 0
-        for pid, (_, psid) in proc_table().items():
-            if psid == sid:
+        # Repeat: a process that was forking while we scanned has a child the first pass did not see.
+        for _ in range(50):
+            victims = [pid for pid, (_, psid) in proc_table().items() if psid == sid]
+            if not victims:
+                break
+            for pid in victims:
                 try:
                     os.kill(pid, signal.SIGKILL)
                     killed += 1
                 except ProcessLookupError:
                     pass
+            time.sleep(0.002)
         return {"killed": killed}
 
     def op_exit(self, req):

@@ -19,6 +19,12 @@ export interface OpenOptions {
   record?: boolean;
   /** Where warnings go. @default console.warn */
   warn?: (message: string) => void;
+  /**
+   * Warm pools of the process driver: started sandboxes kept for `create`, and pre-forked branches kept per
+   * snapshot. 0 turns a pool off (every create is a cold start, every branch forks on the spot).
+   * @default { worlds: 1, branchesPerSnapshot: 2 }
+   */
+  pool?: { worlds?: number; branchesPerSnapshot?: number };
 }
 
 export interface NormalOpenOptions {
@@ -27,6 +33,7 @@ export interface NormalOpenOptions {
   isolation: Isolation;
   record: boolean;
   warn: (message: string) => void;
+  pool: { worlds: number; branchesPerSnapshot: number };
 }
 
 function rejectUnknown(where: string, value: object, known: readonly string[]): void {
@@ -46,14 +53,25 @@ export function defaultHome(): string {
 }
 
 export function normalizeOpen(options: OpenOptions = {}): NormalOpenOptions {
-  rejectUnknown('WorldRuntime.open', options, ['home', 'driver', 'isolation', 'record', 'warn']);
+  rejectUnknown('WorldRuntime.open', options, ['home', 'driver', 'isolation', 'record', 'warn', 'pool']);
+  const pool = options.pool ?? {};
+  rejectUnknown('pool', pool, ['worlds', 'branchesPerSnapshot']);
   return {
     home: options.home ? resolve(options.home) : defaultHome(),
     driver: oneOf('driver', options.driver, ['process', 'microvm', 'morph'], 'process'),
     isolation: oneOf('isolation', options.isolation, ['auto', 'bwrap', 'unshare', 'none'], 'auto'),
     record: options.record ?? true,
     warn: options.warn ?? ((m) => console.warn(m)),
+    pool: { worlds: count('pool.worlds', pool.worlds, 1), branchesPerSnapshot: count('pool.branchesPerSnapshot', pool.branchesPerSnapshot, 2) },
   };
+}
+
+function count(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 64) {
+    throw new InvalidArgumentError(`${name} must be an integer from 0 to 64, got ${JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 export function checkTrit(name: string, value: unknown): Trit | undefined {

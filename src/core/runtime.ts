@@ -291,8 +291,19 @@ export class WorldRuntime implements WorldHost {
 async function openDriver(opts: NormalOpenOptions): Promise<Driver> {
   switch (opts.driver) {
     case 'process':
-      return ProcessDriver.open({ home: opts.home, isolation: opts.isolation, warn: opts.warn });
+      return ProcessDriver.open({
+        home: opts.home,
+        isolation: opts.isolation,
+        warn: opts.warn,
+        spareTrees: opts.pool.worlds,
+        sparesPerSnapshot: opts.pool.branchesPerSnapshot,
+      });
+    case 'microvm': {
+      // Loaded on demand: the process driver's users never pay for QEMU plumbing.
+      const { MicrovmDriver } = await import('../drivers/microvm/index.js');
+      return new MicrovmDriver({ home: opts.home, onProgress: (m) => opts.warn(`world-runtime microvm: ${m}`) });
+    }
     default:
-      throw new DriverError(`driver '${opts.driver}' is not available in this build`);
+      throw new DriverError(`driver '${opts.driver}' is not available in this build (the morph driver is not written yet)`);
   }
 }

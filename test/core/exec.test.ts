@@ -102,6 +102,10 @@ test('run executes commands in the world directory with exit codes, env and time
     await w.writeFile('sub/f.txt', 'x');
     const cwd = await w.run(['ls'], { cwd: 'sub' });
     assert.equal(cwd.stdout, 'f.txt\n');
+    // A background child keeps the pipes open; run returns when the command itself exits.
+    const bg = await w.run('sleep 30 & echo started', { timeoutMs: 5000 });
+    assert.equal(bg.timedOut, false);
+    assert.equal(bg.stdout, 'started\n');
     const slow = await w.run('sleep 30', { timeoutMs: 300 });
     assert.equal(slow.timedOut, true);
     assert.equal(slow.exitCode, null);

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { WorldRuntime } from '../../src/index.js';
-import { eventually, processesMentioning, tempHome, withRuntime } from '../fixtures/runtime.js';
+import { eventually, processesMentioning, processesWorkingIn, tempHome, withRuntime } from '../fixtures/runtime.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -61,10 +61,17 @@ test('a fork bomb is stopped at the tree limit without touching other worlds', (
     if (!report.pidsLimit) return t.skip('no cgroup pids controller here: running a fork bomb would hurt the host');
     const bomber = await rt.create();
     const other = await rt.create();
-    const r = await bomber.run('bomb() { bomb | bomb & }; bomb', { timeoutMs: 3000 });
+    const r = await bomber.run('bomb() { bomb | bomb; }; bomb', { timeoutMs: 3000 });
     assert.ok(r.timedOut || r.exitCode !== 0);
     assert.equal((await other.exec('1 + 1')).value, '2');
     assert.equal((await bomber.exec('2 + 2')).value, '4');
+    // Nothing of the bomb is left: only the world's own process works in its directory.
+    assert.ok(await eventually(() => processesWorkingIn(bomber.id).length === 1), `left: ${processesWorkingIn(bomber.id).length}`);
+    // A bomb left running in the background is contained, and destroying its world ends it.
+    await bomber.run('bomb() { bomb | bomb & }; bomb');
+    assert.equal((await other.exec('3 + 3')).value, '6');
+    await bomber.destroy();
+    assert.ok(await eventually(() => processesWorkingIn(bomber.id).length === 0), `left: ${processesWorkingIn(bomber.id).length}`);
   }));
 
 test('close() leaves no world process running', async () => {

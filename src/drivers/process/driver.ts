@@ -199,6 +199,7 @@ export class ProcessDriver implements Driver {
         rmSync(home, { recursive: true, force: true });
         throw err;
       }
+      p.expectChild(connection);
       const snap = this.adopt(id, connection, p.tree, home);
       connection.then(() => this.refillSpares(snap), () => {});
       return snap;
@@ -319,6 +320,7 @@ export class ProcessDriver implements Driver {
   private fork(p: Proc, ids: string[], homes: string[], sameRandom: boolean): Promise<Proc[]> {
     return this.serial(p, async (conn) => {
       const waits = ids.map(() => this.control.expect());
+      for (const w of waits) p.expectChild(w.connection);
       // The children connect while the parent is still replying: wait for both at once.
       const forked = this.request(p, conn, 'fork', { tokens: waits.map((w) => w.token), homes, sameRandom });
       forked.catch((err) => {
@@ -408,6 +410,8 @@ export class ProcessDriver implements Driver {
     else p.ending = true;
     const conn = await p.ready.catch(() => undefined);
     if (!conn) return;
+    // A child forked a moment ago joins its own session only when it starts: let it, or it dies with us.
+    await Promise.all(p.unborn);
     for (const s of p.spares.splice(0)) await p.tree.killSession(s.pid);
     await p.tree.killSession(conn.pid);
     if (!conn.isClosed) await new Promise<void>((r) => conn.once('close', () => r()));

@@ -36,6 +36,8 @@ function bwrapWorks(bwrap: string): boolean {
   }
 }
 
+const THP_DIR = '/sys/kernel/mm/transparent_hugepage';
+
 /** /usr read-only, and the top-level /bin, /lib... as the same symlinks (merged /usr) or read-only binds. */
 function systemBinds(): string[] {
   const args = ['--ro-bind', '/usr', '/usr'];
@@ -119,6 +121,8 @@ export function sandboxArgv(choice: IsolationChoice, paths: SandboxPaths): strin
     '--tmpfs', '/tmp',
   ];
   for (const f of RO_ETC) args.push('--ro-bind-try', f, f);
+  // glibc reads this to honour malloc.hugetlb=1; without it, worlds never get huge pages (forks copy more).
+  args.push('--ro-bind-try', THP_DIR, THP_DIR);
   const pyPrefix = dirname(dirname(paths.python));
   if (!paths.python.startsWith('/usr/')) args.push('--ro-bind', pyPrefix, pyPrefix);
   args.push('--ro-bind', paths.agentDir, paths.agentDir);

@@ -18,6 +18,21 @@ export class Proc implements WorldHandle, SnapshotHandle {
   /** Snapshots only: pre-forked copies waiting to become branches. */
   readonly spares: AgentConnection[] = [];
   refilling = false;
+  /**
+   * Children forked from this process that have not connected yet. Until a child connects it may still be in
+   * this process's session, so killing the session must wait for them.
+   */
+  readonly unborn = new Set<Promise<unknown>>();
+
+  /** Track a child's connection until it arrives (or fails). */
+  expectChild(ready: Promise<unknown>): void {
+    const settled = ready.then(
+      () => {},
+      () => {},
+    );
+    this.unborn.add(settled);
+    void settled.then(() => this.unborn.delete(settled));
+  }
 
   constructor(
     readonly id: string,
