@@ -317,18 +317,26 @@ export class ProcessDriver implements Driver {
   }
 
   /** Fork `ids.length` worlds from a world or snapshot on the spot. */
-  private fork(p: Proc, ids: string[], homes: string[], sameRandom: boolean): Promise<Proc[]> {
-    return this.serial(p, async (conn) => {
-      const waits = ids.map(() => this.control.expect());
-      for (const w of waits) p.expectChild(w.connection);
-      // The children connect while the parent is still replying: wait for both at once.
-      const forked = this.request(p, conn, 'fork', { tokens: waits.map((w) => w.token), homes, sameRandom });
-      forked.catch((err) => {
-        for (const w of waits) this.control.cancel(w.token, err as Error);
-      });
-      const [, ...conns] = await Promise.all([forked, ...waits.map((w) => w.connection)]);
-      return conns.map((c, i) => this.adopt(ids[i] as string, Promise.resolve(c), p.tree, homes[i] as string));
-    });
+  private async fork(p: Proc, ids: string[], homes: string[], sameRandom: boolean): Promise<Proc[]> {
+    const conns = await this.forkChildren(p, { homes, sameRandom });
+    return conns.map((c, i) => this.adopt(ids[i] as string, Promise.resolve(c), p.tree, homes[i] as string));
+  }
+
+  /**
+   * Ask `p` to fork; resolves with the children's connections. Only the request holds `p`'s queue: waiting for
+   * the children to start happens outside it, so the next branch or refill is not held up behind them.
+   */
+  private async forkChildren(p: Proc, args: { homes?: string[]; sameRandom?: boolean; spare?: boolean; count?: number }): Promise<AgentConnection[]> {
+    const n = args.homes?.length ?? args.count ?? 0;
+    const waits = Array.from({ length: n }, () => this.control.expect());
+    for (const w of waits) p.expectChild(w.connection);
+    try {
+      await this.serial(p, (conn) => this.request(p, conn, 'fork', { tokens: waits.map((w) => w.token), homes: args.homes, sameRandom: args.sameRandom, spare: args.spare }));
+    } catch (err) {
+      for (const w of waits) this.control.cancel(w.token, err as Error);
+      throw err;
+    }
+    return Promise.all(waits.map((w) => w.connection));
   }
 
   /** Top a snapshot's pre-forked spares back up, in the background. */
@@ -336,24 +344,25 @@ export class ProcessDriver implements Driver {
     const want = this.opts.sparesPerSnapshot - p.spares.length;
     if (want <= 0 || p.refilling || p.ending || this.closed || !this.procs.has(p.id)) return;
     p.refilling = true;
-    void this.serial(p, async (conn) => {
-      const waits = Array.from({ length: want }, () => this.control.expect());
-      await this.request(p, conn, 'fork', { tokens: waits.map((w) => w.token), spare: true });
-      for (const c of await Promise.all(waits.map((w) => w.connection))) {
-        if (p.ending || !this.procs.has(p.id)) {
-          await p.tree.killSession(c.pid);
-          continue;
+    void this.forkChildren(p, { spare: true, count: want })
+      .then(async (conns) => {
+        for (const c of conns) {
+          if (p.ending || !this.procs.has(p.id)) {
+            await p.tree.killSession(c.pid);
+            continue;
+          }
+          p.spares.push(c);
+          c.once('close', () => {
+            const i = p.spares.indexOf(c);
+            if (i >= 0) p.spares.splice(i, 1);
+          });
         }
-        p.spares.push(c);
-        c.once('close', () => {
-          const i = p.spares.indexOf(c);
-          if (i >= 0) p.spares.splice(i, 1);
-        });
-      }
-    })
+      })
       .catch(() => {}) // a failed refill only means the next branch forks on the spot
       .finally(() => {
         p.refilling = false;
+        // Spares taken while this refill ran are replaced by the next one.
+        if (p.spares.length < this.opts.sparesPerSnapshot) setImmediate(() => this.refillSpares(p));
       });
   }
 
