@@ -626,7 +626,7 @@ def format_user_traceback(e):
 
 
 def proc_table():
-    """pid -> (ppid, session) for every visible process."""
+    """pid -> (ppid, session) for every visible live (not zombie) process."""
     table = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -637,6 +637,8 @@ def proc_table():
         except OSError:
             continue
         fields = stat[stat.rindex(b")") + 2:].split()
+        if fields[0] == b"Z":
+            continue  # already dead, waiting to be reaped: nothing to kill
         table[int(name)] = (int(fields[1]), int(fields[3]))
     return table
 

@@ -58,8 +58,7 @@ export class WorldRuntime implements WorldHost {
     if (record) this.recorder = new Recorder(record, driver.name === 'microvm' ? 'microvm' : 'sandbox');
     this.ledger = ledger;
     this.verseBook = new VerseBook(ledger, {
-      snapshotWorld: (w, name) => this.snapshotWorld(w, name),
-      branchVerses: (s, children, event) => this.branchVerses(s, children, event),
+      splitWorld: (w, name, children, event) => this.splitWorld(w, name, children, event),
       collapseWorld: (w) => this.collapseWorld(w),
     }, this.recorder);
     driver.onWorldExit((id, reason) => this.onWorldExit(id, reason));
@@ -247,17 +246,30 @@ export class WorldRuntime implements WorldHost {
     await this.driver.destroySnapshot(snapshot.handle);
   }
 
-  private async branchVerses(snapshot: Snapshot, children: readonly VerseChild[], event: string): Promise<World[]> {
+  /**
+   * Snapshot a world and fork one verse world per child at the same instant: both requests are queued on the
+   * world back to back, so nothing can run between them, and the verse worlds fork from the live world
+   * (the snapshot's spares would not be ready yet).
+   */
+  private async splitWorld(world: World, snapshotName: string, children: readonly VerseChild[], event: string): Promise<{ snapshot: Snapshot; worlds: World[] }> {
     const ids = children.map(() => newId('v'));
-    const source = this.liveWorlds.get(snapshot.worldId);
     const t0 = performance.now();
-    const handles = await this.driver.branch(snapshot.handle, { ids, memoryMib: source?.memoryMib ?? 512, sameRandom: false });
+    const snapshotting = this.snapshotWorld(world, snapshotName);
+    const branching = this.driver.branch(world.handle, { ids, memoryMib: world.memoryMib, sameRandom: false });
+    const [snap, handles] = await Promise.allSettled([snapshotting, branching]);
+    if (snap.status === 'rejected' || handles.status === 'rejected') {
+      if (snap.status === 'fulfilled') await snap.value.destroy();
+      if (handles.status === 'fulfilled') await Promise.all(handles.value.map((h) => this.driver.destroyWorld(h)));
+      throw snap.status === 'rejected' ? snap.reason : (handles as PromiseRejectedResult).reason;
+    }
     const ms = performance.now() - t0;
-    return handles.map((h, i) => {
+    const snapshot = snap.value;
+    const worlds = handles.value.map((h, i) => {
       const c = children[i] as VerseChild;
-      const meta = { ...(source?.metadata ?? {}), verse: c.name, trit: c.trit, event };
-      return this.track(new World(h, this, snapshot.worldId, snapshot.id, c.trit, meta, source?.memoryMib ?? 512, source?.vcpus ?? 1, ms));
+      const meta = { ...world.metadata, verse: c.name, trit: c.trit, event };
+      return this.track(new World(h, this, world.id, snapshot.id, c.trit, meta, world.memoryMib, world.vcpus, ms));
     });
+    return { snapshot, worlds };
   }
 
   private async collapseWorld(world: World): Promise<void> {

@@ -89,8 +89,8 @@ export interface VerseExecResult {
 
 /** What the verse book needs from the runtime. */
 export interface VerseHost {
-  snapshotWorld(world: World, name?: string): Promise<Snapshot>;
-  branchVerses(snapshot: Snapshot, children: readonly VerseChild[], event: string): Promise<World[]>;
+  /** Snapshot `world` and start one world per child from that same instant. */
+  splitWorld(world: World, snapshotName: string, children: readonly VerseChild[], event: string): Promise<{ snapshot: Snapshot; worlds: World[] }>;
   collapseWorld(world: World): Promise<void>;
 }
 
@@ -122,14 +122,25 @@ export class VerseBook {
     if (!Array.isArray(children) || children.length < 2) throw new InvalidArgumentError('pushDown: children must list at least two verses');
     const parentVerse = this.verseOf(world);
     const t0 = performance.now();
-    // The ledger validates the partition (probabilities, trits, unique event) before any world is made.
-    const verseIds = await this.ledger.partition(parentVerse, {
+    // The ledger checks the partition (probabilities, trits, unique event) the moment it is asked, and makes it
+    // durable while the worlds fork: a refused partition rejects before the worlds are kept.
+    const partitioned = this.ledger.partition(parentVerse, {
       event,
       children: children.map((c) => ({ name: c.name, trit: c.trit, probability: c.probability })),
       allowUnbalancedTrits: options.allowUnbalancedTrits,
     });
-    const snapshot = await this.host.snapshotWorld(world, options.snapshotName ?? `pre-${event}`);
-    const worlds = await this.host.branchVerses(snapshot, children, event);
+    const [verseIdsR, splitR] = await Promise.allSettled([partitioned, this.host.splitWorld(world, options.snapshotName ?? `pre-${event}`, children, event)]);
+    if (verseIdsR.status === 'rejected' || splitR.status === 'rejected') {
+      // Nothing is left behind: a refused partition discards the new worlds, a failed split leaves the ledger
+      // with an event whose verses hold nothing (events cannot be deleted; it is recorded in the journal).
+      if (splitR.status === 'fulfilled') {
+        await Promise.all(splitR.value.worlds.map((w) => w.destroy()));
+        await splitR.value.snapshot.destroy();
+      }
+      throw verseIdsR.status === 'rejected' ? verseIdsR.reason : (splitR as PromiseRejectedResult).reason;
+    }
+    const verseIds = verseIdsR.value;
+    const { snapshot, worlds } = splitR.value;
     const pushDownTimeMs = performance.now() - t0;
     const info = new Map((await this.ledger.verses()).map((v) => [v.id, v]));
     const verses = worlds.map((w, i) => {
