@@ -5,7 +5,7 @@
  * `bench/results/<timestamp>.json`.
  *
  * Flags: `--quick` (about 30 s instead of about 4 min), `--isolation=auto|bwrap|unshare|none`,
- * `--only=process,store,ledger,microvm` (a comma list of sections).
+ * `--only=process,store,ledger,microvm,verses` (a comma list of sections).
  *
  * The process-driver rows come from ./process.js. The store, ledger and microvm rows come from
  * ./store.js (`benchStore`), ./ledger.js (`benchLedger`) and ./microvm.js (`benchMicrovm`) when those
@@ -32,7 +32,7 @@ function parseArgs(argv: string[]): Args {
     else if (arg.startsWith('--isolation=')) a.isolation = arg.slice('--isolation='.length) as Isolation;
     else if (arg.startsWith('--only=')) a.only = new Set(arg.slice('--only='.length).split(','));
     else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: npm run bench -- [--quick] [--isolation=auto|bwrap|unshare|none] [--only=process,store,ledger,microvm]\n');
+      process.stdout.write('usage: npm run bench -- [--quick] [--isolation=auto|bwrap|unshare|none] [--only=process,store,ledger,microvm,verses]\n');
       process.exit(0);
     } else throw new Error(`bench: unknown argument ${arg} (try --help)`);
   }
@@ -55,6 +55,7 @@ const OPTIONAL: Optional[] = [
   // benchLedger(seconds per phase): 3 phases plus a warm-up.
   { section: 'ledger', file: './ledger.js', fn: 'benchLedger', args: (quick) => [quick ? 1 : 3] },
   { section: 'microvm', file: './microvm.js', fn: 'benchMicrovm', args: (quick) => [{ quick, log }] },
+  { section: 'verses', file: './verses.js', fn: 'benchVerses', args: (quick) => [{ quick, log }] },
 ];
 
 async function runOptional({ section, file, fn, args }: Optional, quick: boolean): Promise<Row[]> {
