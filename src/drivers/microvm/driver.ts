@@ -328,13 +328,15 @@ export class MicrovmDriver implements Driver {
       const i = pool.indexOf(vm);
       if (i >= 0) pool.splice(i, 1);
     }
-    await this.removeFiles(vm);
     const rec = this.owners.get(vm);
     this.owners.delete(vm);
-    if (!rec || vm.expectingExit || rec.state === 'destroyed' || rec.state === 'failed') return;
-    rec.state = 'failed';
-    rec.failure = reason;
-    this.emitExit(rec.id, reason);
+    const failed = rec && !vm.expectingExit && rec.state === 'running';
+    if (rec && failed) {
+      rec.state = 'failed';
+      rec.failure = reason;
+    }
+    await this.removeFiles(vm);
+    if (rec && failed) this.emitExit(rec.id, reason);
   }
 
   private emitExit(id: string, reason: string): void {
@@ -410,11 +412,10 @@ export class MicrovmDriver implements Driver {
         throw new DriverError(`${op} failed in world ${rec.id}: ${e.type}: ${e.message}`);
       }
       if (WorldRuntimeError.is(e) && e.code === 'WORLD_FAILED') throw e;
-      // The VM went away during the request: wait for its exit to be recorded, report it as a failure.
-      if (!rec.vm.alive || rec.state === 'failed') {
-        const info = await rec.vm.waitExit();
-        throw new WorldFailedError(rec.id, rec.failure ?? info.reason);
-      }
+      // The agent connection broke: QEMU is most likely exiting (panic, crash, kill). Wait for its exit to
+      // be recorded and report the world as failed.
+      const info = await Promise.race([rec.vm.waitExit(), new Promise<null>((r) => setTimeout(() => r(null), 3000))]);
+      if (info || rec.state === 'failed') throw new WorldFailedError(rec.id, rec.failure ?? info?.reason ?? 'unknown');
       throw e;
     } finally {
       clearTimeout(timer);
@@ -597,6 +598,23 @@ export class MicrovmDriver implements Driver {
     this.snaps.delete(snap.id);
     this.snapshotBytes -= snap.sizeBytes;
     await Promise.all([fs.rm(snap.ram, { force: true }), fs.rm(snap.state, { force: true })]);
+  }
+
+  /** The QEMU process id of a world (diagnostics and fault tests). */
+  processId(world: WorldHandle): number | undefined {
+    const rec = this.worlds.get(world?.id);
+    return rec && rec.vm.alive ? rec.vm.pid : undefined;
+  }
+
+  /** This driver's run directory on tmpfs (RAM files, sockets, pid files), once it has started. */
+  async runDirectory(): Promise<string | undefined> {
+    const ctx = this.ctx ? await this.ctx.catch(() => null) : null;
+    return ctx?.run.path;
+  }
+
+  /** Pids of every QEMU this driver has running (worlds, spares). */
+  processIds(): number[] {
+    return [...this.vms].filter((v) => v.alive && v.pid).map((v) => v.pid);
   }
 
   onWorldExit(listener: WorldExitListener): void {

@@ -47,7 +47,15 @@ export interface VmConfig {
   copy?: (src: string, dst: string) => Promise<unknown>;
 }
 
-export const KERNEL_CMDLINE = 'console=ttyS0 panic=-1 quiet nokaslr tsc_early_khz=2000000';
+/**
+ * `panic=-1` reboots at once on a panic and `reboot=t` makes that reboot a triple fault, which QEMU turns into
+ * a reset, and `-no-reboot` into an exit: a panicked guest ends its QEMU. (The default reboot order ends in a
+ * jump to the firmware, which QEMU never sees.) `tsc_early_khz` avoids a hang at boot under TCG.
+ */
+/** Longest a QEMU step (start, restore, save) may take before the VM is given up on. */
+const OP_TIMEOUT_MS = 60_000;
+
+export const KERNEL_CMDLINE = 'console=ttyS0 panic=-1 reboot=t quiet nokaslr tsc_early_khz=2000000';
 
 export function qemuArgs(c: VmConfig): string[] {
   const args = [
@@ -118,6 +126,7 @@ export class Vm extends EventEmitter {
   private readonly stderr = new Tail(2048);
   private shutdownReason: string | null = null;
   private exitInfo: VmExit | null = null;
+  private exiting = false;
   private readonly exited: Promise<VmExit>;
   private resolveExited!: (e: VmExit) => void;
   /** Set when we kill it on purpose: the exit is then not a failure. */
@@ -151,7 +160,10 @@ export class Vm extends EventEmitter {
     this.child = child;
     this.pid = child.pid ?? 0;
     const spawnError = new Promise<never>((_, reject) => {
-      child.once('error', (e) => reject(new DriverError(`cannot start ${c.qemu}: ${e.message}`, e)));
+      child.once('error', (e) => {
+        reject(new DriverError(`cannot start ${c.qemu}: ${e.message}`, e));
+        if (!this.pid) void this.onExit(null, null); // never ran: nothing else will say it is gone
+      });
     });
     spawnError.catch(() => {});
     if (this.pid) await fs.writeFile(c.pidPath, String(this.pid)).catch(() => {});
@@ -193,11 +205,28 @@ export class Vm extends EventEmitter {
     await this.guard(ready, spawnError);
   }
 
-  /** Race an operation against QEMU's death (and a spawn error). */
-  private guard<T>(p: Promise<T>, also?: Promise<never>): Promise<T> {
+  /**
+   * Race an operation against QEMU's death (and a spawn error) and a deadline: no step may wait forever
+   * on a QEMU that stopped answering.
+   */
+  private async guard<T>(p: Promise<T>, also?: Promise<never>, what = 'start', ms = OP_TIMEOUT_MS): Promise<T> {
     const died = this.exited.then((e) => Promise.reject(this.startError(e)));
     died.catch(() => {});
-    return Promise.race(also ? [p, died, also] : [p, died]);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(
+          new DriverError(
+            `QEMU (${this.config.name}) did not finish ${what} within ${ms} ms (milestones ${JSON.stringify(this.marks)}; stderr: ${this.stderr.toString().trim().slice(-300) || 'none'})`,
+          ),
+        );
+      }, ms);
+    });
+    try {
+      return await Promise.race(also ? [p, died, late, also] : [p, died, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -215,11 +244,11 @@ export class Vm extends EventEmitter {
       await this.qmp.command('cont');
       this.marks.running = performance.now() - t0;
     })();
-    await this.guard(work);
+    await this.guard(work, undefined, 'restoring a snapshot');
   }
 
   private startError(e: VmExit): Error {
-    return new DriverError(`QEMU (${this.config.name}) exited while starting: ${e.reason}`);
+    return new DriverError(`QEMU (${this.config.name}) exited: ${e.reason}`);
   }
 
   private migrationDone(): Promise<void> {
@@ -267,17 +296,36 @@ export class Vm extends EventEmitter {
    * while copying its RAM file to `ramPath`; then let it run again unless `keepStopped`.
    */
   async save(statePath: string, ramPath: string, keepStopped = false): Promise<void> {
-    await this.qmp.command('stop');
+    await this.guard(this.qmp.command('stop'), undefined, 'stop');
     try {
       const done = this.migrationDone();
       done.catch(() => {});
       // RAM is frozen once stopped: copy it while QEMU writes the device state.
       const copy = (this.config.copy ?? sparseCopy)(this.config.ramPath, ramPath);
       copy.catch(() => {});
-      await this.qmp.command('migrate', { uri: `exec:cat > ${shQuote(statePath)}` });
-      await Promise.all([done, copy]);
+      await this.guard(
+        (async () => {
+          await this.qmp.command('migrate', { uri: `exec:cat > ${shQuote(statePath)}` });
+          await Promise.all([done, copy]);
+        })(),
+        undefined,
+        'saving its state',
+      );
     } finally {
-      if (!keepStopped && this.alive) await this.qmp.command('cont');
+      if (!keepStopped && this.alive) await this.guard(this.resume(), undefined, 'cont');
+    }
+  }
+
+  /** `cont`, retried while QEMU is still finishing the migration that just completed. */
+  private async resume(): Promise<void> {
+    for (let i = 0; ; i++) {
+      try {
+        await this.qmp.command('cont');
+        return;
+      } catch (e) {
+        if (i > 200 || !/not finalized/i.test((e as Error).message)) throw e;
+        await sleep(2);
+      }
     }
   }
 
@@ -286,7 +334,7 @@ export class Vm extends EventEmitter {
     this.expectingExit = true;
     if (this.alive) {
       try {
-        this.child.kill('SIGKILL');
+        this.child?.kill('SIGKILL');
       } catch {
         /* already gone */
       }
@@ -317,12 +365,14 @@ export class Vm extends EventEmitter {
   }
 
   private async onExit(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    if (this.exitInfo || this.exiting) return;
+    this.exiting = true;
     let reason: string;
     if (this.expectingExit) reason = 'destroyed';
     else if (this.shutdownReason === 'guest-reset' || this.shutdownReason === 'guest-panic') {
-      const tail = await this.consoleTail(600);
+      const tail = await this.consoleTail(6000);
       const panic = /Kernel panic[^\n]*/.exec(tail)?.[0];
-      reason = `guest ${this.shutdownReason === 'guest-panic' ? 'panicked' : 'reset'}${panic ? ` (${panic.trim()})` : ''}`;
+      reason = `guest ${this.shutdownReason === 'guest-panic' || panic ? 'panicked' : 'reset'}${panic ? ` (${panic.trim()})` : ''}`;
     } else if (this.shutdownReason) {
       const tail = await this.consoleTail(300);
       const agent = /init: agent exited[^\n]*/.exec(tail)?.[0];
@@ -332,7 +382,7 @@ export class Vm extends EventEmitter {
     const info: VmExit = { code, signal, reason };
     this.exitInfo = info;
     const err = new DriverError(`VM ${this.config.name} is gone: ${reason}`);
-    this.qmp.close(err);
+    this.qmp?.close(err);
     this.agent?.close(err);
     this.sock?.destroy();
     this.resolveExited(info);

@@ -1,0 +1,127 @@
+/**
+ * Faults of the microvm driver: exec timeouts the guest handles itself, a hung guest, a panicked guest,
+ * a killed QEMU, snapshot disk budget, and no leftovers (QEMU processes, RAM files) after close() or after
+ * the parent process is SIGKILLed.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { MicrovmDriver } from '../../../src/drivers/microvm/index.js';
+import { HOME, alive, driver, qemusIn, skipReason, waitFor } from './helpers.js';
+
+const skip = await skipReason();
+
+describe('microvm driver: faults', { skip, timeout: 240_000 }, () => {
+  let d: MicrovmDriver;
+  const exits = new Map<string, string>();
+
+  before(async () => {
+    d = driver({ hangGraceMs: 1500 });
+    d.onWorldExit((id, reason) => exits.set(id, reason));
+  });
+  after(async () => {
+    await d?.close();
+  });
+
+  test('an exec past its timeout is interrupted in the guest; the world lives on', async () => {
+    const w = await d.create({ id: 'f-timeout', memoryMib: 512, vcpus: 1 });
+    const r = await d.exec(w, 'n = 0\nwhile True:\n    n += 1', { timeoutMs: 700 });
+    assert.equal(r.error?.type, 'TimeoutError');
+    assert.equal((await d.exec(w, 'n > 0', {})).value, 'True');
+    assert.equal(exits.has('f-timeout'), false);
+    await d.destroyWorld(w);
+  });
+
+  test('a hung guest (code that will not be interrupted) is killed and the world marked failed', async () => {
+    const w = await d.create({ id: 'f-hung', memoryMib: 512, vcpus: 1 });
+    const pid = d.processId(w);
+    assert.ok(pid);
+    const code = 'import signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\nwhile True:\n    pass';
+    await assert.rejects(d.exec(w, code, { timeoutMs: 500 }), { code: 'WORLD_FAILED' });
+    await waitFor('the exit listener', () => exits.has('f-hung'));
+    assert.match(exits.get('f-hung') ?? '', /hung/);
+    await waitFor('QEMU to be gone', () => !alive(pid));
+    await assert.rejects(d.exec(w, '1', {}), { code: 'WORLD_FAILED' });
+    await d.destroyWorld(w);
+  });
+
+  test('a panicked guest is noticed: QEMU exits, the world is failed', async () => {
+    const w = await d.create({ id: 'f-panic', memoryMib: 512, vcpus: 1 });
+    await assert.rejects(d.exec(w, 'open("/proc/sysrq-trigger", "w").write("c")', { timeoutMs: 20_000 }), { code: 'WORLD_FAILED' });
+    await waitFor('the exit listener', () => exits.has('f-panic'));
+    assert.match(exits.get('f-panic') ?? '', /guest (reset|panicked)/);
+    await d.destroyWorld(w);
+  });
+
+  test('a killed QEMU is noticed and its RAM file removed', async () => {
+    const w = await d.create({ id: 'f-kill', memoryMib: 512, vcpus: 1 });
+    const pid = d.processId(w) as number;
+    const run = (await d.runDirectory()) as string;
+    const before = readdirSync(run).filter((f) => f.endsWith('.ram')).length;
+    process.kill(pid, 'SIGKILL');
+    await waitFor('the exit listener', () => exits.has('f-kill'));
+    assert.match(exits.get('f-kill') ?? '', /SIGKILL/);
+    await assert.rejects(d.exec(w, '1', {}), { code: 'WORLD_FAILED' });
+    await waitFor('its RAM file to go', () => readdirSync(run).filter((f) => f.endsWith('.ram')).length === before - 1);
+    await d.destroyWorld(w);
+  });
+
+  test('snapshot disk use is bounded and reported', async () => {
+    const small = driver({ snapshotBudgetBytes: 150 * 1024 * 1024, spares: 0 });
+    try {
+      const w = await small.create({ id: 'f-budget', memoryMib: 512, vcpus: 1 });
+      const s1 = await small.snapshot(w, 'f-s1');
+      assert.ok((s1.sizeBytes ?? 0) > 0);
+      await assert.rejects(small.snapshot(w, 'f-s2'), { code: 'CAPACITY' });
+      const rep = await small.doctor();
+      assert.ok(rep.notes.some((n) => /^snapshots: 1 holding [\d.]+ MiB of 150\.0 MiB/.test(n)), rep.notes.join('\n'));
+      await small.destroySnapshot(s1);
+      const s3 = await small.snapshot(w, 'f-s3');
+      assert.ok(s3.sizeBytes);
+    } finally {
+      await small.close();
+    }
+  });
+
+  test('close() leaves no QEMU process and no RAM file', async () => {
+    const other = driver();
+    const w = await other.create({ id: 'f-close', memoryMib: 512, vcpus: 1 });
+    const s = await other.snapshot(w, 'f-close-s');
+    await other.branch(s, { ids: ['f-close-b'], memoryMib: 512, sameRandom: false });
+    const run = (await other.runDirectory()) as string;
+    const pids = other.processIds();
+    assert.ok(pids.length >= 2);
+    await other.close();
+    assert.deepEqual(pids.filter(alive), []);
+    assert.equal(existsSync(run), false);
+    assert.deepEqual(qemusIn(run), []);
+    await assert.rejects(other.create({ id: 'late', memoryMib: 512, vcpus: 1 }), { code: 'RUNTIME_CLOSED' });
+  });
+
+  test('a SIGKILLed parent leaves no QEMU process and no RAM file', async () => {
+    const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'parent.js');
+    const child = spawn(process.execPath, [fixture, HOME], {
+      env: { ...process.env, MICROVM_PARENT_FIXTURE: '1' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const line = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      child.stdout.on('data', (c: Buffer) => {
+        buf += c.toString();
+        if (buf.includes('\n')) resolve(buf.split('\n')[0] as string);
+      });
+      child.on('exit', (code) => reject(new Error(`fixture exited with ${code} before it was ready`)));
+    });
+    const { runDir, pids } = JSON.parse(line) as { runDir: string; pids: number[] };
+    assert.ok(pids.length >= 3, `fixture runs worlds: ${pids}`);
+    assert.ok(existsSync(runDir));
+    assert.ok(readdirSync(runDir).some((f) => f.endsWith('.ram')));
+    child.kill('SIGKILL');
+    await waitFor('every QEMU of the killed parent to die', () => pids.every((p) => !alive(p)), 10_000);
+    await waitFor('its run directory (RAM files) to be removed', () => !existsSync(runDir), 10_000);
+    assert.deepEqual(qemusIn(runDir), []);
+  });
+});
