@@ -1,7 +1,7 @@
 # world-runtime: the seed's `just world-runtime-*` recipes, on top of the command line.
 # `just` comes from the rust-just dev dependency: run `npx just --list`, `npx just world-runtime-create`.
 # Every recipe honours WORLD_RUNTIME_HOME (state directory) and starts the daemon when none is running.
-# Ids may be `last`: the newest live world (or, as a branch source, the newest snapshot).
+# Ids may be `last`: the newest live world (as a branch source, the newest snapshot; as an event, the newest open push-down).
 
 cli := "node dist/src/cli/main.js"
 
@@ -28,13 +28,31 @@ world-runtime-snapshot world="last" name="pre-event": _build
 world-runtime-branch source="last" trits="-1,0,1": _build
     {{cli}} branch {{source}} --trits={{trits}}
 
-# push_down operation: snapshot a world and split it into GF(3)-balanced verses
-world-runtime-push-down world="last": _build
-    {{cli}} push-down {{world}}
+# push_down operation: snapshot a world and split it into GF(3)-balanced verses (default: the newest world, seed triad)
+world-runtime-push-down world="last" *args: _build
+    {{cli}} push-down "$@"
 
-# pull_up with oracle: keep the winning verse, collapse the rest, extract WEV
-world-runtime-pull-up partition="last" winner="optimal": _build
-    {{cli}} pull-up {{partition}} {{winner}}
+# pull_up with oracle: keep the winning verse, collapse the rest, extract WEV (oracle: a child name, or score:EXPR)
+world-runtime-pull-up event="last" oracle="optimal" *args: _build
+    #!/bin/sh
+    set -eu
+    event="$1"; oracle="$2"; shift 2
+    case "$oracle" in
+      score:*) exec {{cli}} pull-up "$event" --score "${oracle#score:}" "$@" ;;
+      *) exec {{cli}} pull-up "$event" --outcome "$oracle" "$@" ;;
+    esac
+
+# Run Python in the verses of a push-down at once, e.g. last nash='x = 1' chaos='x = 2', or last --all 'x'
+world-runtime-execute-in event="last" *args: _build
+    {{cli}} execute-in "$@"
+
+# The verse ledger: deposit, withdraw, transfer, push-down, pull-up, balances, journal, verses, events, check
+world-runtime-ledger *args: _build
+    {{cli}} ledger "$@"
+
+# Push-down events of the daemon (or one, with its verses and worlds)
+world-runtime-verses *args: _build
+    {{cli}} verses "$@"
 
 # Performance metrics: p50/p99 per operation beside the seed's targets
 world-runtime-metrics *args: _build

@@ -11,8 +11,10 @@ import { DaemonUnreachableError } from '../server/client.js';
 import { homePaths, resolveHome } from '../server/paths.js';
 import { VERSION } from '../server/version.js';
 import { type Command, type Context, GLOBAL_HELP, GLOBAL_OPTIONS, UsageError } from './command.js';
+import { ledger } from './commands/ledger.js';
 import * as record from './commands/record.js';
 import * as system from './commands/system.js';
+import * as verses from './commands/verses.js';
 import * as worlds from './commands/worlds.js';
 import { connect } from './connect.js';
 
@@ -24,8 +26,11 @@ export const COMMANDS: readonly Command[] = [
   worlds.branch,
   worlds.destroy,
   worlds.ls,
-  system.pushDown,
-  system.pullUp,
+  verses.pushDown,
+  verses.executeIn,
+  verses.pullUp,
+  verses.verses,
+  ledger,
   record.entities,
   record.branches,
   record.resolutions,
@@ -47,8 +52,9 @@ ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
 ${GLOBAL_HELP}
 
-Ids: worlds are w-..., snapshots s-...; \`last\` names the newest running world (as a branch source,
-the newest snapshot), so the seed's recipes chain: create, snapshot last, branch last.
+Ids: worlds are w-... (verse-worlds v-...), snapshots s-..., push-down events e-...; \`last\` names the
+newest running world (as a branch source, the newest snapshot; as an event, the newest open push-down),
+so the seed's recipes chain: create, snapshot last, branch last, push-down last, pull-up last.
 
 The CLI talks to the daemon on <home>/daemon.sock and starts it (logging to <home>/daemon.log) when none
 answers; set WORLD_RUNTIME_AUTOSTART=0 to never start one. 'world-runtime <command> --help' for details.`;
@@ -118,7 +124,9 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     if (WorldRuntimeError.is(e)) {
-      err(`world-runtime: error: ${oneLine(e.message)} [${e.code}]`);
+      // A ledger refusal names its reason too: [LEDGER INSUFFICIENT_BALANCE].
+      const reason = e.code === 'LEDGER' && typeof e.details?.reason === 'string' ? ` ${e.details.reason}` : '';
+      err(`world-runtime: error: ${oneLine(e.message)} [${e.code}${reason}]`);
       return 1;
     }
     err(`world-runtime: error: ${oneLine(e instanceof Error ? e.message : String(e))}`);

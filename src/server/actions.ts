@@ -5,11 +5,12 @@
  * (a result or an error) to a status and a body. The CLI builds the same actions and sends them with
  * `requestFor` (encode.ts), so both sides share one vocabulary.
  *
- * Planned members, not implemented yet (issue 4: verses and the ledger): `verse.pushDown`, `verse.pullUp`,
- * `ledger.*`. Their routes go in `routes/verses.ts`.
+ * Ledger amounts travel as canonical decimal strings (`'100'`), never as numbers: they are `bigint`s up to
+ * 2^128 − 1 in the ledger, past what a JSON number holds exactly. The executor turns them into `bigint`s.
  */
 
 import type { Trit } from '../core/types.js';
+import type { VerseChild } from '../core/verses.js';
 import type { EntityState, EntityType } from '../store/types.js';
 
 /** Options shared by the two ways of branching (from a world, from a snapshot). */
@@ -41,6 +42,30 @@ export type WorldAction =
   | { kind: 'sandbox.create'; snapshotId?: string; metadata?: Record<string, unknown> }
   | { kind: 'sandbox.snapshot'; id: string; name?: string }
   | { kind: 'sandbox.execute'; id: string; code: string }
+  // World-level verses (push-down snapshots a world into one verse-world per child; pull-up resolves)
+  | {
+      kind: 'verse.pushDown';
+      id: string;
+      event?: string;
+      children?: VerseChild[];
+      allowUnbalancedTrits?: boolean;
+      snapshotName?: string;
+    }
+  | { kind: 'verse.list' }
+  | { kind: 'verse.get'; event: string }
+  | { kind: 'verse.execute'; event: string; code: string | Record<string, string> }
+  | { kind: 'verse.pullUp'; event: string; outcome?: string; oracle?: 'manual' | 'score'; score?: string }
+  // The Multiverse Finance ledger (amounts: decimal strings)
+  | { kind: 'ledger.deposit'; owner: string; asset: string; amount: string; verse?: string }
+  | { kind: 'ledger.withdraw'; owner: string; asset: string; amount: string; verse?: string }
+  | { kind: 'ledger.transfer'; verse: string; asset: string; from: string; to: string; amount: string }
+  | { kind: 'ledger.pushDown'; event: string; owner: string; asset: string; amount: string }
+  | { kind: 'ledger.pullUp'; event: string; owner: string; asset: string; amount: string }
+  | { kind: 'ledger.balances'; verse?: string; owner?: string; asset?: string }
+  | { kind: 'ledger.verses' }
+  | { kind: 'ledger.events' }
+  | { kind: 'ledger.journal'; limit?: number }
+  | { kind: 'ledger.check' }
   // The DuckDB record
   | { kind: 'record.entities'; state?: EntityState; type?: EntityType; limit?: number }
   | { kind: 'record.branches'; limit?: number }
@@ -72,6 +97,21 @@ export const ACTION_KINDS: readonly ActionKind[] = [
   'sandbox.create',
   'sandbox.snapshot',
   'sandbox.execute',
+  'verse.pushDown',
+  'verse.list',
+  'verse.get',
+  'verse.execute',
+  'verse.pullUp',
+  'ledger.deposit',
+  'ledger.withdraw',
+  'ledger.transfer',
+  'ledger.pushDown',
+  'ledger.pullUp',
+  'ledger.balances',
+  'ledger.verses',
+  'ledger.events',
+  'ledger.journal',
+  'ledger.check',
   'record.entities',
   'record.branches',
   'record.resolutions',
@@ -88,6 +128,7 @@ export const CREATING_ACTIONS: ReadonlySet<ActionKind> = new Set<ActionKind>([
   'snapshot.branch',
   'sandbox.create',
   'sandbox.snapshot',
+  'verse.pushDown',
 ]);
 
 /** Actions that can stream output (server-sent events) while they run. */

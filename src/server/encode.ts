@@ -81,6 +81,36 @@ export function requestFor(action: WorldAction): WireRequest {
       return { method: 'POST', path: `/v1/sandboxes/${e(action.id)}/snapshots`, json: fields(action, 'id') };
     case 'sandbox.execute':
       return { method: 'POST', path: `/v1/sandboxes/${e(action.id)}/execute`, json: { code: action.code } };
+    case 'verse.pushDown':
+      return { method: 'POST', path: `/v1/worlds/${e(action.id)}/push-down`, json: fields(action, 'id') };
+    case 'verse.list':
+      return { method: 'GET', path: '/v1/verses' };
+    case 'verse.get':
+      return { method: 'GET', path: `/v1/verses/${e(action.event)}` };
+    case 'verse.execute':
+      return { method: 'POST', path: `/v1/verses/${e(action.event)}/execute`, json: fields(action, 'event') };
+    case 'verse.pullUp':
+      return { method: 'POST', path: `/v1/verses/${e(action.event)}/pull-up`, json: fields(action, 'event') };
+    case 'ledger.deposit':
+      return { method: 'POST', path: '/v1/ledger/deposit', json: fields(action) };
+    case 'ledger.withdraw':
+      return { method: 'POST', path: '/v1/ledger/withdraw', json: fields(action) };
+    case 'ledger.transfer':
+      return { method: 'POST', path: '/v1/ledger/transfer', json: fields(action) };
+    case 'ledger.pushDown':
+      return { method: 'POST', path: '/v1/ledger/push-down', json: fields(action) };
+    case 'ledger.pullUp':
+      return { method: 'POST', path: '/v1/ledger/pull-up', json: fields(action) };
+    case 'ledger.balances':
+      return { method: 'GET', path: `/v1/ledger/balances${query({ verse: action.verse, owner: action.owner, asset: action.asset })}` };
+    case 'ledger.verses':
+      return { method: 'GET', path: '/v1/ledger/verses' };
+    case 'ledger.events':
+      return { method: 'GET', path: '/v1/ledger/events' };
+    case 'ledger.journal':
+      return { method: 'GET', path: `/v1/ledger/journal${query({ limit: action.limit })}` };
+    case 'ledger.check':
+      return { method: 'GET', path: '/v1/ledger/check' };
     case 'record.entities':
       return { method: 'GET', path: `/v1/entities${query({ state: action.state, type: action.type, limit: action.limit })}` };
     case 'record.branches':

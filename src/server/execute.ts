@@ -6,12 +6,15 @@
  */
 import { CapacityError, SnapshotNotFoundError, WorldNotFoundError, WrongStateError } from '../core/errors.js';
 import type { WorldRuntime } from '../core/runtime.js';
-import type { ExecResult, Trit } from '../core/types.js';
+import type { Trit } from '../core/types.js';
 import type { Snapshot, World } from '../core/world.js';
 import type { ActionKind, ActionOf, WorldAction } from './actions.js';
+import { execReply, snapshotInfo, worldInfo } from './convert.js';
+import { ledgerHandlers } from './execute-ledger.js';
+import { verseHandlers } from './execute-verses.js';
 import { type RecordReader, recordOf } from './record.js';
 import { HttpFault } from './reply.js';
-import { type ExecReply, METRIC_TARGETS_MS, type ResultOf, type SnapshotInfo, type WorldInfo } from './results.js';
+import { METRIC_TARGETS_MS, type ResultOf, type SnapshotInfo, type WorldInfo } from './results.js';
 import { VERSION } from './version.js';
 
 /** How an action talks back while it runs (streaming actions only). */
@@ -32,22 +35,13 @@ export interface ExecutorOptions {
   tcpUrl: string | null;
 }
 
-/** How many destroyed ids are remembered, so a late request gets 409 "destroyed" rather than 404. */
+/** How many destroyed (or collapsed) ids are remembered, so a late request gets 409 rather than 404. */
 const TOMBSTONES = 10_000;
 
-type Handlers = { [K in ActionKind]: (action: ActionOf<K>, io: ActionIO) => Promise<ResultOf<K>> };
+/** One handler per action kind in `K` (verse and ledger handlers live in execute-verses.ts, execute-ledger.ts). */
+export type HandlerSet<K extends ActionKind> = { [P in K]: (action: ActionOf<P>, io: ActionIO) => Promise<ResultOf<P>> };
 
-function worldInfo(w: World): WorldInfo {
-  return w.toJSON() as unknown as WorldInfo;
-}
-
-function snapshotInfo(s: Snapshot): SnapshotInfo {
-  return s.toJSON() as unknown as SnapshotInfo;
-}
-
-function execReply(r: ExecResult): ExecReply {
-  return { stdout: r.stdout, stderr: r.stderr, value: r.value ?? null, error: r.error ?? null, truncated: r.truncated, durationMs: r.durationMs };
-}
+type Handlers = HandlerSet<ActionKind>;
 
 /** The seed passes a verse's trit in `metadata.trit`; a valid one becomes the world's own trit. */
 function tritFromMetadata(metadata: Record<string, unknown> | undefined): Trit | undefined {
@@ -157,6 +151,16 @@ export class Executor {
       return { snapshot_id: s.id, ...s };
     },
     'sandbox.execute': async (a) => execReply(await this.world(a.id, 'exec').exec(a.code)),
+    ...verseHandlers({
+      runtime: () => this.rt,
+      world: (id, operation) => this.world(id, operation),
+      ensureCapacity: (adding) => this.ensureCapacity(adding),
+      bury: (id, json) => this.bury('world', id, json),
+    }),
+    ...ledgerHandlers(() => {
+      this.rt.ensureOpen();
+      return this.rt.ledger;
+    }),
     'record.entities': async (a) => {
       const filter = { ...(a.state ? { state: a.state } : {}), ...(a.type ? { type: a.type } : {}), ...(a.limit ? { limit: a.limit } : {}) };
       return { entities: await this.record().entities(filter) };
@@ -196,13 +200,14 @@ export class Executor {
     }),
   };
 
-  /** A live world, or 409 naming `destroyed` for one this daemon destroyed, or 404. */
+  /** A live world, or 409 naming `destroyed` (or `collapsed`) for one this daemon destroyed (or collapsed), or 404. */
   private world(id: string, operation: string): World {
     try {
       return this.rt.world(id);
     } catch (err) {
-      if (err instanceof WorldNotFoundError && this.tombstones.get(id)?.what === 'world') {
-        throw new WrongStateError('world', id, operation, 'destroyed', ['running']);
+      const tomb = this.tombstones.get(id);
+      if (err instanceof WorldNotFoundError && tomb?.what === 'world') {
+        throw new WrongStateError('world', id, operation, (tomb.json as WorldInfo).state, ['running']);
       }
       throw err;
     }

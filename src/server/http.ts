@@ -190,7 +190,8 @@ function writeReply(res: ServerResponse, reply: Reply): void {
     res.end(reply.bytes);
     return;
   }
-  const text = `${JSON.stringify(reply.json)}\n`;
+  // Ledger amounts are bigints; results carry them as strings already, this only guards error details.
+  const text = `${JSON.stringify(reply.json, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`;
   res.writeHead(reply.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }

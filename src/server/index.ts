@@ -8,6 +8,7 @@ export type { ActionKind, ActionOf, BranchFields, WorldAction } from './actions.
 export { ACTION_KINDS, CREATING_ACTIONS, STREAMING_ACTIONS } from './actions.js';
 export type { ClientOptions, DispatchOptions } from './client.js';
 export { DaemonClient, DaemonUnreachableError, faultToError } from './client.js';
+export { parseAmount } from './convert.js';
 export type { DaemonOptions } from './daemon.js';
 export { Daemon, probeDaemon } from './daemon.js';
 export { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_WORLDS } from './defaults.js';
@@ -19,7 +20,7 @@ export { isLoopback, parseListen } from './listen.js';
 export type { HomePaths } from './paths.js';
 export { homePaths, resolveHome } from './paths.js';
 export type { FaultBody, Reply } from './reply.js';
-export { errorReply, HttpFault, resultReply, STATUS_BY_CODE } from './reply.js';
+export { errorReply, HttpFault, resultReply, STATUS_BY_CODE, STATUS_BY_LEDGER_REASON, statusOf } from './reply.js';
 export type * from './results.js';
 export { METRIC_TARGETS_MS } from './results.js';
 export type { OpenApiDoc, Schema } from './schema.js';

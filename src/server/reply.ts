@@ -5,6 +5,7 @@
  * details } }`. No other file chooses a status code.
  */
 import { type ErrorCode, WorldRuntimeError } from '../core/errors.js';
+import type { LedgerReason } from '../ledger/types.js';
 import { type ActionKind, CREATING_ACTIONS } from './actions.js';
 
 /** An HTTP answer before it is written. */
@@ -57,6 +58,40 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   DRIVER: 500,
 };
 
+/**
+ * Status for each `details.reason` of a `LEDGER` error: a conflict with the ledger's state is 409, an
+ * unknown verse or event 404, a malformed operation 400. `NO_SCORE` comes from the `score` oracle of a
+ * pull-up (no verse produced a number). A `LEDGER` error without a known reason keeps `STATUS_BY_CODE`'s 409.
+ */
+export const STATUS_BY_LEDGER_REASON: Readonly<Record<LedgerReason | 'NO_SCORE', number>> = {
+  INSUFFICIENT_BALANCE: 409,
+  COLLAPSED_VERSE: 409,
+  EVENT_RESOLVED: 409,
+  DUPLICATE_EVENT: 409,
+  NO_SCORE: 409,
+  UNKNOWN_VERSE: 404,
+  UNKNOWN_EVENT: 404,
+  NOT_A_PARTITION: 400,
+  BAD_PROBABILITIES: 400,
+  GF3_UNBALANCED: 400,
+  ROOT_ONLY: 400,
+  INVALID_AMOUNT: 400,
+  INVALID_ARGUMENT: 400,
+  CLOSED: 503,
+  COMMIT_FAILED: 500,
+  SCHEMA_VERSION: 500,
+  CORRUPT_JOURNAL: 500,
+};
+
+/** The status of a runtime error: by its code, and for `LEDGER` by its reason. */
+export function statusOf(err: WorldRuntimeError): number {
+  const reason = err.details?.reason;
+  if (err.code === 'LEDGER' && typeof reason === 'string' && Object.hasOwn(STATUS_BY_LEDGER_REASON, reason)) {
+    return STATUS_BY_LEDGER_REASON[reason as LedgerReason];
+  }
+  return STATUS_BY_CODE[err.code] ?? 500;
+}
+
 /** The answer for a successful action. */
 export function resultReply(kind: ActionKind, result: unknown): Reply {
   const status = CREATING_ACTIONS.has(kind) ? 201 : 200;
@@ -70,7 +105,7 @@ export function errorReply(err: unknown): Reply & { json: FaultBody } {
     return { status: err.status, headers: err.headers, json: { error: { code: err.code, name: err.name, message: err.message, details: err.details } } };
   }
   if (WorldRuntimeError.is(err)) {
-    const status = STATUS_BY_CODE[err.code] ?? 500;
+    const status = statusOf(err);
     const headers: Record<string, string> = err.code === 'UNAUTHORIZED' ? { 'www-authenticate': 'Bearer realm="world-runtime"' } : {};
     return { status, headers, json: { error: { code: err.code, name: err.name, message: err.message, details: err.details ?? {} } } };
   }

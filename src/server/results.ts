@@ -5,6 +5,7 @@
  */
 import type { DoctorReport } from '../core/runtime.js';
 import type { ExecError, RunResult, Trit, WorldState } from '../core/types.js';
+import type { CheckReport, LedgerOpName, VerseInfo } from '../ledger/types.js';
 import type { BranchRow, EntityRow, MetricRow, MetricSummary, ResolutionRow } from '../store/types.js';
 import type { ActionKind } from './actions.js';
 
@@ -86,6 +87,120 @@ export interface DoctorReply extends DoctorReport {
   daemon: { pid: number; version: string; socket: string; tcp: string | null; maxWorlds: number; record: boolean };
 }
 
+/** One child verse of a push-down and the world that lives in it. */
+export interface VerseWorldInfo {
+  /** Ledger verse id, `${event}/${name}`. */
+  verse: string;
+  name: string;
+  trit: Trit;
+  /** Canonical decimal string relative to the parent verse, e.g. `'0.45'`. */
+  probability: string;
+  /** The verse's world (state `collapsed` once its verse lost a resolution). */
+  world: WorldInfo;
+}
+
+/** What `verse.pushDown` answers (`PushDownResult` as JSON). */
+export interface PushDownReply {
+  event: string;
+  /** The verse the pushed world lived in (`root` for a world outside any verse). */
+  parentVerse: string;
+  snapshot: SnapshotInfo;
+  verses: VerseWorldInfo[];
+  gf3Sum: number;
+  pushDownTimeMs: number;
+}
+
+/** Per asset, an amount as a decimal string. */
+export type AmountMap = Record<string, string>;
+
+/**
+ * A push-down event as this daemon knows it. `state`: `open` until resolved, `resolved` after, `collapsed`
+ * when the verse it split has itself collapsed (a loser of an outer resolution).
+ */
+export interface VerseEventInfo {
+  event: string;
+  parentVerse: string;
+  snapshotId: string | null;
+  gf3Sum: number;
+  state: 'open' | 'resolved' | 'collapsed';
+  /** Winning verse id once resolved. */
+  winner: string | null;
+  oracleSource: string | null;
+  wev: AmountMap | null;
+  verses: VerseWorldInfo[];
+}
+
+export interface VerseExecItem {
+  verse: string;
+  name: string;
+  world: string;
+  /** The code ran and did not raise. */
+  ok: boolean;
+  /** The exec result when the code ran (it may still have raised: see `result.error`). */
+  result: ExecReply | null;
+  /** Why the code could not run at all (e.g. the verse collapsed), else null. */
+  error: string | null;
+}
+
+export interface VerseExecReply {
+  event: string;
+  results: VerseExecItem[];
+}
+
+/** What `verse.pullUp` answers (`PullUpResult` as JSON). */
+export interface PullUpReply {
+  event: string;
+  winner: VerseWorldInfo;
+  /** Verse ids collapsed: the losers and their descendants. */
+  collapsed: string[];
+  /** Ids of the worlds destroyed with them (state `collapsed`). */
+  collapsedWorlds: string[];
+  /** Per asset, the balance that evaporated (the WEV). */
+  wev: AmountMap;
+  /** Score per child name, for the `score` oracle (null: no numeric score); null for `manual`. */
+  scores: Record<string, number | null> | null;
+  oracleSource: string;
+  pullUpTimeMs: number;
+}
+
+/** One (verse, owner, asset) balance, the amount as a decimal string. */
+export interface BalanceInfo {
+  verse: string;
+  owner: string;
+  asset: string;
+  amount: string;
+}
+
+/** What a ledger operation answers: its journal sequence number, the normalised arguments, and balances after. */
+export interface LedgerOpReply {
+  seq: number;
+  op: LedgerOpName;
+  args: Record<string, unknown>;
+  /** The balances the operation touched, read right after it (zero entries included). */
+  balances: BalanceInfo[];
+}
+
+/** A ledger event (partition) with its WEV as decimal strings. */
+export interface LedgerEventInfo {
+  id: string;
+  parent: string;
+  children: string[];
+  gf3Sum: number;
+  allowUnbalancedTrits: boolean;
+  resolved: boolean;
+  winner: string | null;
+  oracleSource: string | null;
+  wev: AmountMap | null;
+}
+
+/** A journal row: amounts as decimal strings. */
+export interface JournalInfo {
+  seq: number;
+  ts: string;
+  op: LedgerOpName;
+  args: Record<string, unknown>;
+}
+
 /** What each action answers with. `world.readFile` answers raw bytes. */
 export interface ActionResults {
   'world.create': WorldInfo;
@@ -105,6 +220,21 @@ export interface ActionResults {
   'sandbox.create': WorldInfo;
   'sandbox.snapshot': SnapshotInfo & { snapshot_id: string };
   'sandbox.execute': ExecReply;
+  'verse.pushDown': PushDownReply;
+  'verse.list': { events: VerseEventInfo[] };
+  'verse.get': VerseEventInfo;
+  'verse.execute': VerseExecReply;
+  'verse.pullUp': PullUpReply;
+  'ledger.deposit': LedgerOpReply;
+  'ledger.withdraw': LedgerOpReply;
+  'ledger.transfer': LedgerOpReply;
+  'ledger.pushDown': LedgerOpReply;
+  'ledger.pullUp': LedgerOpReply;
+  'ledger.balances': { balances: BalanceInfo[] };
+  'ledger.verses': { verses: VerseInfo[] };
+  'ledger.events': { events: LedgerEventInfo[] };
+  'ledger.journal': { journal: JournalInfo[] };
+  'ledger.check': CheckReport;
   'record.entities': { entities: EntityRow[] };
   'record.branches': { branches: BranchRow[] };
   'record.resolutions': { resolutions: ResolutionRow[] };

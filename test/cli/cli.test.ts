@@ -1,7 +1,8 @@
 /**
  * The command line end to end: `node dist/src/cli/main.js ...` with WORLD_RUNTIME_HOME set to a temp dir,
  * the daemon started on demand, create → exec → snapshot → branch → destroy, --json parsed, tables, exit
- * codes, one-line errors, --help on every command, and --url + token against a TCP daemon.
+ * codes, one-line errors, --help on every command, and --url + token against a TCP daemon. Verses and the
+ * ledger from the command line (and their recipes) are in verses.test.ts.
  */
 import assert from 'node:assert/strict';
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
@@ -146,8 +147,8 @@ describe('world-runtime CLI', () => {
     fails(['branch', 's-x', '--trits=-1,5'], 2, /--trits\[1\]: expected -1, 0 or 1/);
     fails(['exec', 'w-000000000000', '1'], 1, /no world with id "w-000000000000" \[WORLD_NOT_FOUND\]/);
     fails(['entities', '--state', 'sleeping'], 2, /--state: expected one of/);
-    fails(['push-down', 'w-1'], 1, /push-down is not yet available/);
-    fails(['pull-up', 'p-1', 'w-1'], 1, /pull-up is not yet available/);
+    fails(['push-down', 'w-000000000000'], 1, /no world with id "w-000000000000" \[WORLD_NOT_FOUND\]/);
+    fails(['pull-up', 'e-1'], 2, /name the winner/);
   });
 
   it('talks to a TCP daemon with --url and the token, and refuses without it', async () => {
@@ -219,13 +220,5 @@ describe("the justfile's seed recipes", () => {
     assert.match(run(['world-runtime-branches']), /fork .* 3 /);
     assert.match(run(['world-runtime-metrics']), /^OPERATION/);
     assert.match(run(['world-runtime-resolutions']), /^RESOLUTION/);
-  });
-
-  it('push-down and pull-up say they are not yet available', { skip }, () => {
-    for (const name of ['world-runtime-push-down', 'world-runtime-pull-up']) {
-      const r = recipe([name]);
-      assert.notEqual(r.status, 0);
-      assert.match(r.stderr, /world-runtime: error: (push-down|pull-up) is not yet available/);
-    }
   });
 });

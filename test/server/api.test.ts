@@ -277,8 +277,8 @@ describe('HTTP API over the unix socket', () => {
       const route = await call(t, 'GET', '/v1/nothing-here');
       assert.equal(route.status, 404);
       assert.equal(route.json.error.code, 'NOT_FOUND');
-      // Verse routes arrive with issue 4; until then they are unknown routes.
-      assert.equal((await call(t, 'POST', `/v1/worlds/${world}/push-down`, { json: {} })).status, 404);
+      const pd = await expectCall(t, 'POST', '/v1/worlds/w-ffffffffffff/push-down', '/v1/worlds/{id}/push-down', 404, { json: {} });
+      assert.equal(pd.json.error.code, 'WORLD_NOT_FOUND');
       const method = await call(t, 'PATCH', '/v1/worlds');
       assert.equal(method.status, 405);
       assert.equal(method.headers.allow, 'GET, POST');

@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { errorFromJSON, InvalidArgumentError, WorldRuntimeError, WrongStateError } from '../../src/core/errors.js';
+import { errorFromJSON, InvalidArgumentError, LedgerError, WorldRuntimeError, WrongStateError } from '../../src/core/errors.js';
 import { ACTION_KINDS, type WorldAction } from '../../src/server/actions.js';
 import { faultToError } from '../../src/server/client.js';
+import { jsonSafe, parseAmount } from '../../src/server/convert.js';
 import { requestFor } from '../../src/server/encode.js';
 import { parseListen } from '../../src/server/listen.js';
 import { errorReply, HttpFault, resultReply, STATUS_BY_CODE } from '../../src/server/reply.js';
@@ -37,6 +38,38 @@ const SAMPLES: WorldAction[] = [
   { kind: 'sandbox.create', snapshotId: 's-1', metadata: { verse: 'nash', trit: -1 } },
   { kind: 'sandbox.snapshot', id: 'w-1', name: 'pre-event' },
   { kind: 'sandbox.execute', id: 'w-1', code: 'x = 1' },
+  { kind: 'verse.pushDown', id: 'w-1' },
+  {
+    kind: 'verse.pushDown',
+    id: 'w-1',
+    event: 'rain',
+    children: [
+      { name: 'yes', trit: 1, probability: '0.3' },
+      { name: 'no', trit: -1, probability: 0.7 },
+    ],
+    allowUnbalancedTrits: true,
+    snapshotName: 'pre-rain',
+  },
+  { kind: 'verse.list' },
+  { kind: 'verse.get', event: 'e-1' },
+  { kind: 'verse.get', event: 'nested/event name' },
+  { kind: 'verse.execute', event: 'e-1', code: 'x = 1' },
+  { kind: 'verse.execute', event: 'e-1', code: { nash: 'strategy = "selfish"', 'e-1/chaos': 'strategy = "random"' } },
+  { kind: 'verse.pullUp', event: 'e-1', outcome: 'optimal' },
+  { kind: 'verse.pullUp', event: 'e-1', oracle: 'score', score: 'payoff' },
+  { kind: 'ledger.deposit', owner: 'alice', asset: 'usd', amount: '100' },
+  { kind: 'ledger.deposit', owner: 'alice', asset: 'usd', amount: '340282366920938463463374607431768211455', verse: 'root' },
+  { kind: 'ledger.withdraw', owner: 'alice', asset: 'usd', amount: '1' },
+  { kind: 'ledger.transfer', verse: 'e-1/nash', asset: 'usd', from: 'alice', to: 'bob', amount: '5' },
+  { kind: 'ledger.pushDown', event: 'e-1', owner: 'alice', asset: 'usd', amount: '40' },
+  { kind: 'ledger.pullUp', event: 'e-1', owner: 'alice', asset: 'usd', amount: '40' },
+  { kind: 'ledger.balances' },
+  { kind: 'ledger.balances', verse: 'e-1/nash', owner: 'alice', asset: 'usd' },
+  { kind: 'ledger.verses' },
+  { kind: 'ledger.events' },
+  { kind: 'ledger.journal' },
+  { kind: 'ledger.journal', limit: 10 },
+  { kind: 'ledger.check' },
   { kind: 'record.entities', state: 'lost', type: 'sandbox', limit: 5 },
   { kind: 'record.entities' },
   { kind: 'record.branches', limit: 2 },
@@ -155,6 +188,22 @@ describe('status mapper', () => {
     assert.equal(resultReply('world.exec', {}).status, 200);
   });
 
+  it('maps a ledger refusal by its reason: state conflicts 409, unknown verse or event 404, the rest 400', () => {
+    const status = (reason?: string) => errorReply(new LedgerError('m', reason === undefined ? {} : { reason })).status;
+    for (const r of ['INSUFFICIENT_BALANCE', 'COLLAPSED_VERSE', 'EVENT_RESOLVED', 'DUPLICATE_EVENT', 'NO_SCORE']) assert.equal(status(r), 409, r);
+    for (const r of ['UNKNOWN_VERSE', 'UNKNOWN_EVENT']) assert.equal(status(r), 404, r);
+    for (const r of ['BAD_PROBABILITIES', 'GF3_UNBALANCED', 'NOT_A_PARTITION', 'ROOT_ONLY', 'INVALID_AMOUNT', 'INVALID_ARGUMENT'])
+      assert.equal(status(r), 400, r);
+    assert.equal(status('CLOSED'), 503);
+    assert.equal(status('COMMIT_FAILED'), 500);
+    // No reason, or one this version does not know: the code's 409.
+    assert.equal(status(), 409);
+    assert.equal(status('SOMETHING_NEW'), 409);
+    assert.equal(status('toString'), 409);
+    assert.equal(resultReply('verse.pushDown', {}).status, 201);
+    assert.equal(resultReply('ledger.deposit', {}).status, 200);
+  });
+
   it('a client rebuilds the same error class from the fault body', () => {
     const reply = errorReply(new WrongStateError('world', 'w-1', 'exec', 'destroyed', ['running']));
     const err = faultToError(reply.status, Buffer.from(JSON.stringify(reply.json)));
@@ -162,6 +211,32 @@ describe('status mapper', () => {
     assert.equal(err.code, 'WRONG_STATE');
     assert.equal(err.details.status, 409);
     assert.deepEqual(errorFromJSON(reply.json.error as never).details.required, ['running']);
+  });
+});
+
+describe('ledger amounts', () => {
+  const deposit = (amount: unknown) => {
+    const body = { owner: 'a', asset: 'b', amount };
+    validateBody(body, 'LedgerRootRequest');
+    const route = ROUTES.find((r) => r.path === '/v1/ledger/deposit') as (typeof ROUTES)[number];
+    return route.decode({ params: {}, query: new URLSearchParams(), body, bytes: new Uint8Array() });
+  };
+  it('are decimal strings or safe integers, kept as canonical strings', () => {
+    assert.deepEqual(deposit('100'), { kind: 'ledger.deposit', owner: 'a', asset: 'b', amount: '100' });
+    assert.equal((deposit('007') as { amount: string }).amount, '7');
+    assert.equal((deposit(42) as { amount: string }).amount, '42');
+    assert.equal((deposit('340282366920938463463374607431768211455') as { amount: string }).amount, '340282366920938463463374607431768211455');
+    // 0 and too large pass here: the ledger refuses them (INVALID_AMOUNT, 400) with its own message.
+    assert.equal((deposit('0') as { amount: string }).amount, '0');
+  });
+  it('refuses fractions, signs, exponents, unsafe integers and other types', () => {
+    for (const bad of ['1.5', '-1', '+1', '1e3', ' 1', '', '0x10', '1'.repeat(41), 1.5, -1, 2 ** 53, 1e300, null, true, [1]]) {
+      assert.throws(() => deposit(bad), InvalidArgumentError, JSON.stringify(bad));
+    }
+  });
+  it('leave as strings: jsonSafe turns every bigint into its decimal text', () => {
+    assert.deepEqual(jsonSafe({ a: 1n, b: [2n, { c: 3n }], d: 'x', e: null }), { a: '1', b: ['2', { c: '3' }], d: 'x', e: null });
+    assert.equal(parseAmount('0042', 'x'), '42');
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * @module
- * doctor, serve, stop, demo, and the verse commands that arrive with the ledger (push-down, pull-up).
+ * doctor, serve, stop, demo.
  */
 import { DaemonUnreachableError } from '../../server/client.js';
 import { DEFAULT_MAX_WORLDS } from '../../server/defaults.js';
@@ -116,23 +116,3 @@ export const demo: Command = {
     return 0;
   },
 };
-
-function notYet(name: string, summary: string, usage: string): Command {
-  return {
-    name,
-    summary: `${summary} (not yet available)`,
-    usage,
-    local: true,
-    async run() {
-      throw new NotYetAvailableError(`${name} is not yet available: it arrives with verses and the ledger (issue 4)`);
-    },
-  };
-}
-
-/** A command whose feature has not landed yet (exit code 1, with a message saying so). */
-export class NotYetAvailableError extends Error {
-  override name = 'NotYetAvailableError';
-}
-
-export const pushDown = notYet('push-down', 'snapshot a world and split it into GF(3)-balanced verses', 'world-runtime push-down <world>');
-export const pullUp = notYet('pull-up', 'resolve verses by oracle, collapse the losers, extract WEV', 'world-runtime pull-up <partition> <winner>');

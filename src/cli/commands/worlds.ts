@@ -74,7 +74,7 @@ function newest<T extends { createdAt: string }>(items: T[]): T | undefined {
 }
 
 /** A world id, with `last` resolved to the newest running world. */
-async function worldId(client: DaemonClient, id: string): Promise<string> {
+export async function worldId(client: DaemonClient, id: string): Promise<string> {
   if (id !== LAST) return id;
   const w = newest((await client.dispatch({ kind: 'world.list' })).worlds.filter((x) => x.state === 'running'));
   if (!w) throw new UsageError('"last": no running world yet (create one with world-runtime create)');

@@ -3,6 +3,7 @@
  * Every route the daemon serves, in one table (the router and the OpenAPI check both read it).
  */
 
+import { ledgerRoutes } from './ledger.js';
 import { recordRoutes } from './record.js';
 import type { Route } from './route.js';
 import { sandboxRoutes } from './sandboxes.js';
@@ -13,4 +14,12 @@ import { worldRoutes } from './worlds.js';
 
 export type { HttpMethod, Route, RouteInput } from './route.js';
 
-export const ROUTES: readonly Route[] = [...sandboxRoutes, ...worldRoutes, ...snapshotRoutes, ...recordRoutes, ...verseRoutes, ...systemRoutes];
+export const ROUTES: readonly Route[] = [
+  ...sandboxRoutes,
+  ...worldRoutes,
+  ...snapshotRoutes,
+  ...recordRoutes,
+  ...verseRoutes,
+  ...ledgerRoutes,
+  ...systemRoutes,
+];

@@ -1,0 +1,155 @@
+/**
+ * @module
+ * The `verse.*` handlers of the `Executor`: world-level verses on the daemon's runtime. A push-down
+ * snapshots a world and branches one verse-world per child (`rt.pushDown`); execute runs code in several
+ * verses at once (`rt.executeIn`); a pull-up resolves the event by oracle (`rt.pullUp`), and the worlds it
+ * collapses are remembered so later requests for them answer 409 `collapsed` rather than 404.
+ */
+import { InvalidArgumentError } from '../core/errors.js';
+import type { WorldRuntime } from '../core/runtime.js';
+import { SEED_TRIAD, type VerseWorld } from '../core/verses.js';
+import type { World } from '../core/world.js';
+import type { EventInfo, VerseInfo } from '../ledger/types.js';
+import type { ActionKind } from './actions.js';
+import { amountMap, execReply, snapshotInfo, verseWorldInfo, worldInfo } from './convert.js';
+import type { HandlerSet } from './execute.js';
+import type { VerseEventInfo, WorldInfo } from './results.js';
+
+export type VerseKind = Extract<ActionKind, `verse.${string}`>;
+
+/** What the verse handlers need from the executor. */
+export interface VerseHost {
+  /** The daemon's runtime (read on each call: the executor builds its handlers before its constructor runs). */
+  runtime(): WorldRuntime;
+  /** A live world, or the executor's 409 for one it destroyed or collapsed, or 404. */
+  world(id: string, operation: string): World;
+  ensureCapacity(adding: number): void;
+  /** Remember a world gone from the runtime, with its last JSON. */
+  bury(id: string, json: WorldInfo): void;
+}
+
+function describeEvent(
+  rt: WorldRuntime,
+  event: string,
+  verses: VerseWorld[],
+  events: Map<string, EventInfo>,
+  ledgerVerses: Map<string, VerseInfo>,
+): VerseEventInfo {
+  const e = events.get(event);
+  const parentVerse = e?.parent ?? rt.ledger.root;
+  const state = ledgerVerses.get(parentVerse)?.collapsed ? 'collapsed' : e?.resolved ? 'resolved' : 'open';
+  return {
+    event,
+    parentVerse,
+    snapshotId: verses[0]?.world.snapshotId ?? null,
+    gf3Sum: e?.gf3Sum ?? verses.reduce((sum, v) => sum + v.trit, 0),
+    state,
+    winner: e?.winner ?? null,
+    oracleSource: e?.oracleSource ?? null,
+    wev: e?.wev ? amountMap(e.wev) : null,
+    verses: verses.map(verseWorldInfo),
+  };
+}
+
+async function ledgerMaps(rt: WorldRuntime): Promise<[Map<string, EventInfo>, Map<string, VerseInfo>]> {
+  const [events, verses] = await Promise.all([rt.ledger.events(), rt.ledger.verses()]);
+  return [new Map(events.map((e) => [e.id, e])), new Map(verses.map((v) => [v.id, v]))];
+}
+
+/** The verses a `verse.execute` names, and the code for each by child name. */
+function targets(verses: VerseWorld[], code: string | Record<string, string>): { chosen: VerseWorld[]; byName: Record<string, string> } {
+  if (typeof code === 'string') return { chosen: verses, byName: Object.fromEntries(verses.map((v) => [v.name, code])) };
+  const byName: Record<string, string> = {};
+  for (const [key, text] of Object.entries(code)) {
+    const v = verses.find((x) => x.name === key || x.verse === key);
+    if (!v)
+      throw new InvalidArgumentError(`body.code: "${key}" is not a verse of this event (verses: ${verses.map((x) => x.name).join(', ')})`, { verse: key });
+    byName[v.name] = text;
+  }
+  if (Object.keys(byName).length === 0) throw new InvalidArgumentError('body.code: name at least one verse, or give one string to run in every verse');
+  return { chosen: verses.filter((v) => v.name in byName), byName };
+}
+
+export function verseHandlers(host: VerseHost): HandlerSet<VerseKind> {
+  return {
+    'verse.pushDown': async (a) => {
+      const rt = host.runtime();
+      const w = host.world(a.id, 'pushDown');
+      host.ensureCapacity(a.children?.length ?? SEED_TRIAD.length);
+      const r = await rt.pushDown(w, {
+        ...(a.event !== undefined ? { event: a.event } : {}),
+        ...(a.children !== undefined ? { children: a.children } : {}),
+        ...(a.allowUnbalancedTrits !== undefined ? { allowUnbalancedTrits: a.allowUnbalancedTrits } : {}),
+        ...(a.snapshotName !== undefined ? { snapshotName: a.snapshotName } : {}),
+      });
+      return {
+        event: r.event,
+        parentVerse: r.parentVerse,
+        snapshot: snapshotInfo(r.snapshot),
+        verses: r.verses.map(verseWorldInfo),
+        gf3Sum: r.gf3Sum,
+        pushDownTimeMs: r.pushDownTimeMs,
+      };
+    },
+    'verse.list': async () => {
+      const rt = host.runtime();
+      const [events, verses] = await ledgerMaps(rt);
+      const out: VerseEventInfo[] = [];
+      // Ledger events in creation order; those this runtime holds worlds for are its push-downs (events
+      // from an earlier daemon on the same home live on in the ledger only: see GET /v1/ledger/events).
+      for (const id of events.keys()) {
+        let vs: VerseWorld[];
+        try {
+          vs = rt.verses(id);
+        } catch {
+          continue;
+        }
+        out.push(describeEvent(rt, id, vs, events, verses));
+      }
+      return { events: out };
+    },
+    'verse.get': async (a) => {
+      const rt = host.runtime();
+      const vs = rt.verses(a.event);
+      const [events, verses] = await ledgerMaps(rt);
+      return describeEvent(rt, a.event, vs, events, verses);
+    },
+    'verse.execute': async (a) => {
+      const rt = host.runtime();
+      const { chosen, byName } = targets(rt.verses(a.event), a.code);
+      const results = await rt.executeIn(chosen, byName);
+      return {
+        event: a.event,
+        results: results.map((r, i) => ({
+          verse: r.verse,
+          name: r.name,
+          world: (chosen[i] as VerseWorld).world.id,
+          ok: r.ok,
+          result: r.result ? execReply(r.result) : null,
+          error: r.error ?? null,
+        })),
+      };
+    },
+    'verse.pullUp': async (a) => {
+      const rt = host.runtime();
+      const before = rt.worlds();
+      const r = await rt.pullUp(a.event, {
+        ...(a.outcome !== undefined ? { outcome: a.outcome } : {}),
+        ...(a.oracle !== undefined ? { oracle: a.oracle } : {}),
+        ...(a.score !== undefined ? { score: a.score } : {}),
+      });
+      const collapsed = before.filter((w) => w.state === 'collapsed');
+      for (const w of collapsed) host.bury(w.id, worldInfo(w));
+      return {
+        event: r.event,
+        winner: verseWorldInfo(r.winner),
+        collapsed: r.collapsed,
+        collapsedWorlds: collapsed.map((w) => w.id),
+        wev: amountMap(r.wev),
+        scores: r.scores ?? null,
+        oracleSource: r.oracleSource,
+        pullUpTimeMs: r.pullUpTimeMs,
+      };
+    },
+  };
+}
