@@ -129,10 +129,13 @@ export class VerseBook {
       children: children.map((c) => ({ name: c.name, trit: c.trit, probability: c.probability })),
       allowUnbalancedTrits: options.allowUnbalancedTrits,
     });
+    // A refused partition is refused at once (checked in memory before its commit): learn that before any
+    // world is forked, without waiting for the commit itself.
+    await Promise.race([partitioned, new Promise((resolve) => setImmediate(resolve))]);
     const [verseIdsR, splitR] = await Promise.allSettled([partitioned, this.host.splitWorld(world, options.snapshotName ?? `pre-${event}`, children, event)]);
     if (verseIdsR.status === 'rejected' || splitR.status === 'rejected') {
-      // Nothing is left behind: a refused partition discards the new worlds, a failed split leaves the ledger
-      // with an event whose verses hold nothing (events cannot be deleted; it is recorded in the journal).
+      // Nothing is left running: a partition refused at commit discards the new worlds; a failed split leaves
+      // the ledger with an event whose verses hold nothing (events cannot be deleted; the journal shows it).
       if (splitR.status === 'fulfilled') {
         await Promise.all(splitR.value.worlds.map((w) => w.destroy()));
         await splitR.value.snapshot.destroy();

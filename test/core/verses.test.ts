@@ -100,6 +100,8 @@ test('bad push-downs change nothing', () =>
     await assert.rejects(rt.pushDown(w, { children: [{ name: 'x', trit: 1, probability: '0.5' }, { name: 'y', trit: 1, probability: '0.5' }] }), { code: 'LEDGER' });
     await assert.rejects(rt.pushDown(w, { children: [{ name: 'x', trit: 1, probability: '0.6' }, { name: 'y', trit: -1, probability: '0.5' }] }), { code: 'LEDGER' });
     assert.equal(rt.worlds().length, before);
+    await rt.record?.flush();
+    assert.equal((await rt.record?.entities({ type: 'verse' }))?.length, 0, 'a refused push-down starts no verse world');
     await assert.rejects(rt.pullUp('nope', { outcome: 'x' }), { code: 'LEDGER' });
     const pd = await rt.pushDown(w, { event: 'ok' });
     await assert.rejects(rt.pullUp('ok', { outcome: 'nobody' }), { code: 'INVALID_ARGUMENT' });
