@@ -5,7 +5,7 @@
  * for it); otherwise TCG (software emulation), with the reason kept for `doctor`. The probe's outcome is
  * cached per (host kernel, guest assets, QEMU version).
  */
-import { constants as fsc, promises as fs } from 'node:fs';
+import { promises as fs, constants as fsc } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DriverError } from '../../core/errors.js';

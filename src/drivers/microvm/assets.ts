@@ -116,11 +116,7 @@ async function findStaticBusybox(): Promise<string> {
 async function ensureInitramfs(dir: string, kernel: KernelAssets, progress: (m: string) => void) {
   const gdir = await guestDir();
   const busybox = await findStaticBusybox();
-  const [bbStat, init, agent] = await Promise.all([
-    fs.stat(busybox),
-    fs.readFile(path.join(gdir, 'init')),
-    fs.readFile(path.join(gdir, 'agent.py')),
-  ]);
+  const [bbStat, init, agent] = await Promise.all([fs.stat(busybox), fs.readFile(path.join(gdir, 'init')), fs.readFile(path.join(gdir, 'agent.py'))]);
   const hash = sha256(BUILDER_VERSION, busybox, String(bbStat.size), String(bbStat.mtimeMs), init, agent, kernel.hash).slice(0, 16);
   const file = path.join(dir, `initramfs-${hash}.cpio`);
   if (await exists(file)) return { file, hash };
@@ -215,7 +211,15 @@ async function ensureSysImage(dir: string, progress: (m: string) => void) {
   const dynload = files.filter((f) => f.rel.startsWith('lib-dynload/') && f.rel.endsWith('.so')).map((f) => path.join(py.stdlib, f.rel));
   // The library closure (ldd on ~50 files, ≈1 s) only changes with the binaries: cache it by their stats.
   const exeStat = await fs.stat(py.exe);
-  const binKey = sha256(py.exe, String(exeStat.size), String(exeStat.mtimeMs), files.filter((f) => f.rel.startsWith('lib-dynload/')).map((f) => `${f.rel}:${f.size}:${f.mtime}`).join('\n'));
+  const binKey = sha256(
+    py.exe,
+    String(exeStat.size),
+    String(exeStat.mtimeMs),
+    files
+      .filter((f) => f.rel.startsWith('lib-dynload/'))
+      .map((f) => `${f.rel}:${f.size}:${f.mtime}`)
+      .join('\n'),
+  );
   const closureFile = path.join(dir, 'libs.json');
   let libs: Map<string, string>;
   const cachedLibs = await fs
@@ -285,9 +289,13 @@ async function ensureSysImage(dir: string, progress: (m: string) => void) {
     const inodes = files.length + libs.size + 2048;
     const tmp = `${file}.tmp-${process.pid}`;
     const mke2fs = (await which('mke2fs')) ?? 'mke2fs';
-    await runTool(mke2fs, ['-q', '-F', '-t', 'ext2', '-b', '4096', '-m', '0', '-N', String(inodes), '-E', 'root_owner=0:0', '-L', 'wr-system', '-d', stage, tmp, `${sizeKiB}k`], {
-      timeoutMs: 5 * 60_000,
-    });
+    await runTool(
+      mke2fs,
+      ['-q', '-F', '-t', 'ext2', '-b', '4096', '-m', '0', '-N', String(inodes), '-E', 'root_owner=0:0', '-L', 'wr-system', '-d', stage, tmp, `${sizeKiB}k`],
+      {
+        timeoutMs: 5 * 60_000,
+      },
+    );
     await fs.rename(tmp, file);
     return { file, hash, bytes: (await fs.stat(file)).size };
   } finally {
@@ -384,7 +392,14 @@ const DROP_CODE = [
 ].join('\n');
 const UNDROP_CODE = `import os\nos.path.exists("${REPORTING_ORDER}") and open("${REPORTING_ORDER}", "w").write("9")`;
 
-async function buildTemplate(base: BaseAssets, accel: Accel, memoryMib: number, vcpus: number, key: string, progress: (m: string) => void): Promise<TemplateAssets> {
+async function buildTemplate(
+  base: BaseAssets,
+  accel: Accel,
+  memoryMib: number,
+  vcpus: number,
+  key: string,
+  progress: (m: string) => void,
+): Promise<TemplateAssets> {
   const tdir = path.join(base.dir, 'templates', key);
   const work = path.join(await ramDir(), `world-runtime-microvm-setup-${process.pid}-${key.slice(0, 8)}`);
   await fs.rm(work, { recursive: true, force: true });
@@ -414,7 +429,9 @@ async function buildTemplate(base: BaseAssets, accel: Accel, memoryMib: number, 
       prev = now;
     }
     await vm.agent.request('exec', { code: UNDROP_CODE, scratch: true }).reply;
-    progress(`template: RAM in use ${(before / 1048576).toFixed(1)} → ${(((await fs.stat(vm.config.ramPath)).blocks * 512) / 1048576).toFixed(1)} MiB after compaction`);
+    progress(
+      `template: RAM in use ${(before / 1048576).toFixed(1)} → ${(((await fs.stat(vm.config.ramPath)).blocks * 512) / 1048576).toFixed(1)} MiB after compaction`,
+    );
     await fs.rm(tdir, { recursive: true, force: true });
     const stage = `${tdir}.tmp-${process.pid}`;
     await fs.rm(stage, { recursive: true, force: true });

@@ -8,7 +8,7 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { DriverError } from '../../core/errors.js';
-import { sparseCopy } from './util.js';
+import { sparseCopy, waitAtMost } from './util.js';
 
 const HELPER = String.raw`
 import json, os, sys, threading, time
@@ -159,8 +159,14 @@ export class Copier {
     }
   }
 
-  close(): void {
-    this.child?.stdin.end();
+  /** End the helper; resolves once it has exited (at most ≈2 s). */
+  async close(): Promise<void> {
+    const child = this.child;
     this.child = null;
+    this.broken = true;
+    if (!child) return;
+    const gone = new Promise<void>((r) => child.once('exit', () => r()));
+    child.stdin.end();
+    await waitAtMost(gone, 2000);
   }
 }

@@ -27,17 +27,9 @@ import {
   WrongStateError,
 } from '../../core/errors.js';
 import type { ExecOptions, ExecResult, RunOptions, RunResult } from '../../core/types.js';
-import type {
-  Driver,
-  DriverBranchOptions,
-  DriverCreateOptions,
-  DriverReport,
-  SnapshotHandle,
-  WorldExitListener,
-  WorldHandle,
-} from '../driver.js';
+import type { Driver, DriverBranchOptions, DriverCreateOptions, DriverReport, SnapshotHandle, WorldExitListener, WorldHandle } from '../driver.js';
 import { kvmAccess } from './accel.js';
-import { type AccelMode, type MicrovmAssets, ensureTemplate, findQemu, ramDir, setupMicrovm } from './assets.js';
+import { type AccelMode, ensureTemplate, findQemu, type MicrovmAssets, ramDir, setupMicrovm } from './assets.js';
 import { Copier } from './copier.js';
 import { AgentReplyError } from './qmp.js';
 import { RunDir } from './rundir.js';
@@ -92,6 +84,7 @@ interface Ctx {
 }
 
 const DEFAULT_EXEC_TIMEOUT = 300_000;
+const DEBUG = !!process.env.WORLD_RUNTIME_MICROVM_DEBUG;
 
 function isSnapshotHandle(x: SnapshotHandle | WorldHandle, snaps: Map<string, SnapRec>): boolean {
   return snaps.has(x.id);
@@ -133,12 +126,20 @@ export class MicrovmDriver implements Driver {
     this.opts.onProgress?.(msg);
   }
 
+  /** Step-by-step trace on stderr when WORLD_RUNTIME_MICROVM_DEBUG is set. */
+  private debug(msg: string): void {
+    if (DEBUG) process.stderr.write(`[microvm ${process.pid} ${(performance.now() / 1000).toFixed(3)}] ${msg}\n`);
+  }
+
   private ensure(): Promise<Ctx> {
     if (this.closed) return Promise.reject(new RuntimeClosedError());
     if (!this.ctx) {
       this.ctx = (async () => {
+        this.debug('setup: checking assets');
         const assets = await setupMicrovm({ home: this.opts.home, onProgress: (m) => this.progress(m), accel: this.opts.accel });
+        this.debug('setup: assets ready; making the run directory');
         const run = await RunDir.create();
+        this.debug(`setup: run directory ${run.path}`);
         const copier = new Copier();
         const shm = await fs.statfs(run.path).catch(() => null);
         const free = shm ? shm.bavail * shm.bsize : 8 * 2 ** 30;
@@ -146,7 +147,7 @@ export class MicrovmDriver implements Driver {
         const ctx: Ctx = { assets, run, copier, templates: new Map() };
         if (this.closed) {
           await run.close();
-          copier.close();
+          await copier.close();
           throw new RuntimeClosedError();
         }
         return ctx;
@@ -163,7 +164,9 @@ export class MicrovmDriver implements Driver {
     let t = ctx.templates.get(k);
     if (!t) {
       t = (async () => {
+        this.debug(`template ${memoryMib}x${vcpus}: ensuring`);
         const tpl = await ensureTemplate(ctx.assets, ctx.assets.accel.accel, memoryMib, vcpus, (m) => this.progress(m));
+        this.debug(`template ${memoryMib}x${vcpus}: copying into the run directory`);
         const ram = ctx.run.file(`t${memoryMib}x${vcpus}.ram`);
         this.fill(ctx, memoryMib, vcpus);
         await ctx.copier.copy(tpl.ram, ram);
@@ -232,8 +235,10 @@ export class MicrovmDriver implements Driver {
       try {
         while (!this.closed && pool.length < this.target(key)) {
           const vm = this.makeVm(ctx, memoryMib, vcpus);
+          this.debug(`spare ${vm.config.name}: starting`);
           try {
             await vm.start();
+            this.debug(`spare ${vm.config.name}: ready (pid ${vm.pid})`);
           } catch (e) {
             await vm.kill();
             if (!this.closed) this.progress(`spare VM failed to start: ${(e as Error).message}`);
@@ -276,19 +281,24 @@ export class MicrovmDriver implements Driver {
     const t0 = performance.now();
     const lap: Record<string, number> = {};
     try {
+      this.debug(`clone ${id}: taking a VM`);
       vm = await this.takeVm(ctx, image.memoryMib, image.vcpus);
       lap.vm = performance.now() - t0;
+      this.debug(`clone ${id}: VM ${vm.config.name} (pid ${vm.pid}); copying RAM`);
       if (this.closed) throw new RuntimeClosedError();
       await ctx.copier.copy(image.ram, vm.config.ramPath, true);
       lap.copy = performance.now() - t0;
+      this.debug(`clone ${id}: restoring`);
       await vm.restore(image.state);
       lap.running = performance.now() - t0;
+      this.debug(`clone ${id}: running; asking the agent`);
       const restore = vm.agent.request('restore', {
         timeNs: (BigInt(Date.now()) * 1_000_000n).toString(),
         seed: sameRandom ? null : randomBytes(32).toString('hex'),
       }).reply;
       await this.withDeadline(restore, 60_000, () => new TimeoutError(`world ${id} did not answer within 60 s of its restore`));
       lap.answered = performance.now() - t0;
+      this.debug(`clone ${id}: answered ${JSON.stringify(lap)}`);
       this.lastClone = lap;
       if (!vm.alive) throw new WorldFailedError(id, (await vm.waitExit()).reason);
       if (this.closed) throw new RuntimeClosedError();
@@ -571,9 +581,7 @@ export class MicrovmDriver implements Driver {
       const settled = await Promise.allSettled(opts.ids.map((id) => this.clone(ctx, snap, id, opts.sameRandom === true)));
       const failed = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
       if (failed) {
-        await Promise.all(
-          settled.map((s) => (s.status === 'fulfilled' ? this.destroyWorld({ id: s.value.id }) : Promise.resolve())),
-        );
+        await Promise.all(settled.map((s) => (s.status === 'fulfilled' ? this.destroyWorld({ id: s.value.id }) : Promise.resolve())));
         throw failed.reason;
       }
       this.timings.branch = performance.now() - t0;
@@ -603,7 +611,7 @@ export class MicrovmDriver implements Driver {
   /** The QEMU process id of a world (diagnostics and fault tests). */
   processId(world: WorldHandle): number | undefined {
     const rec = this.worlds.get(world?.id);
-    return rec && rec.vm.alive ? rec.vm.pid : undefined;
+    return rec?.vm.alive ? rec.vm.pid : undefined;
   }
 
   /** This driver's run directory on tmpfs (RAM files, sockets, pid files), once it has started. */
@@ -636,7 +644,9 @@ export class MicrovmDriver implements Driver {
     notes.push(`QEMU ${q.version} at ${q.qemu}`);
     const kvm = await kvmAccess();
     const setpriv = await which('setpriv');
-    notes.push(setpriv ? 'QEMU runs under setpriv --pdeathsig KILL (dies with its parent)' : 'setpriv not found: only the supervisor cleans up after a killed parent');
+    notes.push(
+      setpriv ? 'QEMU runs under setpriv --pdeathsig KILL (dies with its parent)' : 'setpriv not found: only the supervisor cleans up after a killed parent',
+    );
     const ctx = this.ctx ? await this.ctx.catch((e: Error) => e) : null;
     if (ctx && !(ctx instanceof Error)) {
       const a = ctx.assets;
@@ -645,7 +655,9 @@ export class MicrovmDriver implements Driver {
       notes.push(`accelerator: ${a.accel.reason}`);
       notes.push(`kernel: ${a.kernel.pkg} (${a.kernel.modules.length} modules in the initramfs)`);
       notes.push(`system image: ${path.basename(a.sysImage.file)} (${mib(a.sysImage.bytes)} MiB, python + stdlib, read-only)`);
-      notes.push(`template ${a.template.memoryMib} MiB × ${a.template.vcpus}: ${mib(a.template.ramBytes)} MiB of RAM in use, cold boot ${Math.round(a.template.bootMs)} ms`);
+      notes.push(
+        `template ${a.template.memoryMib} MiB × ${a.template.vcpus}: ${mib(a.template.ramBytes)} MiB of RAM in use, cold boot ${Math.round(a.template.bootMs)} ms`,
+      );
       notes.push(`run directory: ${ctx.run.path}`);
       notes.push(`snapshots: ${this.snaps.size} holding ${mib(this.snapshotBytes)} MiB of ${mib(this.budget)} MiB allowed`);
       notes.push(`worlds: ${[...this.worlds.values()].filter((w) => w.state === 'running').length} running`);
@@ -685,21 +697,25 @@ export class MicrovmDriver implements Driver {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.debug(`close: ${this.vms.size} VMs`);
     const ctx = this.ctx ? await this.ctx.catch(() => null) : null;
     for (const rec of this.worlds.values()) if (rec.state !== 'failed') rec.state = 'destroyed';
-    await Promise.all([...this.vms].map((vm) => vm.kill()));
+    await Promise.all(
+      [...this.vms].map(async (vm) => {
+        await vm.kill();
+        this.debug(`close: ${vm.config.name} gone`);
+      }),
+    );
+    this.debug('close: VMs gone');
     this.worlds.clear();
     this.pool.clear();
     this.snaps.clear();
     this.snapshotBytes = 0;
-    if (ctx) {
-      ctx.copier.close();
-      await ctx.run.close();
-    }
+    if (ctx) await Promise.all([ctx.copier.close(), ctx.run.close()]);
+    this.debug('close: done');
   }
 }
 
 function mib(n: number): string {
   return (n / 1048576).toFixed(1);
 }
-

@@ -4,5 +4,6 @@
  * TCG otherwise), created as clones of a template snapshot and branched from RAM-file snapshots.
  * See docs/microvm.md.
  */
+
+export { type AccelMode, type MicrovmAssets, type SetupOptions, setupMicrovm } from './assets.js';
 export { MicrovmDriver, type MicrovmDriverOptions } from './driver.js';
-export { setupMicrovm, type MicrovmAssets, type SetupOptions, type AccelMode } from './assets.js';

@@ -51,9 +51,7 @@ export async function resolveKernelPackage(): Promise<string> {
     .filter((p) => /^linux-image-6\.1\.0-\d+-amd64$/.test(p))
     .sort((a, b) => Number(/-(\d+)-amd64$/.exec(b)?.[1]) - Number(/-(\d+)-amd64$/.exec(a)?.[1]));
   if (!pkgs[0]) {
-    throw new DriverError(
-      'no linux-image-6.1.*-amd64 package known to apt: run `apt-get update` (Debian bookworm sources) and retry',
-    );
+    throw new DriverError('no linux-image-6.1.*-amd64 package known to apt: run `apt-get update` (Debian bookworm sources) and retry');
   }
   return pkgs[0];
 }
@@ -173,9 +171,7 @@ export async function ensureKernel(root: string, progress: (msg: string) => void
   try {
     let deb = process.env.WORLD_RUNTIME_MICROVM_KERNEL_DEB;
     if (!deb) {
-      const archived = (await fs.readdir('/var/cache/apt/archives').catch(() => [] as string[])).find(
-        (f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'),
-      );
+      const archived = (await fs.readdir('/var/cache/apt/archives').catch(() => [] as string[])).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
       if (archived) deb = path.join('/var/cache/apt/archives', archived);
     }
     if (!deb) {

@@ -50,7 +50,10 @@ export class Qmp extends EventEmitter {
   private readonly pending = new Map<number, Pending & { command: string }>();
   private closedWith: Error | null = null;
 
-  constructor(private readonly input: Writable, output: Readable) {
+  constructor(
+    private readonly input: Writable,
+    output: Readable,
+  ) {
     super();
     input.on('error', () => {
       /* reported through close() when QEMU exits */

@@ -15,7 +15,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { ramDir } from './assets.js';
-import { pidAlive } from './util.js';
+import { pidAlive, waitAtMost } from './util.js';
 
 const SUPERVISOR = `
 trap '' INT HUP TERM PIPE
@@ -52,6 +52,7 @@ export class RunDir {
     readonly path: string,
     private readonly supervisorIn: Writable | null,
     readonly supervisorPid: number,
+    private readonly supervisorExited: Promise<void>,
   ) {}
 
   static async base(): Promise<string> {
@@ -81,12 +82,17 @@ export class RunDir {
     await fs.mkdir(dir, { mode: 0o700 });
     let stdin: Writable | null = null;
     let pid = 0;
+    let exited: Promise<void> = Promise.resolve();
     try {
       const sup = spawn('/bin/sh', ['-c', SUPERVISOR, 'world-runtime-microvm-supervisor', dir], {
         detached: true,
         stdio: ['pipe', 'ignore', 'ignore'],
       });
       sup.on('error', () => {});
+      exited = new Promise((r) => {
+        sup.once('exit', () => r());
+        sup.once('error', () => r());
+      });
       sup.stdin.on('error', () => {});
       sup.unref();
       (sup.stdin as unknown as { unref?: () => void }).unref?.();
@@ -95,7 +101,7 @@ export class RunDir {
     } catch {
       /* no supervisor: PDEATHSIG and the next start's sweep still clean up */
     }
-    return new RunDir(dir, stdin, pid);
+    return new RunDir(dir, stdin, pid, exited);
   }
 
   file(name: string): string {
@@ -107,5 +113,7 @@ export class RunDir {
     await killListed(this.path);
     await fs.rm(this.path, { recursive: true, force: true });
     this.supervisorIn?.end();
+    // Wait (briefly) for the supervisor to go, so no process of ours outlives close().
+    await waitAtMost(this.supervisorExited, 2000);
   }
 }

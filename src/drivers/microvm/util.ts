@@ -4,7 +4,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { constants as fsc, promises as fs } from 'node:fs';
+import { promises as fs, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import { DriverError } from '../../core/errors.js';
 
@@ -148,6 +148,16 @@ export async function lockDir(dir: string, what: string, timeoutMs = 15 * 60_000
     }
     if (Date.now() > deadline) throw new DriverError(`timed out waiting for the ${what} lock ${lock} (held by pid ${holder})`);
     await sleep(100);
+  }
+}
+
+/** Wait for `p`, but at most `ms` (the timer keeps the event loop alive meanwhile, and is cleared after). */
+export async function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([p, new Promise((r) => (timer = setTimeout(r, ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -15,7 +15,7 @@ import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { DriverError } from '../../core/errors.js';
 import { AgentClient, Qmp } from './qmp.js';
-import { Tail, shQuote, sleep, sparseCopy } from './util.js';
+import { shQuote, sleep, sparseCopy, Tail } from './util.js';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -166,7 +166,6 @@ export class Vm extends EventEmitter {
       });
     });
     spawnError.catch(() => {});
-    if (this.pid) await fs.writeFile(c.pidPath, String(this.pid)).catch(() => {});
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (d: string) => this.stderr.push(d));
     this.qmp = new Qmp(child.stdin, child.stdout);
@@ -191,6 +190,8 @@ export class Vm extends EventEmitter {
     this.qmp.once('greeting', () => {
       this.marks.greeting = performance.now() - t0;
     });
+    // Only now (every listener in place: an exit during an await is never missed) record the pid.
+    if (this.pid) await fs.writeFile(c.pidPath, String(this.pid)).catch(() => {});
     const ready = (async () => {
       await this.qmp.command('qmp_capabilities');
       await this.qmp.command('migrate-set-capabilities', {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { MicrovmDriver } from '../../../src/drivers/microvm/index.js';
-import { HOME, alive, driver, qemusIn, skipReason, waitFor } from './helpers.js';
+import { alive, driver, HOME, qemusIn, skipReason, waitFor } from './helpers.js';
 
 const skip = await skipReason();
 
@@ -77,7 +77,10 @@ describe('microvm driver: faults', { skip, timeout: 240_000 }, () => {
       assert.ok((s1.sizeBytes ?? 0) > 0);
       await assert.rejects(small.snapshot(w, 'f-s2'), { code: 'CAPACITY' });
       const rep = await small.doctor();
-      assert.ok(rep.notes.some((n) => /^snapshots: 1 holding [\d.]+ MiB of 150\.0 MiB/.test(n)), rep.notes.join('\n'));
+      assert.ok(
+        rep.notes.some((n) => /^snapshots: 1 holding [\d.]+ MiB of 150\.0 MiB/.test(n)),
+        rep.notes.join('\n'),
+      );
       await small.destroySnapshot(s1);
       const s3 = await small.snapshot(w, 'f-s3');
       assert.ok(s3.sizeBytes);

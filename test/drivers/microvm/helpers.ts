@@ -2,14 +2,15 @@
  * Shared by the microvm driver tests: the state directory (assets cached across runs), the skip reason when
  * QEMU is not installed, and process/file checks for leftovers.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { findQemu } from '../../../src/drivers/microvm/assets.js';
 import { MicrovmDriver, type MicrovmDriverOptions } from '../../../src/drivers/microvm/index.js';
 
-/** One home for every microvm test file, so the kernel, images and templates are built once per machine. */
-export const HOME = process.env.WORLD_RUNTIME_MICROVM_TEST_HOME ?? path.join(os.tmpdir(), 'world-runtime-test-microvm');
+/** One home for every microvm test file (and the bench), so the kernel, images and templates are built once per machine. */
+export const HOME =
+  process.env.WORLD_RUNTIME_MICROVM_TEST_HOME ?? process.env.WORLD_RUNTIME_MICROVM_HOME ?? path.join(os.tmpdir(), 'world-runtime-microvm-assets');
 
 /** Why the microvm tests are skipped, or false when QEMU is there (the only reason to skip). */
 export async function skipReason(): Promise<string | false> {

@@ -151,7 +151,14 @@ describe('microvm driver: worlds', { skip, timeout: 240_000 }, () => {
     );
     const [root = '', usr = '', net = '', ro = '', rest = ''] = r.stdout.split('---\n');
     assert.ok(!root.includes('home'), `no /home in the guest: ${root}`);
-    assert.deepEqual(usr.trim().split(/\s+/).filter((n) => n !== 'lost+found').sort(), ['bin', 'lib', 'lib64']);
+    assert.deepEqual(
+      usr
+        .trim()
+        .split(/\s+/)
+        .filter((n) => n !== 'lost+found')
+        .sort(),
+      ['bin', 'lib', 'lib64'],
+    );
     assert.equal(net.trim(), 'lo');
     assert.match(ro, /Read-only file system/);
     assert.ok(!/ (9p|virtiofs|nfs|fuse)/.test(rest), `no host file system is shared: ${rest}`);
@@ -173,7 +180,10 @@ describe('microvm driver: worlds', { skip, timeout: 240_000 }, () => {
     assert.equal(rep.driver, 'microvm');
     assert.equal(rep.available, true);
     assert.ok(rep.accel === 'tcg' || rep.accel === 'kvm');
-    assert.ok(rep.notes.some((n) => /^accelerator: (TCG|KVM)/.test(n) && /:/.test(n.slice(13))), rep.notes.join('\n'));
+    assert.ok(
+      rep.notes.some((n) => /^accelerator: (TCG|KVM)/.test(n) && /:/.test(n.slice(13))),
+      rep.notes.join('\n'),
+    );
     assert.ok(rep.notes.some((n) => n.startsWith('QEMU ')));
     assert.ok(rep.notes.some((n) => n.startsWith('snapshots: ')));
     assert.equal(exits.length, 0, `no world exited on its own: ${JSON.stringify(exits)}`);
