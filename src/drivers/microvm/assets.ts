@@ -20,7 +20,7 @@ import { type AccelDecision, decideAccel } from './accel.js';
 import { buildCpio, type CpioEntry } from './cpio.js';
 import { ensureKernel, type KernelAssets } from './kernel.js';
 import { exists, lockDir, runTool, sha256, which } from './util.js';
-import { type Accel, KERNEL_CMDLINE, Vm } from './vm.js';
+import { type Accel, cpuModel, KERNEL_CMDLINE, Vm } from './vm.js';
 
 /** Bump when the way assets are built changes, so caches are rebuilt. */
 const BUILDER_VERSION = '3';
@@ -436,7 +436,7 @@ async function buildTemplate(
     const stage = `${tdir}.tmp-${process.pid}`;
     await fs.rm(stage, { recursive: true, force: true });
     await fs.mkdir(stage, { recursive: true });
-    await vm.save(path.join(stage, 'state'), path.join(stage, 'ram'), true);
+    await fs.writeFile(path.join(stage, 'state'), await vm.save(path.join(stage, 'ram'), true));
     await vm.kill();
     vm = null;
     const ramBytes = (await fs.stat(path.join(stage, 'ram'))).blocks * 512;
@@ -459,6 +459,7 @@ export function templateKey(base: BaseAssets, accel: Accel, memoryMib: number, v
     base.sysImage.hash,
     base.qemuVersion,
     base.cmdline,
+    cpuModel(accel),
     accel,
     String(memoryMib),
     String(vcpus),

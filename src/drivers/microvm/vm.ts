@@ -6,7 +6,7 @@
  * Guest RAM is a `memory-backend-file` with `share=on` on tmpfs, one file per VM. With the migration
  * capability `x-ignore-shared`, QEMU leaves shared RAM out of the migration stream, so a snapshot is the
  * RAM file (copied) plus ≈50 KB of device state, and a restore maps a copy of that RAM file and loads the
- * device state with `migrate-incoming`.
+ * device state with `migrate-incoming`. The device state goes over unix sockets to and from this process.
  */
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -15,7 +15,7 @@ import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { DriverError } from '../../core/errors.js';
 import { AgentClient, Qmp } from './qmp.js';
-import { shQuote, sleep, sparseCopy, Tail } from './util.js';
+import { sleep, sparseCopy, Tail } from './util.js';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -57,6 +57,11 @@ const OP_TIMEOUT_MS = 60_000;
 
 export const KERNEL_CMDLINE = 'console=ttyS0 panic=-1 reboot=t quiet nokaslr tsc_early_khz=2000000';
 
+/** The guest CPU model: the host's under KVM; under TCG `max` unless WORLD_RUNTIME_MICROVM_CPU says otherwise. */
+export function cpuModel(accel: Accel): string {
+  return accel === 'kvm' ? 'host' : (process.env.WORLD_RUNTIME_MICROVM_CPU ?? 'max');
+}
+
 export function qemuArgs(c: VmConfig): string[] {
   const args = [
     '-machine',
@@ -64,7 +69,7 @@ export function qemuArgs(c: VmConfig): string[] {
     '-accel',
     c.accel,
     '-cpu',
-    c.accel === 'kvm' ? 'host' : 'max',
+    cpuModel(c.accel),
     '-smp',
     String(c.vcpus),
     '-m',
@@ -117,6 +122,17 @@ export interface VmExit {
 /**
  * A running QEMU. Emits `exit` (VmExit) once when the process is gone, whether asked or not.
  */
+/** Connect to a unix socket, write `data`, close; resolves when the peer has it all. */
+function sendAll(sock: string, data: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(sock);
+    s.once('error', reject);
+    s.once('connect', () => {
+      s.end(data, () => resolve());
+    });
+  });
+}
+
 export class Vm extends EventEmitter {
   readonly config: VmConfig;
   private child!: ChildProcessByStdio<Writable, Readable, Readable>;
@@ -232,20 +248,27 @@ export class Vm extends EventEmitter {
 
   /**
    * Load a snapshot's device state into a `restorable` VM (its RAM file must already hold the snapshot's
-   * RAM) and let it run.
+   * RAM) and let it run. The state (≈60 KB) is streamed to QEMU over a unix socket: no shell, no file.
    */
-  async restore(statePath: string): Promise<void> {
+  async restore(state: Uint8Array): Promise<void> {
     const t0 = performance.now();
+    const sock = `${this.config.ramPath}.in`;
     const work = (async () => {
+      await fs.rm(sock, { force: true });
       const done = this.migrationDone();
-      await this.qmp.command('migrate-incoming', { uri: `exec:cat ${shQuote(statePath)}` });
-      await done;
+      done.catch(() => {});
+      await this.qmp.command('migrate-incoming', { uri: `unix:${sock}` });
+      await Promise.all([done, sendAll(sock, state)]);
       this.marks.migrated = performance.now() - t0;
       // The snapshot was taken stopped, and that run state travels with it: start it explicitly.
-      await this.qmp.command('cont');
+      await this.resume();
       this.marks.running = performance.now() - t0;
     })();
-    await this.guard(work, undefined, 'restoring a snapshot');
+    try {
+      await this.guard(work, undefined, 'restoring a snapshot');
+    } finally {
+      await fs.rm(sock, { force: true });
+    }
   }
 
   private startError(e: VmExit): Error {
@@ -293,27 +316,50 @@ export class Vm extends EventEmitter {
   }
 
   /**
-   * Save the VM's state: stop it, write its device state to `statePath` (RAM left out: x-ignore-shared)
-   * while copying its RAM file to `ramPath`; then let it run again unless `keepStopped`.
+   * Save the VM's state: stop it, receive its device state (RAM left out: x-ignore-shared) over a unix
+   * socket while copying its RAM file to `ramPath`; then let it run again unless `keepStopped`.
    */
-  async save(statePath: string, ramPath: string, keepStopped = false): Promise<void> {
-    await this.guard(this.qmp.command('stop'), undefined, 'stop');
+  async save(ramPath: string, keepStopped = false): Promise<Buffer> {
+    const sock = `${this.config.ramPath}.out`;
+    await fs.rm(sock, { force: true });
+    const server = net.createServer();
+    const received = new Promise<Buffer>((resolve, reject) => {
+      server.once('connection', (c) => {
+        const chunks: Buffer[] = [];
+        c.on('data', (d: Buffer) => chunks.push(d));
+        c.on('end', () => resolve(Buffer.concat(chunks)));
+        c.on('error', reject);
+      });
+      server.once('error', reject);
+    });
+    received.catch(() => {});
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(sock, () => resolve());
+    });
     try {
-      const done = this.migrationDone();
-      done.catch(() => {});
-      // RAM is frozen once stopped: copy it while QEMU writes the device state.
-      const copy = (this.config.copy ?? sparseCopy)(this.config.ramPath, ramPath);
-      copy.catch(() => {});
-      await this.guard(
-        (async () => {
-          await this.qmp.command('migrate', { uri: `exec:cat > ${shQuote(statePath)}` });
-          await Promise.all([done, copy]);
-        })(),
-        undefined,
-        'saving its state',
-      );
+      await this.guard(this.qmp.command('stop'), undefined, 'stop');
+      try {
+        const done = this.migrationDone();
+        done.catch(() => {});
+        // RAM is frozen once stopped: copy it while QEMU sends the device state.
+        const copy = (this.config.copy ?? sparseCopy)(this.config.ramPath, ramPath);
+        copy.catch(() => {});
+        return await this.guard(
+          (async () => {
+            await this.qmp.command('migrate', { uri: `unix:${sock}` });
+            const [, state] = await Promise.all([done, received, copy]);
+            return state;
+          })(),
+          undefined,
+          'saving its state',
+        );
+      } finally {
+        if (!keepStopped && this.alive) await this.guard(this.resume(), undefined, 'cont');
+      }
     } finally {
-      if (!keepStopped && this.alive) await this.guard(this.resume(), undefined, 'cont');
+      server.close();
+      await fs.rm(sock, { force: true });
     }
   }
 
