@@ -81,6 +81,9 @@ export function qemuArgs(c: VmConfig): string[] {
     '-display',
     'none',
     '-no-reboot',
+    // seccomp: a guest that broke into QEMU still cannot exec, gain privileges or use obsolete syscalls.
+    '-sandbox',
+    'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
     '-kernel',
     c.kernel,
     '-initrd',
