@@ -200,7 +200,8 @@ class Agent:
                 fcntl.ioctl(fd, RNDRESEEDCRNG)
             finally:
                 os.close(fd)
-            random.seed(raw)  # the module-level generator user code shares via `import random`
+            # the module-level generator user code shares via `import random` (an int seed: no sha512 path)
+            random.seed(int.from_bytes(raw, "big"))
         return {}
 
     def op_exec(self, req):
