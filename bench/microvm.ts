@@ -4,8 +4,9 @@
  * `node dist/bench/microvm.js [--quick]`). Every figure is wall time seen by the caller of the Driver
  * interface, p50/p99 over n samples, beside a baseline measured in the same run (a cold python3 start):
  *
- * - create: a clone of the template snapshot, until the new world has answered (with spare QEMUs ready,
- *   as in steady use, and with none);
+ * - create: a clone of the template snapshot, until the new world has answered: in steady use (a
+ *   prestarted clone handed over), without a prestarted clone (restore into a spare QEMU), and with
+ *   nothing prepared (QEMU start-up included);
  * - snapshot of a running world (it keeps running);
  * - branch → first exec: branch one world from a snapshot and run exec("1") in it;
  * - 4 parallel branches all answering: branch 4 worlds from a snapshot, exec("1") in each, until all answer;
@@ -153,29 +154,38 @@ export async function benchMicrovm(opts: BenchMicrovmOptions = {}): Promise<Row[
     }
     rows.push(row({ group, label: '4 parallel branches, all answered exec("1")', samples: par, targets: [p50AtMost(600)] }));
 
-    // without spare QEMUs: what a clone costs when QEMU must start too
-    const cold = new MicrovmDriver({ home, accel: opts.accel, spares: 0 });
-    try {
-      const cs: number[] = [];
-      for (let i = 0; i < Math.max(3, Math.floor(n / 2)); i++) {
-        let id = '';
-        cs.push(
-          await time(async () => {
-            id = (await cold.create({ id: `bench-n${i}`, memoryMib: mem, vcpus: 1 })).id;
+    // What create costs without the prestarted world (a restore into a spare QEMU), and with nothing
+    // prepared at all (QEMU's start-up included).
+    for (const [label, extra] of [
+      ['create without a prestarted world (restore into a spare QEMU)', { prestarted: 0 }],
+      ['create with nothing prepared (QEMU start + restore)', { prestarted: 0, spares: 0 }],
+    ] as const) {
+      const other = new MicrovmDriver({ home, accel: opts.accel, ...extra });
+      try {
+        const cs: number[] = [];
+        await other.destroyWorld(await other.create({ id: 'bench-warm', memoryMib: mem, vcpus: 1 }));
+        await sleep(800);
+        for (let i = 0; i < Math.max(3, Math.floor(n / 2)); i++) {
+          let id = '';
+          cs.push(
+            await time(async () => {
+              id = (await other.create({ id: `bench-n${i}`, memoryMib: mem, vcpus: 1 })).id;
+            }),
+          );
+          await other.destroyWorld({ id });
+          await sleep(400);
+        }
+        rows.push(
+          row({
+            group,
+            label,
+            samples: cs,
+            note: 'informational: the driver keeps 1 prestarted world and 2 spare QEMUs per shape in use (options `prestarted`, `spares`)',
           }),
         );
-        await cold.destroyWorld({ id });
+      } finally {
+        await other.close();
       }
-      rows.push(
-        row({
-          group,
-          label: 'create with no spare QEMU (QEMU start included)',
-          samples: cs,
-          note: 'informational: the driver keeps spare QEMUs (option `spares`, default 2)',
-        }),
-      );
-    } finally {
-      await cold.close();
     }
     await d.destroySnapshot(base);
   } finally {
