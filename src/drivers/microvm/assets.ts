@@ -479,7 +479,9 @@ export async function ensureTemplate(
   const tdir = path.join(base.dir, 'templates', key);
   const read = async (): Promise<TemplateAssets | null> => {
     try {
-      const t = JSON.parse(await fs.readFile(path.join(tdir, 'meta.json'), 'utf8')) as TemplateAssets;
+      const meta = JSON.parse(await fs.readFile(path.join(tdir, 'meta.json'), 'utf8')) as TemplateAssets;
+      // Paths are this home's, whatever meta.json says (a home may have been moved or copied).
+      const t: TemplateAssets = { ...meta, ram: path.join(tdir, 'ram'), state: path.join(tdir, 'state') };
       if (!(await exists(t.ram)) || !(await exists(t.state))) return null;
       return t;
     } catch {
