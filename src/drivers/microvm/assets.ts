@@ -305,15 +305,19 @@ async function ensureSysImage(dir: string, progress: (m: string) => void) {
 
 // ------------------------------------------------------------------ templates
 
-/** Where VMs keep their RAM files: tmpfs, so RAM is never written back to a disk. */
+/**
+ * Where VMs keep their RAM files: tmpfs (`/dev/shm`), so RAM is never written back to a disk. A /dev/shm with
+ * less than 1 GiB free (containers often give it 64 MiB) is passed over for the temp directory.
+ */
 export async function ramDir(): Promise<string> {
-  for (const d of ['/dev/shm', os.tmpdir()]) {
-    try {
-      await fs.access(d, fs.constants.W_OK);
-      return d;
-    } catch {
-      /* next */
-    }
+  const override = process.env.WORLD_RUNTIME_MICROVM_RAM_DIR;
+  if (override) return override;
+  try {
+    await fs.access('/dev/shm', fs.constants.W_OK);
+    const st = await fs.statfs('/dev/shm');
+    if (st.bavail * st.bsize >= 2 ** 30) return '/dev/shm';
+  } catch {
+    /* no usable /dev/shm */
   }
   return os.tmpdir();
 }
