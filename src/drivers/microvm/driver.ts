@@ -254,6 +254,7 @@ export class MicrovmDriver implements Driver {
             await vm.kill();
             break;
           }
+          vm.setRef(false);
           pool.push(vm);
         }
       } finally {
@@ -267,6 +268,7 @@ export class MicrovmDriver implements Driver {
     const pool = this.pool.get(this.shapeKey(memoryMib, vcpus));
     while (pool?.length) {
       const vm = pool.shift() as Vm;
+      vm.setRef(true);
       if (vm.alive) return vm;
     }
     const vm = this.makeVm(ctx, memoryMib, vcpus);
@@ -362,6 +364,7 @@ export class MicrovmDriver implements Driver {
             await vm.kill();
             break;
           }
+          vm.setRef(false);
           pool.push(vm);
         }
       } catch (e) {
@@ -507,6 +510,7 @@ export class MicrovmDriver implements Driver {
     let rec: WorldRec | null = null;
     while (pool?.length && !rec) {
       const vm = pool.shift() as Vm;
+      vm.setRef(true);
       if (!vm.alive) continue;
       this.pendingIds.add(opts.id);
       try {

@@ -379,6 +379,24 @@ export class Vm extends EventEmitter {
     }
   }
 
+  /**
+   * Whether this VM keeps the Node process alive. Worlds do; spare and prestarted VMs do not (a process
+   * whose worlds are all gone may exit without close(); PDEATHSIG and the supervisor clean up after it).
+   */
+  setRef(on: boolean): void {
+    const handles: ({ ref?: () => void; unref?: () => void } | null | undefined)[] = [
+      this.child as unknown as { ref(): void; unref(): void },
+      this.child?.stdin as unknown as { ref?: () => void; unref?: () => void },
+      this.child?.stdout as unknown as { ref?: () => void; unref?: () => void },
+      this.child?.stderr as unknown as { ref?: () => void; unref?: () => void },
+      this.sock,
+    ];
+    for (const h of handles) {
+      if (on) h?.ref?.();
+      else h?.unref?.();
+    }
+  }
+
   /** Kill QEMU (SIGKILL) and wait until it is gone. */
   async kill(): Promise<VmExit> {
     this.expectingExit = true;
