@@ -779,6 +779,7 @@ export class MicrovmDriver implements Driver {
     for (const rec of this.worlds.values()) if (rec.state !== 'failed') rec.state = 'destroyed';
     await Promise.all(
       [...this.vms].map(async (vm) => {
+        vm.setRef(true); // keep the event loop alive until each exit is seen
         await vm.kill();
         this.debug(`close: ${vm.config.name} gone`);
       }),
