@@ -65,6 +65,9 @@ class Conn:
             self.sock.close()
 
 
+# Returned by a handler that has answered its request itself.
+REPLIED = object()
+
 # What a frozen snapshot or an idle spare may be asked; a world may be asked anything but `activate`.
 ROLE_OPS = {"snapshot": ("fork", "ping", "exit"), "spare": ("activate", "ping", "exit")}
 
@@ -155,7 +158,8 @@ class World:
                 if handler is None or (self.role in ("snapshot", "spare") and req["op"] not in ROLE_OPS[self.role]):
                     raise Fault("BAD_OP", "unknown operation %r for a %s" % (req.get("op"), self.role))
                 result = handler(req)
-                self.conn.send({"id": rid, "ok": True, "result": result})
+                if result is not REPLIED:
+                    self.conn.send({"id": rid, "ok": True, "result": result})
             except Fault as e:
                 self.conn.send({"id": rid, "ok": False, "error": {"code": e.code, "message": str(e)}})
             except Exception as e:  # the agent itself must never die of a bad request
@@ -393,10 +397,18 @@ class World:
         # ask for identical streams.
         self.random_state = random.getstate()
 
-    def fork_child(self, token, home, src, role, same_random):
-        """Fork; the child becomes a new world, snapshot or spare. Returns the child's pid in the parent."""
+    def fork_child(self, token, home, src, role, same_random, reply_to=None):
+        """Fork; the child becomes a new world, snapshot or spare. Returns the child's pid in the parent.
+
+        With `reply_to`, the parent answers that request the instant fork returns, from bytes encoded before
+        the fork: after a fork every page the parent writes is copied first, and the reply should not wait
+        for that (the host learns the children from their own hellos).
+        """
+        done = json.dumps({"id": reply_to, "ok": True, "result": {}}).encode() + b"\n" if reply_to is not None else None
         pid = os.fork()
         if pid:
+            if done is not None:
+                self.conn.sock.sendall(done)
             self.children.add(pid)
             return pid
         try:
@@ -459,17 +471,19 @@ class World:
         self.before_fork()
         # The snapshot's files: a copy made while this world is paused (it is busy serving this request).
         copy_tree(self.home, req["home"])
-        pid = self.fork_child(req["token"], req["home"], None, "snapshot", True)
-        return {"pid": pid}
+        self.fork_child(req["token"], req["home"], None, "snapshot", True, reply_to=req.get("id"))
+        return REPLIED
 
     def op_fork(self, req):
         self.before_fork()
         spare = req.get("spare", False)
         homes = req.get("homes") or [None] * len(req["tokens"])
-        pids = []
-        for token, home in zip(req["tokens"], homes):
-            pids.append(self.fork_child(token, home, self.home, "spare" if spare else "world", req.get("sameRandom", False)))
-        return {"pids": pids}
+        tokens = req["tokens"]
+        for i, (token, home) in enumerate(zip(tokens, homes)):
+            last = i == len(tokens) - 1
+            self.fork_child(token, home, self.home, "spare" if spare else "world", req.get("sameRandom", False),
+                            reply_to=req.get("id") if last else None)
+        return REPLIED if tokens else {}
 
 
 # Writable files opened by user code, flushed before every fork.

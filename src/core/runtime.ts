@@ -71,7 +71,9 @@ export class WorldRuntime implements WorldHost {
   static async open(options: OpenOptions = {}): Promise<WorldRuntime> {
     const opts = normalizeOpen(options);
     mkdirSync(opts.home, { recursive: true, mode: 0o700 });
-    const record = opts.record ? await Store.open(join(opts.home, 'world-runtime.duckdb')) : undefined;
+    // One DuckDB thread: the record and the ledger are small writes, and on a 2-core machine a second
+    // thread takes CPU from the worlds (measured: branch latency rose with the default thread count).
+    const record = opts.record ? await Store.open(join(opts.home, 'world-runtime.duckdb'), { duckdb: { threads: '1' }, flushIntervalMs: 500 }) : undefined;
     let ledger: Ledger | undefined;
     try {
       // Rows still 'running' (or snapshots 'snapshotted') belong to a runtime that died without closing:
