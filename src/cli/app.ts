@@ -37,6 +37,7 @@ export const COMMANDS: readonly Command[] = [
   record.metrics,
   system.doctor,
   system.serve,
+  system.setup,
   system.stop,
   system.demo,
 ];

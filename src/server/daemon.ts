@@ -38,6 +38,8 @@ export interface DaemonOptions {
   maxBodyBytes?: number;
   /** Passed to `WorldRuntime.open`. */
   isolation?: OpenOptions['isolation'];
+  /** How worlds are made. @default 'process' */
+  driver?: OpenOptions['driver'];
   /** Keep the DuckDB record. @default true */
   record?: boolean;
   /** One line per request and every warning. @default none */
@@ -106,6 +108,7 @@ export class Daemon {
       runtime = await WorldRuntime.open({
         home: paths.home,
         ...(options.isolation ? { isolation: options.isolation } : {}),
+        ...(options.driver ? { driver: options.driver } : {}),
         ...(options.record === false ? { record: false } : {}),
         warn: (m) => log(`warning: ${m}`),
       });

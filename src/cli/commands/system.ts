@@ -42,22 +42,27 @@ export const doctor: Command = {
 export const serve: Command = {
   name: 'serve',
   summary: 'run the daemon in the foreground (the CLI starts one by itself when needed)',
-  usage: 'world-runtime serve [--listen 127.0.0.1:PORT] [--max-worlds N] [--isolation MODE] [--no-record]',
+  usage: 'world-runtime serve [--listen 127.0.0.1:PORT] [--max-worlds N] [--driver process|microvm] [--isolation MODE] [--no-record]',
   local: true,
-  options: { listen: { type: 'string' }, 'max-worlds': { type: 'string' }, isolation: { type: 'string' }, 'no-record': { type: 'boolean' } },
+  options: { listen: { type: 'string' }, 'max-worlds': { type: 'string' }, driver: { type: 'string' }, isolation: { type: 'string' }, 'no-record': { type: 'boolean' } },
   help: `Serves the HTTP API on <home>/daemon.sock (mode 0600). Stops cleanly on SIGTERM or Ctrl-C: every world
 is destroyed and the record flushed.
 Options:
   --listen HOST:PORT   also serve loopback TCP (127.0.0.1 or ::1 only; port 0 picks one); every TCP
                        request needs Authorization: Bearer <token> (<home>/token or $WORLD_RUNTIME_TOKEN)
   --max-worlds N       live worlds allowed at once; more answer 503 (default ${DEFAULT_MAX_WORLDS})
-  --isolation MODE     auto, bwrap, unshare or none (default auto)
+  --driver NAME        process (default) or microvm (QEMU virtual machines; see world-runtime setup)
+  --isolation MODE     auto, bwrap, unshare or none (default auto; process driver)
   --no-record          keep no DuckDB record`,
   async run(ctx, v, pos) {
     need(pos, [], 0);
     const isolation = v.isolation;
     if (isolation !== undefined && !['auto', 'bwrap', 'unshare', 'none'].includes(isolation as string)) {
       throw new UsageError(`--isolation: expected auto, bwrap, unshare or none, got ${JSON.stringify(isolation)}`);
+    }
+    const driver = v.driver;
+    if (driver !== undefined && driver !== 'process' && driver !== 'microvm') {
+      throw new UsageError(`--driver: expected process or microvm, got ${JSON.stringify(driver)}`);
     }
     // Loaded only here: the runtime (drivers, DuckDB) is heavy, and every other command is a thin client.
     const { serve: serveDaemon } = await import('../../server/serve.js');
@@ -66,8 +71,28 @@ Options:
       ...(typeof v.listen === 'string' ? { listen: v.listen } : {}),
       maxWorlds: intOption(v, 'max-worlds', 1, 1_000_000, DEFAULT_MAX_WORLDS) as number,
       ...(isolation ? { isolation: isolation as 'auto' | 'bwrap' | 'unshare' | 'none' } : {}),
+      ...(driver ? { driver: driver as 'process' | 'microvm' } : {}),
       ...(v['no-record'] ? { record: false } : {}),
     });
+  },
+};
+
+export const setup: Command = {
+  name: 'setup',
+  summary: 'prepare a driver: `setup microvm` fetches the guest kernel, builds the images and the template VM',
+  usage: 'world-runtime setup microvm',
+  local: true,
+  help: `Builds the microvm driver's assets in <home>/microvm (also done on first use): Debian's kernel package
+(apt-get download), an initramfs with the guest agent, a Python image, and a booted template VM whose
+snapshot every create clones. Idempotent: only what changed is rebuilt.`,
+  async run(ctx, _v, pos) {
+    need(pos, ['DRIVER'], 1);
+    if (pos[0] !== 'microvm') throw new UsageError(`setup: only the microvm driver needs setting up, got ${JSON.stringify(pos[0])}`);
+    const { setupMicrovm } = await import('../../drivers/microvm/index.js');
+    const t0 = Date.now();
+    const assets = await setupMicrovm({ home: ctx.paths.home, onProgress: (m) => process.stderr.write(`setup: ${m}\n`) });
+    ctx.out(ctx.json ? JSON.stringify(assets, null, 2) : `microvm ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (${ctx.paths.home}/microvm)`);
+    return 0;
   },
 };
 
