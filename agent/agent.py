@@ -11,7 +11,6 @@ Every process talks to the host over its own connection to the host's unix socke
 Started as `python3 -I -S agent.py keeper SOCKET TOKEN`; it imports nothing from site-packages.
 """
 
-import _ast
 import builtins
 import ctypes
 import gc
@@ -26,10 +25,13 @@ import sys
 import time
 import weakref
 
+# -I leaves the script's folder off sys.path; the shared exec/run code lives beside this file.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import worldexec  # noqa: E402
+
 # Imported where first needed, not here: every module loaded at start costs create time and pages that each
 # branch may copy. (ast, traceback, subprocess, shutil, base64 and threading add ~30 ms to a cold start.)
 
-OUTPUT_CAP = 1 << 20  # bytes of stdout+stderr kept per exec/run; the rest is cut and flagged
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_PDEATHSIG = 1
 
@@ -80,55 +82,6 @@ class Fault(Exception):
         self.code = code
 
 
-# ---------------------------------------------------------------- output capture
-
-
-class Capture(io.TextIOBase):
-    """sys.stdout/sys.stderr during an exec: keeps up to the shared cap, optionally streams chunks."""
-
-    def __init__(self, name, budget, stream_to):
-        self.name_ = name
-        self.parts = []
-        self.budget = budget
-        self.stream_to = stream_to
-
-    def writable(self):
-        return True
-
-    def write(self, s):
-        if not isinstance(s, str):
-            raise TypeError("write() argument must be str, not %s" % type(s).__name__)
-        kept = self.budget.take(s)
-        if kept:
-            self.parts.append(kept)
-            if self.stream_to is not None:
-                self.stream_to(self.name_, kept)
-        return len(s)
-
-    def text(self):
-        return "".join(self.parts)
-
-
-class Budget:
-    def __init__(self, cap):
-        self.left = cap
-        self.truncated = False
-
-    def take(self, s):
-        if self.left <= 0:
-            if s:
-                self.truncated = True
-            return ""
-        b = s.encode("utf-8", "replace")
-        if len(b) <= self.left:
-            self.left -= len(b)
-            return s
-        self.truncated = True
-        cut = b[: self.left].decode("utf-8", "ignore")
-        self.left = 0
-        return cut
-
-
 # ---------------------------------------------------------------- world state
 
 
@@ -141,7 +94,7 @@ class World:
         self.globals = {"__name__": "__main__", "__builtins__": builtins}
         self.children = set()  # pids we forked: the only ones we reap
         self.executing = False
-        self.fd_capture = None  # (pid, memfd out, memfd err), made lazily per process
+        self.fd_capture = worldexec.FdCapture()
         self.random_state = random.getstate()
 
     # -- dispatch
@@ -184,161 +137,21 @@ class World:
     # -- code
 
     def op_exec(self, req):
-        code = req["code"]
-        stream = req.get("stream", False)
         rid = req.get("id")
-        budget = Budget(OUTPUT_CAP)
-        send = (lambda name, chunk: self.conn.send({"id": rid, "event": name, "data": chunk})) if stream else None
-        out, err = Capture("stdout", budget, send), Capture("stderr", budget, send)
-        result = {}
-        t0 = time.perf_counter()
-        fds = self.begin_fd_capture()
-        old = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = out, err
-        try:
-            self.executing = True
-            try:
-                tree = compile(code, "<exec>", "exec", _ast.PyCF_ONLY_AST)
-                tail = None
-                if tree.body and isinstance(tree.body[-1], _ast.Expr):
-                    tail = _ast.Expression(tree.body.pop().value)
-                exec(compile(tree, "<exec>", "exec"), self.globals)
-                if tail is not None:
-                    value = eval(compile(tail, "<exec>", "eval"), self.globals)
-                    if value is not None:
-                        result["value"] = repr(value)
-            finally:
-                self.executing = False
-        except BaseException as e:  # SystemExit and KeyboardInterrupt too: the world lives on
-            if isinstance(e, KeyboardInterrupt):
-                kind = "Interrupted"
-            else:
-                kind = type(e).__name__
-            tb = format_user_traceback(e)
-            result["error"] = {"type": kind, "message": str(e), "traceback": tb}
-        finally:
-            sys.stdout, sys.stderr = old
-            fd_out, fd_err = self.end_fd_capture(fds, budget)
-        result["stdout"] = out.text() + fd_out
-        result["stderr"] = err.text() + fd_err
-        result["truncated"] = budget.truncated
-        result["durationMs"] = (time.perf_counter() - t0) * 1000
-        return result
-
-    def begin_fd_capture(self):
-        # Output written straight to fd 1/2 (os.system, C code) lands in per-process memfds, read back after.
-        if self.fd_capture is None or self.fd_capture[0] != os.getpid():
-            self.fd_capture = (os.getpid(), os.memfd_create("out"), os.memfd_create("err"))
-        _, mo, me = self.fd_capture
-        for fd in (mo, me):
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, 0)
-        saved = (os.dup(1), os.dup(2))
-        os.dup2(mo, 1)
-        os.dup2(me, 2)
-        return saved
-
-    def end_fd_capture(self, saved, budget):
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        os.close(saved[0])
-        os.close(saved[1])
-        _, mo, me = self.fd_capture
-        texts = []
-        for fd in (mo, me):
-            os.lseek(fd, 0, 0)
-            data = os.read(fd, budget.left + 1) if budget.left > 0 else b""
-            if os.fstat(fd).st_size > len(data):
-                budget.truncated = True
-            texts.append(budget.take(data.decode("utf-8", "replace")))
-        return texts[0], texts[1]
+        send = (lambda name, chunk: self.conn.send({"id": rid, "event": name, "data": chunk})) if req.get("stream") else None
+        return worldexec.execute(req["code"], self.globals, self.fd_capture, send, flag=self)
 
     # -- commands
 
     def op_run(self, req):
-        import selectors
-        import subprocess
-
-        argv = req["argv"]
-        shell = isinstance(argv, str)
-        cwd = self.resolve(req.get("cwd") or ".")
+        rid = req.get("id")
+        send = (lambda name, chunk: self.conn.send({"id": rid, "event": name, "data": chunk})) if req.get("stream") else None
         env = dict(os.environ)
         env.update(req.get("env") or {})
-        timeout = req.get("timeoutMs")
-        stream = req.get("stream", False)
-        rid = req.get("id")
-        budget = Budget(OUTPUT_CAP)
-        t0 = time.perf_counter()
         try:
-            # Own process group (so a timeout kills the command's whole tree), same session as the world
-            # (so destroying the world finds it).
-            p = subprocess.Popen(argv, shell=shell, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0)
-        except (OSError, ValueError) as e:
-            raise Fault("SPAWN", "cannot start %r: %s" % (argv, e))
-        parts = {"stdout": [], "stderr": []}
-        sel = selectors.DefaultSelector()
-        sel.register(p.stdout, selectors.EVENT_READ, "stdout")
-        sel.register(p.stderr, selectors.EVENT_READ, "stderr")
-        deadline = None if not timeout else time.monotonic() + timeout / 1000
-        timed_out = False
-        open_streams = 2
-        drain_until = None
-        while open_streams:
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                timed_out = True
-                self.kill_group(p.pid)
-                break
-            # A background child (`cmd &`) may keep the pipes open long after the command itself exits: once
-            # it has exited, take what is already written and stop waiting.
-            if drain_until is None and p.poll() is not None:
-                drain_until = now + 0.05
-            if drain_until is not None and now >= drain_until:
-                break
-            events = sel.select(0.05)
-            for key, _ in events:
-                chunk = os.read(key.fileobj.fileno(), 65536)
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                    open_streams -= 1
-                    continue
-                kept = budget.take(chunk.decode("utf-8", "replace"))
-                if kept:
-                    parts[key.data].append(kept)
-                    if stream:
-                        self.conn.send({"id": rid, "event": key.data, "data": kept})
-        sel.close()
-        if timed_out:
-            p.wait()
-        else:
-            try:
-                p.wait(timeout=None if deadline is None else max(0.01, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                self.kill_group(p.pid)
-                p.wait()
-        p.stdout.close()
-        p.stderr.close()
-        code = p.returncode
-        res = {
-            "exitCode": code if code >= 0 else None,
-            "stdout": "".join(parts["stdout"]),
-            "stderr": "".join(parts["stderr"]),
-            "truncated": budget.truncated,
-            "timedOut": timed_out,
-            "durationMs": (time.perf_counter() - t0) * 1000,
-        }
-        if code < 0:
-            res["signal"] = signal.Signals(-code).name
-        return res
-
-    @staticmethod
-    def kill_group(pgid):
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            return worldexec.run_command(req["argv"], self.resolve(req.get("cwd") or "."), env, req.get("timeoutMs"), send)
+        except worldexec.SpawnError as e:
+            raise Fault("SPAWN", str(e))
 
     # -- files
 
@@ -415,7 +228,6 @@ class World:
             os.setsid()  # own session: destroying this world kills exactly its session
             self.conn.drop()
             self.children = set()
-            self.fd_capture = None
             if role == "spare":
                 # A pre-forked copy waiting to become a world: it has paid the fork and its page faults
                 # already, so a branch only has to name it (op_activate).
@@ -627,16 +439,6 @@ def copy_tree(src, dst):
     import shutil
 
     shutil.copytree(src, dst, symlinks=True)
-
-
-def format_user_traceback(e):
-    """The traceback without the agent's own frames: the user sees only frames of their code."""
-    import traceback
-
-    tb = e.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(e), e, tb))
 
 
 def proc_table():

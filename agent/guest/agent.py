@@ -9,22 +9,21 @@ Ops: ping, exec, run, write, read, restore (clock + randomness after a snapshot 
 One request at a time; the host serialises. Stdlib only: it runs on the host's python3 from a read-only image.
 """
 
-import ast
 import base64
 import builtins
 import fcntl
 import json
 import os
 import random
-import selectors
 import signal
 import struct
-import subprocess
 import sys
 import time
-import traceback
 
-OUTPUT_CAP = 1 << 20
+# -I leaves the script's folder off sys.path; exec and run are shared with the process driver's agent.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import worldexec  # noqa: E402
+
 HOME = "/world"
 RNDADDENTROPY = 0x40085203
 RNDRESEEDCRNG = 0x5207
@@ -36,64 +35,17 @@ class Fault(Exception):
         self.kind = kind
 
 
-class Budget:
-    def __init__(self, cap):
-        self.left = cap
-        self.truncated = False
-
-    def take(self, s):
-        if self.left <= 0:
-            if s:
-                self.truncated = True
-            return ""
-        b = s.encode("utf-8", "replace")
-        if len(b) <= self.left:
-            self.left -= len(b)
-            return s
-        self.truncated = True
-        cut = b[: self.left].decode("utf-8", "ignore")
-        self.left = 0
-        return cut
-
-
-class Capture:
-    """sys.stdout / sys.stderr during an exec: keeps up to the shared cap, optionally streams chunks."""
-
-    def __init__(self, name, budget, send):
-        self.name_ = name
-        self.parts = []
-        self.budget = budget
-        self.send = send
-
-    def writable(self):
-        return True
-
-    def flush(self):
-        pass
-
-    def isatty(self):
-        return False
-
-    def write(self, s):
-        if not isinstance(s, str):
-            raise TypeError("write() argument must be str, not %s" % type(s).__name__)
-        kept = self.budget.take(s)
-        if kept:
-            self.parts.append(kept)
-            if self.send is not None:
-                self.send(self.name_, kept)
-        return len(s)
-
-    def text(self):
-        return "".join(self.parts)
-
-
 class ExecTimeout(BaseException):
     pass
 
 
+_agent = None
+
+
 def on_alarm(signum, frame):
-    raise ExecTimeout()
+    # Only user code is interrupted; an alarm that lands in the agent's own bookkeeping is dropped.
+    if _agent is not None and _agent.executing:
+        raise ExecTimeout()
 
 
 class Channel:
@@ -133,13 +85,6 @@ def json_dumps(obj):
     return json.dumps(obj, separators=(",", ":"))
 
 
-def format_user_traceback(e):
-    tb = e.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(e), e, tb))
-
-
 def resolve(path):
     """A path inside the world's own directory; refuses to leave it (also through symlinks)."""
     if not isinstance(path, str) or path == "" or "\0" in path:
@@ -154,8 +99,8 @@ class Agent:
     def __init__(self, chan):
         self.chan = chan
         self.globals = {"__name__": "__main__", "__builtins__": builtins}
-        self.mo = os.memfd_create("out")
-        self.me = os.memfd_create("err")
+        self.fd_capture = worldexec.FdCapture()
+        self.executing = False
 
     def serve(self):
         while True:
@@ -205,141 +150,32 @@ class Agent:
         return {}
 
     def op_exec(self, req):
-        code = req["code"]
         rid = req.get("id")
-        stream = req.get("stream", False)
         timeout = req.get("timeoutMs") or 0
-        budget = Budget(OUTPUT_CAP)
-        send = (lambda name, chunk: self.chan.send({"id": rid, "event": name, "data": chunk})) if stream else None
-        out, err = Capture("stdout", budget, send), Capture("stderr", budget, send)
-        result = {}
+        send = (lambda name, chunk: self.chan.send({"id": rid, "event": name, "data": chunk})) if req.get("stream") else None
         # "scratch": run in a throwaway namespace (used to warm the template without touching user globals)
         g = {"__name__": "__main__", "__builtins__": builtins} if req.get("scratch") else self.globals
-        t0 = time.perf_counter()
-        saved = self.begin_fd_capture()
-        old = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = out, err
+        if timeout > 0:
+            signal.setitimer(signal.ITIMER_REAL, timeout / 1000)
         try:
-            try:
-                if timeout > 0:
-                    signal.setitimer(signal.ITIMER_REAL, timeout / 1000)
-                tree = ast.parse(code, "<exec>", "exec")
-                tail = None
-                if tree.body and isinstance(tree.body[-1], ast.Expr):
-                    tail = ast.Expression(tree.body.pop().value)
-                exec(compile(tree, "<exec>", "exec"), g)
-                if tail is not None:
-                    value = eval(compile(tail, "<exec>", "eval"), g)
-                    if value is not None:
-                        result["value"] = repr(value)
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-        except ExecTimeout as e:
-            result["error"] = {
-                "type": "TimeoutError",
-                "message": "exec interrupted after %d ms" % timeout,
-                "traceback": format_user_traceback(e),
-            }
-        except BaseException as e:  # SystemExit and KeyboardInterrupt too: the world lives on
-            kind = "Interrupted" if isinstance(e, KeyboardInterrupt) else type(e).__name__
-            result["error"] = {"type": kind, "message": str(e), "traceback": format_user_traceback(e)}
+            result = worldexec.execute(req["code"], g, self.fd_capture, send, flag=self)
         finally:
-            sys.stdout, sys.stderr = old
-            fd_out, fd_err = self.end_fd_capture(saved, budget)
-        result["stdout"] = out.text() + fd_out
-        result["stderr"] = err.text() + fd_err
-        result["truncated"] = budget.truncated
-        result["durationMs"] = (time.perf_counter() - t0) * 1000
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        err = result.get("error")
+        if err is not None and err["type"] == "ExecTimeout":
+            err["type"] = "TimeoutError"
+            err["message"] = "exec interrupted after %d ms" % timeout
         return result
 
-    def begin_fd_capture(self):
-        for fd in (self.mo, self.me):
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, 0)
-        saved = (os.dup(1), os.dup(2))
-        os.dup2(self.mo, 1)
-        os.dup2(self.me, 2)
-        return saved
-
-    def end_fd_capture(self, saved, budget):
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        os.close(saved[0])
-        os.close(saved[1])
-        texts = []
-        for fd in (self.mo, self.me):
-            os.lseek(fd, 0, 0)
-            data = os.read(fd, budget.left + 1) if budget.left > 0 else b""
-            if os.fstat(fd).st_size > len(data):
-                budget.truncated = True
-            texts.append(budget.take(data.decode("utf-8", "replace")))
-        return texts[0], texts[1]
-
     def op_run(self, req):
-        argv = req["argv"]
-        shell = isinstance(argv, str)
-        cwd = resolve(req.get("cwd") or ".")
+        rid = req.get("id")
+        send = (lambda name, chunk: self.chan.send({"id": rid, "event": name, "data": chunk})) if req.get("stream") else None
         env = dict(os.environ)
         env.update(req.get("env") or {})
-        timeout = req.get("timeoutMs")
-        stream = req.get("stream", False)
-        rid = req.get("id")
-        budget = Budget(OUTPUT_CAP)
-        t0 = time.perf_counter()
         try:
-            p = subprocess.Popen(argv, shell=shell, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0)
-        except (OSError, ValueError) as e:
-            raise Fault("SPAWN", "cannot start %r: %s" % (argv, e))
-        parts = {"stdout": [], "stderr": []}
-        sel = selectors.DefaultSelector()
-        sel.register(p.stdout, selectors.EVENT_READ, "stdout")
-        sel.register(p.stderr, selectors.EVENT_READ, "stderr")
-        deadline = None if not timeout else time.monotonic() + timeout / 1000
-        timed_out = False
-        open_streams = 2
-        while open_streams:
-            wait = None if deadline is None else max(0, deadline - time.monotonic())
-            events = sel.select(wait)
-            if not events and deadline is not None and time.monotonic() >= deadline:
-                timed_out = True
-                kill_group(p.pid)
-                break
-            for key, _ in events:
-                chunk = os.read(key.fileobj.fileno(), 65536)
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                    open_streams -= 1
-                    continue
-                kept = budget.take(chunk.decode("utf-8", "replace"))
-                if kept:
-                    parts[key.data].append(kept)
-                    if stream:
-                        self.chan.send({"id": rid, "event": key.data, "data": kept})
-        sel.close()
-        if timed_out:
-            p.wait()
-        else:
-            try:
-                p.wait(timeout=None if deadline is None else max(0.01, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                kill_group(p.pid)
-                p.wait()
-        p.stdout.close()
-        p.stderr.close()
-        code = p.returncode
-        res = {
-            "exitCode": code if code >= 0 else None,
-            "stdout": "".join(parts["stdout"]),
-            "stderr": "".join(parts["stderr"]),
-            "truncated": budget.truncated,
-            "timedOut": timed_out,
-            "durationMs": (time.perf_counter() - t0) * 1000,
-        }
-        if code < 0:
-            res["signal"] = signal.Signals(-code).name
-        return res
+            return worldexec.run_command(req["argv"], resolve(req.get("cwd") or "."), env, req.get("timeoutMs"), send)
+        except worldexec.SpawnError as e:
+            raise Fault("SPAWN", str(e))
 
     def op_write(self, req):
         path = resolve(req["path"])
@@ -359,13 +195,6 @@ class Agent:
         except IsADirectoryError:
             raise Fault("INVALID_ARGUMENT", "%r is a directory" % req["path"])
         return {"data": base64.b64encode(data).decode()}
-
-
-def kill_group(pgid):
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def find_port(name):
@@ -390,7 +219,9 @@ def main():
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     os.chdir(HOME)
 
-    Agent(Channel(find_port("agent"))).serve()
+    global _agent
+    _agent = Agent(Channel(find_port("agent")))
+    _agent.serve()
 
 
 if __name__ == "__main__":

@@ -116,8 +116,14 @@ async function findStaticBusybox(): Promise<string> {
 async function ensureInitramfs(dir: string, kernel: KernelAssets, progress: (m: string) => void) {
   const gdir = await guestDir();
   const busybox = await findStaticBusybox();
-  const [bbStat, init, agent] = await Promise.all([fs.stat(busybox), fs.readFile(path.join(gdir, 'init')), fs.readFile(path.join(gdir, 'agent.py'))]);
-  const hash = sha256(BUILDER_VERSION, busybox, String(bbStat.size), String(bbStat.mtimeMs), init, agent, kernel.hash).slice(0, 16);
+  // The guest agent shares agent/worldexec.py (exec and run) with the process driver's agent.
+  const [bbStat, init, agent, worldexec] = await Promise.all([
+    fs.stat(busybox),
+    fs.readFile(path.join(gdir, 'init')),
+    fs.readFile(path.join(gdir, 'agent.py')),
+    fs.readFile(path.join(gdir, '..', 'worldexec.py')),
+  ]);
+  const hash = sha256(BUILDER_VERSION, busybox, String(bbStat.size), String(bbStat.mtimeMs), init, agent, worldexec, kernel.hash).slice(0, 16);
   const file = path.join(dir, `initramfs-${hash}.cpio`);
   if (await exists(file)) return { file, hash };
   const bb = await fs.readFile(busybox);
@@ -137,6 +143,7 @@ async function ensureInitramfs(dir: string, kernel: KernelAssets, progress: (m: 
   for (const a of applets) entries.push({ kind: 'symlink', name: `bin/${a}`, target: 'busybox' });
   entries.push({ kind: 'file', name: 'init', data: init, mode: 0o755 });
   entries.push({ kind: 'file', name: 'agent/agent.py', data: agent });
+  entries.push({ kind: 'file', name: 'agent/worldexec.py', data: worldexec });
   for (const m of kernel.modules) entries.push({ kind: 'file', name: `modules/${m.name}.ko`, data: await fs.readFile(m.file) });
   entries.push({ kind: 'file', name: 'modules/order', data: Buffer.from(`${kernel.modules.map((m) => m.name).join('\n')}\n`) });
   entries.push({ kind: 'file', name: 'etc/passwd', data: Buffer.from('root:x:0:0:root:/world:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n') });
