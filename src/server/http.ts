@@ -77,7 +77,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, executor: Execu
   } catch (err) {
     const reply = errorReply(err);
     if (reply.status === 413) {
-      drainThenClose(req, res);
+      // Answer once the client has sent its body: closing while it still writes makes it fail with EPIPE
+      // before it can read the 413.
+      drainThenClose(req, res, () => writeReply(res, reply));
+      return;
     }
     // The body may be unread (e.g. 401): do not leave the connection to parse it as the next request.
     if (!req.complete) res.setHeader('connection', 'close');
@@ -167,15 +170,20 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 
 /**
  * Answer a too-large body without resetting the client mid-upload (it could not read the 413 then): read and
- * drop the rest up to a cap, then close.
+ * drop the rest up to a cap, then `answer` and close.
  */
-function drainThenClose(req: IncomingMessage, res: ServerResponse): void {
+function drainThenClose(req: IncomingMessage, res: ServerResponse, answer: () => void): void {
   res.setHeader('connection', 'close');
+  if (req.complete) {
+    answer();
+    return;
+  }
   let dropped = 0;
   req.on('data', (chunk: Buffer) => {
     dropped += chunk.length;
     if (dropped > DRAIN_LIMIT_BYTES) req.socket.destroy();
   });
+  req.once('end', answer);
   req.resume();
 }
 
