@@ -116,14 +116,12 @@ export class WorldRuntime implements WorldHost {
     if (!(source instanceof Snapshot) && !(source instanceof World)) throw new InvalidArgumentError('branch: source must be a Snapshot or a World');
     source.check('branch');
     const ids = Array.from({ length: o.count }, () => newId('w'));
-    const sourceWorld = source instanceof World ? source : this.liveWorlds.get(source.worldId);
+    const { memoryMib, vcpus } = source;
     const t0 = performance.now();
-    const handles = await this.driver.branch(source.handle, { ids, memoryMib: sourceWorld?.memoryMib ?? 512, sameRandom: o.sameRandom });
+    const handles = await this.driver.branch(source.handle, { ids, memoryMib, sameRandom: o.sameRandom });
     const ms = performance.now() - t0;
     const parentId = source instanceof World ? source.id : source.worldId;
     const snapshotId = source instanceof Snapshot ? source.id : null;
-    const memoryMib = source instanceof World ? source.memoryMib : (sourceWorld?.memoryMib ?? 512);
-    const vcpus = source instanceof World ? source.vcpus : (sourceWorld?.vcpus ?? 1);
     const worlds = handles.map((h: WorldHandle, i) =>
       this.track(new World(h, this, parentId, snapshotId, o.trits[i] as Trit | null, { ...o.metadata }, memoryMib, vcpus, ms)),
     );
@@ -227,7 +225,7 @@ export class WorldRuntime implements WorldHost {
     const id = newId('s');
     const t0 = performance.now();
     const handle = await this.driver.snapshot(world.handle, id);
-    const snap = new Snapshot(handle, this, world.id, name ?? null, performance.now() - t0);
+    const snap = new Snapshot(handle, this, world.id, name ?? null, performance.now() - t0, world.memoryMib, world.vcpus);
     this.liveSnapshots.set(snap.id, snap);
     this.recorder?.snapshotted(snap);
     return snap;

@@ -135,6 +135,9 @@ export class Snapshot {
     readonly worldId: string,
     readonly name: string | null,
     readonly snapshotTimeMs: number,
+    /** The size of the world it froze: every world branched from it gets the same. */
+    readonly memoryMib: number,
+    readonly vcpus: number,
     readonly createdAt: Date = new Date(),
   ) {}
 

@@ -11,7 +11,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 test('using a destroyed world or snapshot gives a clear error', () =>
   withRuntime(async (rt) => {
-    const w = await rt.create();
+    const w = await rt.create({ memoryMib: 384 });
     const s = await w.snapshot();
     await w.destroy();
     assert.equal(w.state, 'destroyed');
@@ -22,9 +22,10 @@ test('using a destroyed world or snapshot gives a clear error', () =>
       return true;
     });
     await w.destroy(); // harmless twice
-    // The snapshot outlives the world it came from.
+    // The snapshot outlives the world it came from, and its branches keep that world's size.
     const [k] = await rt.branch(s, 1);
     assert.equal((await k?.exec('1 + 1'))?.value, '2');
+    assert.equal(k?.memoryMib, 384);
     await s.destroy();
     await assert.rejects(rt.branch(s, 1), { code: 'WRONG_STATE' });
     assert.throws(() => rt.world(w.id), { code: 'WORLD_NOT_FOUND' });
