@@ -31,17 +31,8 @@ export interface VerseRecord {
   createdSeq: number;
 }
 
-/** Internal event record. */
-export interface EventRecord {
-  id: string;
-  parent: string;
-  children: string[];
-  gf3Sum: number;
-  allowUnbalancedTrits: boolean;
-  resolved: boolean;
-  winner: string | null;
-  oracleSource: string | null;
-  wev: Record<string, bigint> | null;
+/** Internal event record: what `Ledger.events()` reports, plus the journal positions. */
+export interface EventRecord extends EventInfo {
   createdSeq: number;
   resolvedSeq: number | null;
 }

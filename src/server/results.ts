@@ -5,7 +5,7 @@
  */
 import type { DoctorReport } from '../core/runtime.js';
 import type { ExecError, RunResult, Trit, WorldState } from '../core/types.js';
-import type { CheckReport, LedgerOpName, VerseInfo } from '../ledger/types.js';
+import type { CheckReport, EventInfo, LedgerOpName, VerseInfo } from '../ledger/types.js';
 import type { BranchRow, EntityRow, MetricRow, MetricSummary, ResolutionRow } from '../store/types.js';
 import type { ActionKind } from './actions.js';
 
@@ -181,15 +181,7 @@ export interface LedgerOpReply {
 }
 
 /** A ledger event (partition) with its WEV as decimal strings. */
-export interface LedgerEventInfo {
-  id: string;
-  parent: string;
-  children: string[];
-  gf3Sum: number;
-  allowUnbalancedTrits: boolean;
-  resolved: boolean;
-  winner: string | null;
-  oracleSource: string | null;
+export interface LedgerEventInfo extends Omit<EventInfo, 'wev'> {
   wev: AmountMap | null;
 }
 
