@@ -156,11 +156,10 @@ class World:
     # -- files
 
     def resolve(self, path):
-        """A path inside this world's directory; anything that escapes it is refused."""
-        full = os.path.realpath(os.path.join(self.home, path))
-        if full != self.home and not full.startswith(self.home + os.sep):
-            raise Fault("PATH_OUTSIDE", "path %r is outside the world's files (%s)" % (path, self.home))
-        return full
+        try:
+            return worldexec.inside(self.home, path)
+        except worldexec.OutsideError as e:
+            raise Fault("PATH_OUTSIDE", str(e))
 
     def op_write_file(self, req):
         full = self.resolve(req["path"])

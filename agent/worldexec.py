@@ -19,6 +19,20 @@ class SpawnError(Exception):
     """A command that could not be started at all."""
 
 
+class OutsideError(ValueError):
+    """A path that is empty or leads out of the world's directory."""
+
+
+def inside(home, path):
+    """`path` resolved within `home` (symlinks followed); anything that escapes it is refused."""
+    if not isinstance(path, str) or path == "" or "\0" in path:
+        raise OutsideError("path must be a non-empty string without NUL bytes")
+    full = os.path.realpath(os.path.join(home, path))
+    if full != home and not full.startswith(home + os.sep):
+        raise OutsideError("path %r is outside the world's files (%s)" % (path, home))
+    return full
+
+
 class Budget:
     """The output cap, shared by stdout and stderr of one request."""
 

@@ -86,13 +86,10 @@ def json_dumps(obj):
 
 
 def resolve(path):
-    """A path inside the world's own directory; refuses to leave it (also through symlinks)."""
-    if not isinstance(path, str) or path == "" or "\0" in path:
-        raise Fault("INVALID_ARGUMENT", "path must be a non-empty string")
-    full = os.path.realpath(os.path.join(HOME, path))
-    if full != HOME and not full.startswith(HOME + "/"):
-        raise Fault("INVALID_ARGUMENT", "path %r is outside the world's directory %s" % (path, HOME))
-    return full
+    try:
+        return worldexec.inside(HOME, path)
+    except worldexec.OutsideError as e:
+        raise Fault("INVALID_ARGUMENT", str(e))
 
 
 class Agent:

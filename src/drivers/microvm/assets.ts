@@ -49,16 +49,8 @@ export interface TemplateAssets {
   bootMs: number;
 }
 
-export interface MicrovmAssets {
-  dir: string;
-  qemu: string;
-  qemuVersion: string;
-  setpriv: string | null;
-  kernel: KernelAssets;
-  initramfs: { file: string; hash: string };
-  sysImage: { file: string; hash: string; bytes: number };
+export interface MicrovmAssets extends BaseAssets {
   accel: AccelDecision;
-  cmdline: string;
   /** The template made ready by this call. */
   template: TemplateAssets;
 }
