@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { DEFAULT_MAX_LINE_BYTES, type JsonLineOptions, JsonLineReader, LineTooLongError } from '../../src/drivers/lines.js';
+import { AgentClient, Qmp } from '../../src/drivers/microvm/qmp.js';
 
 type Msg = Record<string, unknown>;
 
@@ -195,6 +196,25 @@ test("reads a child's stdout", async () => {
   new JsonLineReader(child.stdout, { maxLineBytes: DEFAULT_MAX_LINE_BYTES, onLine: (m) => lines.push(m) });
   await once(child, 'close');
   assert.deepEqual(lines, [{ a: 'é' }, { b: 2 }]);
+});
+
+test('the microvm QMP and agent clients fail their pending requests when a line overflows', async () => {
+  const flood = Buffer.alloc(DEFAULT_MAX_LINE_BYTES + 1, 'x');
+  const qemuOut = new PassThrough();
+  const qmp = new Qmp(new PassThrough(), qemuOut);
+  const cmd = qmp.command('stop');
+  qemuOut.write('{"return": {}, "id": 99}\n'); // a stray reply is still read
+  qemuOut.write(flood);
+  await assert.rejects(cmd, /^DriverError: QMP: a line was longer than the limit of 16777216 bytes$/);
+  assert.ok(qemuOut.destroyed);
+  await assert.rejects(qmp.command('cont'), /QMP: a line was longer/);
+
+  const sock = new PassThrough();
+  const agent = new AgentClient(new PassThrough(), sock);
+  const { reply } = agent.request('exec');
+  sock.write(flood);
+  await assert.rejects(reply, /guest agent: a line was longer than the limit/);
+  assert.ok(sock.destroyed);
 });
 
 test('maxLineBytes must be a positive integer', () => {

@@ -8,6 +8,7 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { DriverError } from '../../core/errors.js';
+import { DEFAULT_MAX_LINE_BYTES, JsonLineReader } from '../lines.js';
 import { sparseCopy, waitAtMost } from './util.js';
 
 const HELPER = String.raw`
@@ -97,23 +98,19 @@ export class Copier {
       this.broken = true;
     });
     child.stdin.on('error', () => {});
-    let buf = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => {
-      buf += d;
-      let nl = buf.indexOf('\n');
-      while (nl >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        nl = buf.indexOf('\n');
-        const msg = JSON.parse(line) as { id: number; ok: boolean; bytes?: number; ms?: number; error?: string };
+    new JsonLineReader(child.stdout, {
+      maxLineBytes: DEFAULT_MAX_LINE_BYTES,
+      // Its replies are lost with the stream: end it, and 'exit' fails the copies still pending.
+      onOverflow: () => child.kill(),
+      onLine: (line) => {
+        const msg = line as { id: number; ok: boolean; bytes?: number; ms?: number; error?: string };
         const p = this.pending.get(msg.id);
-        if (!p) continue;
+        if (!p) return;
         this.pending.delete(msg.id);
         if (this.pending.size === 0) this.hold(false);
         if (msg.ok) p.resolve({ bytes: msg.bytes ?? 0, ms: msg.ms ?? 0 });
         else p.reject(new DriverError(`RAM file copy failed: ${msg.error}`));
-      }
+      },
     });
     child.on('exit', () => {
       this.child = null;

@@ -5,31 +5,10 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
+import { DriverError } from '../../core/errors.js';
+import { DEFAULT_MAX_LINE_BYTES, JsonLineReader } from '../lines.js';
 
 type Pending = { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void };
-
-/** Splits a byte stream into JSON lines. */
-function lineReader(stream: Readable, onLine: (obj: Record<string, unknown>) => void): void {
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    buf += chunk;
-    let nl = buf.indexOf('\n');
-    while (nl >= 0) {
-      const line = buf.slice(0, nl).trim();
-      buf = buf.slice(nl + 1);
-      nl = buf.indexOf('\n');
-      if (!line) continue;
-      let obj: unknown;
-      try {
-        obj = JSON.parse(line);
-      } catch {
-        continue;
-      }
-      if (obj && typeof obj === 'object') onLine(obj as Record<string, unknown>);
-    }
-  });
-}
 
 export class QmpError extends Error {
   constructor(
@@ -58,26 +37,30 @@ export class Qmp extends EventEmitter {
     input.on('error', () => {
       /* reported through close() when QEMU exits */
     });
-    lineReader(output, (msg) => {
-      if ('QMP' in msg) {
-        this.emit('greeting', msg);
-        return;
-      }
-      if (typeof msg.event === 'string') {
-        this.emit('event', msg.event, (msg.data ?? {}) as Record<string, unknown>);
-        this.emit(msg.event, (msg.data ?? {}) as Record<string, unknown>);
-        return;
-      }
-      const id = typeof msg.id === 'number' ? msg.id : -1;
-      const p = this.pending.get(id);
-      if (!p) return;
-      this.pending.delete(id);
-      if ('error' in msg) {
-        const err = (msg.error ?? {}) as { class?: string; desc?: string };
-        p.reject(new QmpError(p.command, err.class ?? 'Error', err.desc ?? 'unknown error'));
-      } else {
-        p.resolve((msg.return ?? {}) as Record<string, unknown>);
-      }
+    new JsonLineReader(output, {
+      maxLineBytes: DEFAULT_MAX_LINE_BYTES,
+      onOverflow: (err) => this.close(new DriverError(`QMP: ${err.message}`, err)),
+      onLine: (msg) => {
+        if ('QMP' in msg) {
+          this.emit('greeting', msg);
+          return;
+        }
+        if (typeof msg.event === 'string') {
+          this.emit('event', msg.event, (msg.data ?? {}) as Record<string, unknown>);
+          this.emit(msg.event, (msg.data ?? {}) as Record<string, unknown>);
+          return;
+        }
+        const id = typeof msg.id === 'number' ? msg.id : -1;
+        const p = this.pending.get(id);
+        if (!p) return;
+        this.pending.delete(id);
+        if ('error' in msg) {
+          const err = (msg.error ?? {}) as { class?: string; desc?: string };
+          p.reject(new QmpError(p.command, err.class ?? 'Error', err.desc ?? 'unknown error'));
+        } else {
+          p.resolve((msg.return ?? {}) as Record<string, unknown>);
+        }
+      },
     });
   }
 
@@ -122,20 +105,24 @@ export class AgentClient {
     output.on('error', () => {
       /* reported through close() */
     });
-    lineReader(input, (msg) => {
-      const id = typeof msg.id === 'number' ? msg.id : -1;
-      const p = this.pending.get(id);
-      if (!p) return;
-      if (typeof msg.event === 'string') {
-        p.onEvent?.(msg.event, String(msg.data ?? ''));
-        return;
-      }
-      this.pending.delete(id);
-      if (msg.ok === true) p.resolve(msg);
-      else {
-        const e = (msg.error ?? {}) as { type?: string; message?: string };
-        p.reject(new AgentReplyError(e.type ?? 'Error', e.message ?? 'agent error'));
-      }
+    new JsonLineReader(input, {
+      maxLineBytes: DEFAULT_MAX_LINE_BYTES,
+      onOverflow: (err) => this.close(new DriverError(`guest agent: ${err.message}`, err)),
+      onLine: (msg) => {
+        const id = typeof msg.id === 'number' ? msg.id : -1;
+        const p = this.pending.get(id);
+        if (!p) return;
+        if (typeof msg.event === 'string') {
+          p.onEvent?.(msg.event, String(msg.data ?? ''));
+          return;
+        }
+        this.pending.delete(id);
+        if (msg.ok === true) p.resolve(msg);
+        else {
+          const e = (msg.error ?? {}) as { type?: string; message?: string };
+          p.reject(new AgentReplyError(e.type ?? 'Error', e.message ?? 'agent error'));
+        }
+      },
     });
   }
 
