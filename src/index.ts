@@ -7,6 +7,14 @@ export type { DoctorReport } from './core/runtime.js';
 export { World, Snapshot } from './core/world.js';
 export * from './core/errors.js';
 export type { OpenOptions } from './core/options.js';
+export {
+  MAX_BRANCH_COUNT,
+  MAX_MEMORY_MIB,
+  MAX_POOL,
+  MAX_SNAPSHOT_NAME,
+  MAX_TIMEOUT_MS,
+  MAX_VCPUS,
+} from './core/options.js';
 export type {
   BranchOptions,
   CreateOptions,
@@ -21,6 +29,6 @@ export type {
   Trit,
   WorldState,
 } from './core/types.js';
-export { SEED_TRIAD } from './core/verses.js';
+export { MAX_VERSE_CHILDREN, SEED_TRIAD } from './core/verses.js';
 export type { PullUpOptions, PullUpResult, PushDownOptions, PushDownResult, VerseChild, VerseExecResult, VerseWorld } from './core/verses.js';
 export { Ledger } from './ledger/index.js';

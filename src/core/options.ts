@@ -1,12 +1,24 @@
 /**
  * @module
  * Options are normalised once, at the boundary: unknown keys and bad values are refused with a message that
- * names the option, what was expected and what came.
+ * names the option, what was expected and what came. Every number has a range (the `MAX_*` constants below;
+ * docs/api.md lists them), so nothing a caller passes reaches a driver or a timer that would misread it.
  */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError } from './errors.js';
 import type { BranchOptions, CreateOptions, DriverName, Isolation, Trit } from './types.js';
+
+/** Longest exec/run timeout: 24 h. Node timers hold at most 2^31 − 1 ms and fire after 1 ms past that. */
+export const MAX_TIMEOUT_MS = 86_400_000;
+/** Most memory per world: 1 TiB. */
+export const MAX_MEMORY_MIB = 1 << 20;
+/** Most virtual CPUs per world. */
+export const MAX_VCPUS = 256;
+/** Most spares in each warm pool of the process driver. */
+export const MAX_POOL = 64;
+/** Longest snapshot name. */
+export const MAX_SNAPSHOT_NAME = 200;
 
 export interface OpenOptions {
   /** State directory (database, sockets, worlds' files). @default $WORLD_RUNTIME_HOME, else ~/.world-runtime */
@@ -21,7 +33,8 @@ export interface OpenOptions {
   warn?: (message: string) => void;
   /**
    * Warm pools of the process driver: started sandboxes kept for `create`, and pre-forked branches kept per
-   * snapshot. 0 turns a pool off (every create is a cold start, every branch forks on the spot).
+   * snapshot. Each is an integer from 0 to 64; 0 turns a pool off (every create is a cold start, every branch
+   * forks on the spot).
    * @default { worlds: 1, branchesPerSnapshot: 2 }
    */
   pool?: { worlds?: number; branchesPerSnapshot?: number };
@@ -44,7 +57,7 @@ function rejectUnknown(where: string, value: object, known: readonly string[]): 
 
 function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
-  if (!allowed.includes(value as T)) throw new InvalidArgumentError(`${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${JSON.stringify(value)}`);
+  if (!allowed.includes(value as T)) throw new InvalidArgumentError(`${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${show(value)}`);
   return value as T;
 }
 
@@ -68,29 +81,67 @@ export function normalizeOpen(options: OpenOptions = {}): NormalOpenOptions {
 
 function count(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 64) {
-    throw new InvalidArgumentError(`${name} must be an integer from 0 to 64, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_POOL) {
+    throw new InvalidArgumentError(`${name} must be an integer from 0 to ${MAX_POOL}, got ${show(value)}`);
   }
   return value;
 }
 
+/**
+ * A value for an error message, at most 80 characters: numbers as JavaScript writes them (JSON would print
+ * Infinity as null), anything JSON cannot print (a cycle, a bigint inside) by its kind.
+ */
+function show(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return typeof value === 'string' ? JSON.stringify(value.slice(0, 80)) : String(value);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    // not JSON (a cycle, a bigint): named by kind below
+  }
+  if (text === undefined) return Array.isArray(value) ? 'an array' : 'an object';
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/**
+ * An exec/run `timeoutMs`: a finite number from 1 to {@link MAX_TIMEOUT_MS}. Past 2^31 − 1 a Node timer
+ * fires after 1 ms, so an unchecked 2^31 would kill the code at once and report a timeout.
+ */
+export function checkTimeoutMs(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1 || value > MAX_TIMEOUT_MS) {
+    throw new InvalidArgumentError(`timeoutMs must be a finite number from 1 to ${MAX_TIMEOUT_MS} (24 h), got ${show(value)}`);
+  }
+  return value;
+}
+
+/** A snapshot's optional name: a string of at most {@link MAX_SNAPSHOT_NAME} characters. */
+export function checkSnapshotName(name: unknown): string | undefined {
+  if (name === undefined) return undefined;
+  if (typeof name !== 'string' || name.length > MAX_SNAPSHOT_NAME) {
+    const got = typeof name === 'string' ? `${name.length} characters` : typeof name;
+    throw new InvalidArgumentError(`snapshot name must be a string of at most ${MAX_SNAPSHOT_NAME} characters, got ${got}`);
+  }
+  return name;
+}
+
 export function checkTrit(name: string, value: unknown): Trit | undefined {
   if (value === undefined || value === null) return undefined;
-  if (value !== -1 && value !== 0 && value !== 1) throw new InvalidArgumentError(`${name} must be -1, 0 or 1, got ${JSON.stringify(value)}`);
+  if (value !== -1 && value !== 0 && value !== 1) throw new InvalidArgumentError(`${name} must be -1, 0 or 1, got ${show(value)}`);
   return value;
 }
 
 function positiveInt(name: string, value: unknown, fallback: number, max: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new InvalidArgumentError(`${name} must be an integer from 1 to ${max}, got ${JSON.stringify(value)}`);
+    throw new InvalidArgumentError(`${name} must be an integer from 1 to ${max}, got ${show(value)}`);
   }
   return value;
 }
 
 function plainObject(name: string, value: unknown): Record<string, unknown> {
   if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError(`${name} must be a plain object, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError(`${name} must be a plain object, got ${show(value)}`);
   return { ...(value as Record<string, unknown>) };
 }
 
@@ -105,8 +156,8 @@ export function normalizeCreate(options: CreateOptions = {}): NormalCreateOption
   rejectUnknown('create', options, ['trit', 'memoryMib', 'vcpus', 'metadata']);
   return {
     trit: checkTrit('trit', options.trit) ?? null,
-    memoryMib: positiveInt('memoryMib', options.memoryMib, 512, 1 << 20),
-    vcpus: positiveInt('vcpus', options.vcpus, 1, 256),
+    memoryMib: positiveInt('memoryMib', options.memoryMib, 512, MAX_MEMORY_MIB),
+    vcpus: positiveInt('vcpus', options.vcpus, 1, MAX_VCPUS),
     metadata: plainObject('metadata', options.metadata),
   };
 }
@@ -125,7 +176,7 @@ export function normalizeBranch(count: unknown, options: BranchOptions = {}): No
   rejectUnknown('branch', options, ['metadata', 'trits', 'sameRandom']);
   const n = positiveInt('count', count === undefined ? null : count, 1, MAX_BRANCH_COUNT);
   if (options.trits !== undefined && (!Array.isArray(options.trits) || options.trits.length !== n)) {
-    throw new InvalidArgumentError(`trits must be an array with one trit per branch (${n}), got ${JSON.stringify(options.trits)}`);
+    throw new InvalidArgumentError(`trits must be an array with one trit per branch (${n}), got ${show(options.trits)}`);
   }
   const trits = options.trits ? options.trits.map((t, i) => checkTrit(`trits[${i}]`, t) ?? null) : new Array<Trit | null>(n).fill(null);
   return { count: n, trits, metadata: plainObject('metadata', options.metadata), sameRandom: options.sameRandom ?? false };

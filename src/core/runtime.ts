@@ -107,8 +107,9 @@ export class WorldRuntime implements WorldHost {
   }
 
   /**
-   * Start `count` worlds from a snapshot, or from a running world (a snapshot of it at this instant, without
-   * keeping the snapshot). Each has the full memory and files of its source and diverges from then on.
+   * Start `count` worlds (an integer from 1 to 1000) from a snapshot, or from a running world (a snapshot of it
+   * at this instant, without keeping the snapshot). Each has the full memory and files of its source and
+   * diverges from then on.
    */
   async branch(source: Snapshot | World, count: number, options: BranchOptions = {}): Promise<World[]> {
     this.ensureOpen();
@@ -221,7 +222,6 @@ export class WorldRuntime implements WorldHost {
 
   /** @internal */
   async snapshotWorld(world: World, name?: string): Promise<Snapshot> {
-    if (name !== undefined && typeof name !== 'string') throw new InvalidArgumentError(`snapshot name must be a string, got ${typeof name}`);
     const id = newId('s');
     const t0 = performance.now();
     const handle = await this.driver.snapshot(world.handle, id);

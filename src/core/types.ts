@@ -15,15 +15,21 @@ export type SnapshotState = 'ready' | 'destroyed';
 
 export interface CreateOptions {
   trit?: Trit;
-  /** Memory the world may use, in MiB (the process driver enforces it as an address-space limit). @default 512 */
+  /**
+   * Memory the world may use, in MiB (the process driver enforces it as an address-space limit): an integer
+   * from 1 to 1048576 (1 TiB). @default 512
+   */
   memoryMib?: number;
-  /** Virtual CPUs; the process driver records it (a world is one single-threaded process). @default 1 */
+  /** Virtual CPUs, an integer from 1 to 256; the process driver records it (a world is one single-threaded process). @default 1 */
   vcpus?: number;
   metadata?: Record<string, unknown>;
 }
 
 export interface ExecOptions {
-  /** Interrupt the code after this long; if it will not stop, the world is killed and marked failed. @default 300000 */
+  /**
+   * Interrupt the code after this many ms, a finite number from 1 to 86400000 (24 h); if it will not stop,
+   * the world is killed and marked failed. @default 300000
+   */
   timeoutMs?: number;
   /** Called with each chunk of output as it is produced. */
   onOutput?: (stream: 'stdout' | 'stderr', chunk: string) => void;
@@ -47,6 +53,7 @@ export interface ExecResult {
 }
 
 export interface RunOptions {
+  /** Kill the command after this many ms, a finite number from 1 to 86400000 (24 h). @default 300000 (process driver) */
   timeoutMs?: number;
   /** Working directory, relative to the world's own directory (or absolute inside it). */
   cwd?: string;

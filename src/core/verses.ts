@@ -7,6 +7,7 @@
 import type { Ledger } from '../ledger/index.js';
 import { InvalidArgumentError, LedgerError } from './errors.js';
 import { newId } from './ids.js';
+import { checkSnapshotName } from './options.js';
 import type { Recorder } from './record.js';
 import type { Trit } from './types.js';
 import type { Snapshot, World } from './world.js';
@@ -18,6 +19,9 @@ export interface VerseChild {
   probability: string | number;
 }
 
+/** Most child verses in one push-down (the ledger's limit for a partition). */
+export const MAX_VERSE_CHILDREN = 256;
+
 /** The seed's triad: nash (−1, 0.45), optimal (0, 0.35), chaos (+1, 0.20). */
 export const SEED_TRIAD: readonly VerseChild[] = [
   { name: 'nash', trit: -1, probability: '0.45' },
@@ -28,11 +32,11 @@ export const SEED_TRIAD: readonly VerseChild[] = [
 export interface PushDownOptions {
   /** Event id (unique). @default a generated `e-…` id */
   event?: string;
-  /** @default SEED_TRIAD */
+  /** From 2 to 256 child verses, one world each. @default SEED_TRIAD */
   children?: readonly VerseChild[];
   /** Accept trits that do not sum to 0 mod 3. @default false */
   allowUnbalancedTrits?: boolean;
-  /** Name of the snapshot taken before the split. @default `pre-<event>` */
+  /** Name of the snapshot taken before the split, at most 200 characters. @default `pre-<event>` */
   snapshotName?: string;
 }
 
@@ -119,7 +123,13 @@ export class VerseBook {
     world.check('pushDown');
     const event = options.event ?? newId('e');
     const children = options.children ?? SEED_TRIAD;
-    if (!Array.isArray(children) || children.length < 2) throw new InvalidArgumentError('pushDown: children must list at least two verses');
+    if (!Array.isArray(children) || children.length < 2 || children.length > MAX_VERSE_CHILDREN) {
+      throw new InvalidArgumentError(
+        `pushDown: children must list from 2 to ${MAX_VERSE_CHILDREN} verses, got ${Array.isArray(children) ? children.length : typeof children}`,
+      );
+    }
+    // Checked before the ledger partition is asked for: a snapshot refused later would leave an empty event.
+    const snapshotName = checkSnapshotName(options.snapshotName) ?? `pre-${event}`;
     const parentVerse = this.verseOf(world);
     const t0 = performance.now();
     // The ledger checks the partition (probabilities, trits, unique event) the moment it is asked, and makes it
@@ -132,7 +142,7 @@ export class VerseBook {
     // A refused partition is refused at once (checked in memory before its commit): learn that before any
     // world is forked, without waiting for the commit itself.
     await Promise.race([partitioned, new Promise((resolve) => setImmediate(resolve))]);
-    const [verseIdsR, splitR] = await Promise.allSettled([partitioned, this.host.splitWorld(world, options.snapshotName ?? `pre-${event}`, children, event)]);
+    const [verseIdsR, splitR] = await Promise.allSettled([partitioned, this.host.splitWorld(world, snapshotName, children, event)]);
     if (verseIdsR.status === 'rejected' || splitR.status === 'rejected') {
       // Nothing is left running: a partition refused at commit discards the new worlds; a failed split leaves
       // the ledger with an event whose verses hold nothing (events cannot be deleted; the journal shows it).

@@ -5,6 +5,7 @@
  */
 import type { Driver, SnapshotHandle, WorldHandle } from '../drivers/driver.js';
 import { InvalidArgumentError, WrongStateError } from './errors.js';
+import { checkSnapshotName, checkTimeoutMs } from './options.js';
 import type { ExecOptions, ExecResult, RunOptions, RunResult, SnapshotState, Trit, WorldState } from './types.js';
 
 /** What a World needs from the runtime that made it. */
@@ -14,12 +15,6 @@ export interface WorldHost {
   snapshotWorld(world: World, name?: string): Promise<Snapshot>;
   destroyWorld(world: World): Promise<void>;
   destroySnapshot(snapshot: Snapshot): Promise<void>;
-}
-
-function checkTimeout(timeoutMs: number | undefined): void {
-  if (timeoutMs !== undefined && (!Number.isFinite(timeoutMs) || timeoutMs <= 0)) {
-    throw new InvalidArgumentError(`timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
-  }
 }
 
 /** One isolated running environment. */
@@ -60,7 +55,7 @@ export class World {
   async exec(code: string, opts: ExecOptions = {}): Promise<ExecResult> {
     this.check('exec');
     if (typeof code !== 'string') throw new InvalidArgumentError(`exec: code must be a string, got ${typeof code}`);
-    checkTimeout(opts.timeoutMs);
+    checkTimeoutMs(opts.timeoutMs);
     return this.host.driver.exec(this.handle, code, opts);
   }
 
@@ -70,7 +65,7 @@ export class World {
     if (typeof command !== 'string' && !(Array.isArray(command) && command.every((a) => typeof a === 'string'))) {
       throw new InvalidArgumentError('run: command must be a string or an array of strings');
     }
-    checkTimeout(opts.timeoutMs);
+    checkTimeoutMs(opts.timeoutMs);
     return this.host.driver.run(this.handle, command, opts);
   }
 
@@ -86,10 +81,10 @@ export class World {
     return this.host.driver.readFile(this.handle, path);
   }
 
-  /** Freeze this world's memory and files as they are now. The world keeps running. */
+  /** Freeze this world's memory and files as they are now (`name`: at most 200 characters). The world keeps running. */
   async snapshot(name?: string): Promise<Snapshot> {
     this.check('snapshot');
-    return this.host.snapshotWorld(this, name);
+    return this.host.snapshotWorld(this, checkSnapshotName(name));
   }
 
   /** Kill the world and delete its files. Destroying twice is harmless. */

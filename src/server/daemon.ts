@@ -17,7 +17,7 @@ import { InvalidArgumentError } from '../core/errors.js';
 import type { OpenOptions } from '../core/options.js';
 import { WorldRuntime } from '../core/runtime.js';
 import { DaemonClient } from './client.js';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_WORLDS } from './defaults.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_WORLDS, MAX_MAX_BODY_BYTES, MAX_MAX_WORLDS, MIN_MAX_BODY_BYTES } from './defaults.js';
 import { Executor } from './execute.js';
 import { createHandler } from './http.js';
 import { type ListenAddress, listenUrl, parseListen } from './listen.js';
@@ -32,9 +32,9 @@ export interface DaemonOptions {
   home?: string;
   /** Also listen on loopback TCP, `127.0.0.1:PORT` (port 0: any free port). */
   listen?: string;
-  /** Most live worlds at once; more answer 503. @default 256 */
+  /** Most live worlds at once, an integer from 1 to 1000000; more answer 503. @default 256 */
   maxWorlds?: number;
-  /** Largest request body. @default 8 MiB */
+  /** Largest request body in bytes, an integer from 1024 (1 KiB) to 1073741824 (1 GiB). @default 8388608 (8 MiB) */
   maxBodyBytes?: number;
   /** Passed to `WorldRuntime.open`. */
   isolation?: OpenOptions['isolation'];
@@ -44,6 +44,12 @@ export interface DaemonOptions {
   record?: boolean;
   /** One line per request and every warning. @default none */
   log?: (line: string) => void;
+}
+
+function intInRange(name: string, value: number | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || value < min || value > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
+  return value;
 }
 
 /** Ask whoever answers at `socket` who they are; null when nothing does. */
@@ -96,8 +102,8 @@ export class Daemon {
   /** Open the runtime and start listening. Refuses a home another daemon serves. */
   static async start(options: DaemonOptions = {}): Promise<Daemon> {
     const paths = homePaths(resolveHome(options.home));
-    const maxWorlds = options.maxWorlds ?? DEFAULT_MAX_WORLDS;
-    if (!Number.isInteger(maxWorlds) || maxWorlds < 1) throw new InvalidArgumentError(`maxWorlds must be a positive integer, got ${maxWorlds}`);
+    const maxWorlds = intInRange('maxWorlds', options.maxWorlds, 1, MAX_MAX_WORLDS) ?? DEFAULT_MAX_WORLDS;
+    const maxBodyBytes = intInRange('maxBodyBytes', options.maxBodyBytes, MIN_MAX_BODY_BYTES, MAX_MAX_BODY_BYTES) ?? DEFAULT_MAX_BODY_BYTES;
     const tcp = options.listen ? parseListen(options.listen) : null;
     mkdirSync(paths.home, { recursive: true, mode: 0o700 });
 
@@ -144,7 +150,7 @@ export class Daemon {
       }
 
       const executor = new Executor(runtime, { maxWorlds, socketPath: paths.socket, tcpUrl });
-      const handlerOptions = { executor, tokens, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, log };
+      const handlerOptions = { executor, tokens, maxBodyBytes, log };
       unix.on('request', createHandler(handlerOptions, 'unix'));
       tcpServer?.on('request', createHandler(handlerOptions, 'tcp'));
       // Exec may run for minutes: no server-side request or socket timeouts beyond the headers'.

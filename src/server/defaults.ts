@@ -1,10 +1,18 @@
 /**
  * @module
- * The daemon's default limits, in a module light enough for the CLI to import.
+ * The daemon's default limits and their ranges, in a module light enough for the CLI to import.
  */
 
 /** Most live worlds at once; create/branch past it answer 503. */
 export const DEFAULT_MAX_WORLDS = 256;
 
+/** The range of `--max-worlds` (`maxWorlds`): 1 to this. */
+export const MAX_MAX_WORLDS = 1_000_000;
+
 /** Largest request body accepted (file uploads included): 8 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+/** The range of `maxBodyBytes`: 1 KiB to 1 GiB (Node's Buffer holds at most a few GiB). */
+export const MIN_MAX_BODY_BYTES = 1024;
+export const MAX_MAX_BODY_BYTES = 1024 * 1024 * 1024;
+

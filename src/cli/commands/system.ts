@@ -3,7 +3,7 @@
  * doctor, serve, stop, demo.
  */
 import { DaemonUnreachableError } from '../../server/client.js';
-import { DEFAULT_MAX_WORLDS } from '../../server/defaults.js';
+import { DEFAULT_MAX_WORLDS, MAX_MAX_WORLDS } from '../../server/defaults.js';
 import { type Command, intOption, need, UsageError } from '../command.js';
 import { connect } from '../connect.js';
 import { keyValues } from '../format.js';
@@ -50,7 +50,7 @@ is destroyed and the record flushed.
 Options:
   --listen HOST:PORT   also serve loopback TCP (127.0.0.1 or ::1 only; port 0 picks one); every TCP
                        request needs Authorization: Bearer <token> (<home>/token or $WORLD_RUNTIME_TOKEN)
-  --max-worlds N       live worlds allowed at once; more answer 503 (default ${DEFAULT_MAX_WORLDS})
+  --max-worlds N       live worlds allowed at once, 1 to ${MAX_MAX_WORLDS}; more answer 503 (default ${DEFAULT_MAX_WORLDS})
   --driver NAME        process (default) or microvm (QEMU virtual machines; see world-runtime setup)
   --isolation MODE     auto, bwrap, unshare or none (default auto; process driver)
   --no-record          keep no DuckDB record`,
@@ -69,7 +69,7 @@ Options:
     return serveDaemon({
       home: ctx.paths.home,
       ...(typeof v.listen === 'string' ? { listen: v.listen } : {}),
-      maxWorlds: intOption(v, 'max-worlds', 1, 1_000_000, DEFAULT_MAX_WORLDS) as number,
+      maxWorlds: intOption(v, 'max-worlds', 1, MAX_MAX_WORLDS, DEFAULT_MAX_WORLDS) as number,
       ...(isolation ? { isolation: isolation as 'auto' | 'bwrap' | 'unshare' | 'none' } : {}),
       ...(driver ? { driver: driver as 'process' | 'microvm' } : {}),
       ...(v['no-record'] ? { record: false } : {}),

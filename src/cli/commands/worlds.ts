@@ -3,6 +3,7 @@
  * Commands on worlds and snapshots: create, exec, run, snapshot, branch, destroy, ls.
  */
 import { readFileSync } from 'node:fs';
+import { MAX_BRANCH_COUNT, MAX_MEMORY_MIB, MAX_TIMEOUT_MS, MAX_VCPUS } from '../../core/options.js';
 import type { DaemonClient } from '../../server/client.js';
 import type { ExecReply, RunReply, SnapshotInfo, WorldInfo } from '../../server/results.js';
 import { type Command, type Context, intOption, need, parseMeta, parseTrit, UsageError } from '../command.js';
@@ -102,8 +103,8 @@ export const create: Command = {
   },
   help: `Options:
   --trit=T            -1, 0 or 1 (write --trit=-1: a bare -1 reads as an option)
-  --memory MIB        memory limit in MiB (default 512)
-  --vcpus N           virtual CPUs to record (default 1)
+  --memory MIB        memory limit in MiB, 1 to ${MAX_MEMORY_MIB} (default 512)
+  --vcpus N           virtual CPUs to record, 1 to ${MAX_VCPUS} (default 1)
   --meta KEY=VALUE    metadata; VALUE is JSON if it parses, else a string (repeatable)
   --from SOURCE       start the world from a snapshot (s-...) or a running world (w-...) instead of fresh
   -q, --quiet         print only the new world's id`,
@@ -124,8 +125,8 @@ export const create: Command = {
       );
       world = r.worlds[0] as WorldInfo;
     } else {
-      const memoryMib = intOption(v, 'memory', 1, 1 << 20);
-      const vcpus = intOption(v, 'vcpus', 1, 256);
+      const memoryMib = intOption(v, 'memory', 1, MAX_MEMORY_MIB);
+      const vcpus = intOption(v, 'vcpus', 1, MAX_VCPUS);
       world = await withProgress('creating a world', () =>
         client.dispatch({
           kind: 'world.create',
@@ -150,11 +151,11 @@ export const exec: Command = {
 produced; the repr of a trailing expression is printed last. Exits 1 if the code raised.
 Options:
   -f, --file FILE   read the code from FILE (or pass - / pipe it on stdin)
-  --timeout MS      interrupt after MS milliseconds (default 300000)`,
+  --timeout MS      interrupt after MS milliseconds, 1 to ${MAX_TIMEOUT_MS} (24 h; default 300000)`,
   async run(ctx, v, pos) {
     const [id, codeArg] = need(pos, ['world'], 2);
     const code = readCode(codeArg, v.file as string | undefined);
-    const timeoutMs = intOption(v, 'timeout', 1, 2 ** 31 - 1);
+    const timeoutMs = intOption(v, 'timeout', 1, MAX_TIMEOUT_MS);
     const client = await ctx.client();
     const action = { kind: 'world.exec', id: await worldId(client, id as string), code, ...(timeoutMs !== undefined ? { timeoutMs } : {}) } as const;
     let r: ExecReply;
@@ -190,7 +191,7 @@ command that has options of its own. Exits with the command's exit code.
 Options:
   --cwd DIR          working directory inside the world's directory
   --env KEY=VALUE    extra environment (repeatable)
-  --timeout MS       kill after MS milliseconds (default 300000)`,
+  --timeout MS       kill after MS milliseconds, 1 to ${MAX_TIMEOUT_MS} (24 h; default 300000)`,
   async run(ctx, v, pos) {
     const [id, ...argv] = need(pos, ['world', 'command'], Number.POSITIVE_INFINITY);
     const env: Record<string, string> = {};
@@ -199,7 +200,7 @@ Options:
       if (i <= 0) throw new UsageError(`--env: expected KEY=VALUE, got ${JSON.stringify(pair)}`);
       env[pair.slice(0, i)] = pair.slice(i + 1);
     }
-    const timeoutMs = intOption(v, 'timeout', 1, 2 ** 31 - 1);
+    const timeoutMs = intOption(v, 'timeout', 1, MAX_TIMEOUT_MS);
     const client = await ctx.client();
     const action = {
       kind: 'world.run',
@@ -264,7 +265,7 @@ export const branch: Command = {
     ...QUIET,
   },
   help: `Options:
-  -n, --count N       how many worlds (default: the number of --trits, else 1)
+  -n, --count N       how many worlds, 1 to ${MAX_BRANCH_COUNT} (default: the number of --trits, else 1)
   --trits=T,T,...     one trit per world, e.g. --trits=-1,0,1
   --meta KEY=VALUE    metadata for every new world (repeatable)
   --same-random       keep the source's random streams (default: reseed each branch)
@@ -272,7 +273,7 @@ export const branch: Command = {
   async run(ctx, v, pos) {
     const [given] = need(pos, ['snapshot|world']);
     const trits = typeof v.trits === 'string' ? v.trits.split(',').map((t, i) => parseTrit(`--trits[${i}]`, t)) : undefined;
-    const count = intOption(v, 'count', 1, 1000, trits?.length ?? 1) as number;
+    const count = intOption(v, 'count', 1, MAX_BRANCH_COUNT, trits?.length ?? 1) as number;
     if (trits && trits.length !== count) throw new UsageError(`--trits has ${trits.length} values but --count is ${count}`);
     const metadata = parseMeta(v.meta as string[] | undefined);
     const fields = { count, ...(trits ? { trits } : {}), ...(metadata ? { metadata } : {}), ...(v['same-random'] ? { sameRandom: true } : {}) };
