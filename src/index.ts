@@ -10,6 +10,8 @@ export type { OpenOptions } from './core/options.js';
 export {
   MAX_BRANCH_COUNT,
   MAX_MEMORY_MIB,
+  MAX_METADATA_BYTES,
+  MAX_METADATA_DEPTH,
   MAX_POOL,
   MAX_SNAPSHOT_NAME,
   MAX_TIMEOUT_MS,

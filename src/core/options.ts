@@ -2,11 +2,13 @@
  * @module
  * Options are normalised once, at the boundary: unknown keys and bad values are refused with a message that
  * names the option, what was expected and what came. Every number has a range (the `MAX_*` constants below;
- * docs/api.md lists them), so nothing a caller passes reaches a driver or a timer that would misread it.
+ * docs/api.md lists them) and metadata has a depth and a size, so nothing a caller passes reaches a driver,
+ * a timer or a serialiser that would misread it.
  */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError } from './errors.js';
+import { boundedJsonCopy } from './json.js';
 import type { BranchOptions, CreateOptions, DriverName, Isolation, Trit } from './types.js';
 
 /** Longest exec/run timeout: 24 h. Node timers hold at most 2^31 − 1 ms and fire after 1 ms past that. */
@@ -19,6 +21,10 @@ export const MAX_VCPUS = 256;
 export const MAX_POOL = 64;
 /** Longest snapshot name. */
 export const MAX_SNAPSHOT_NAME = 200;
+/** Deepest metadata, in levels of nested objects and arrays (the metadata object itself is level 1). */
+export const MAX_METADATA_DEPTH = 32;
+/** Largest metadata, as UTF-8 JSON: 64 KiB. */
+export const MAX_METADATA_BYTES = 64 * 1024;
 
 export interface OpenOptions {
   /** State directory (database, sockets, worlds' files). @default $WORLD_RUNTIME_HOME, else ~/.world-runtime */
@@ -139,10 +145,17 @@ function positiveInt(name: string, value: unknown, fallback: number, max: number
   return value;
 }
 
-function plainObject(name: string, value: unknown): Record<string, unknown> {
+/**
+ * World metadata: a plain object of JSON at most {@link MAX_METADATA_DEPTH} levels deep and
+ * {@link MAX_METADATA_BYTES} as JSON, checked before any world is made. What is kept is its JSON copy.
+ */
+export function checkMetadata(name: string, value: unknown): Record<string, unknown> {
   if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError(`${name} must be a plain object, got ${show(value)}`);
-  return { ...(value as Record<string, unknown>) };
+  const isObject = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(value)) throw new InvalidArgumentError(`${name} must be a plain object, got ${show(value)}`);
+  const copy = boundedJsonCopy(name, value, { maxDepth: MAX_METADATA_DEPTH, maxBytes: MAX_METADATA_BYTES });
+  if (!isObject(copy)) throw new InvalidArgumentError(`${name} must be a plain object (its toJSON gave ${typeof copy})`);
+  return copy as Record<string, unknown>;
 }
 
 export interface NormalCreateOptions {
@@ -158,7 +171,7 @@ export function normalizeCreate(options: CreateOptions = {}): NormalCreateOption
     trit: checkTrit('trit', options.trit) ?? null,
     memoryMib: positiveInt('memoryMib', options.memoryMib, 512, MAX_MEMORY_MIB),
     vcpus: positiveInt('vcpus', options.vcpus, 1, MAX_VCPUS),
-    metadata: plainObject('metadata', options.metadata),
+    metadata: checkMetadata('metadata', options.metadata),
   };
 }
 
@@ -179,5 +192,5 @@ export function normalizeBranch(count: unknown, options: BranchOptions = {}): No
     throw new InvalidArgumentError(`trits must be an array with one trit per branch (${n}), got ${show(options.trits)}`);
   }
   const trits = options.trits ? options.trits.map((t, i) => checkTrit(`trits[${i}]`, t) ?? null) : new Array<Trit | null>(n).fill(null);
-  return { count: n, trits, metadata: plainObject('metadata', options.metadata), sameRandom: options.sameRandom ?? false };
+  return { count: n, trits, metadata: checkMetadata('metadata', options.metadata), sameRandom: options.sameRandom ?? false };
 }

@@ -22,6 +22,7 @@ export interface CreateOptions {
   memoryMib?: number;
   /** Virtual CPUs, an integer from 1 to 256; the process driver records it (a world is one single-threaded process). @default 1 */
   vcpus?: number;
+  /** Anything JSON, kept on the world as its JSON copy: at most 32 levels deep and 64 KiB as JSON. @default {} */
   metadata?: Record<string, unknown>;
 }
 
@@ -73,6 +74,7 @@ export interface RunResult {
 }
 
 export interface BranchOptions {
+  /** Given to every new world, as for `create`: at most 32 levels deep and 64 KiB as JSON. @default {} */
   metadata?: Record<string, unknown>;
   /** One trit per new world. */
   trits?: Trit[];

@@ -1,9 +1,10 @@
 /**
  * @module
  * The HTTP request handler shared by the unix socket and TCP listeners: authenticate (TCP only), read the
- * body within its limit, match a route, check the body against the spec, decode one action, execute it, and
- * write what `reply.ts` maps the outcome to. Streaming actions answer as server-sent events when the client
- * sends `Accept: text/event-stream`. Nothing a client sends can crash the daemon.
+ * body within its limit, match a route, parse a JSON body within its depth (json-body.ts), check it against
+ * the spec, decode one action, execute it, and write what `reply.ts` maps the outcome to. Streaming actions
+ * answer as server-sent events when the client sends `Accept: text/event-stream`. Nothing a client sends can
+ * crash the daemon.
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -11,6 +12,7 @@ import { InvalidArgumentError } from '../core/errors.js';
 import { STREAMING_ACTIONS, type WorldAction } from './actions.js';
 import { DEFAULT_MAX_BODY_BYTES } from './defaults.js';
 import type { Executor } from './execute.js';
+import { parseJsonBody } from './json-body.js';
 import { errorReply, type Reply, resultReply, tooLarge, unauthorized } from './reply.js';
 import { Router } from './router.js';
 import { ROUTES } from './routes/index.js';
@@ -70,7 +72,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, executor: Execu
     const raw = route.body === 'none' ? Buffer.alloc(0) : await readBody(req, maxBody);
     let body: unknown;
     if (route.body === 'json') {
-      body = parseJson(raw);
+      body = parseJsonBody(raw);
       if (route.schema) validateBody(body, route.schema);
     }
     action = route.decode({ params, query: url.searchParams, body, bytes: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) });
@@ -127,15 +129,6 @@ function authenticate(req: IncomingMessage, tokens: Buffer[]): void {
   if (!m) throw unauthorized('malformed Authorization header: expected "Bearer <token>"');
   const given = Buffer.from(m[1] as string);
   if (!tokens.some((t) => t.length === given.length && timingSafeEqual(t, given))) throw unauthorized('wrong bearer token');
-}
-
-function parseJson(raw: Buffer): unknown {
-  if (raw.length === 0) return {};
-  try {
-    return JSON.parse(raw.toString('utf8'));
-  } catch (err) {
-    throw new InvalidArgumentError(`body: not valid JSON (${(err as Error).message})`);
-  }
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {

@@ -146,8 +146,18 @@ function describe(s: Schema, doc: OpenApiDoc): string {
   return text;
 }
 
-/** Check a request body against a named component schema; throw `InvalidArgumentError` naming every problem. */
+/** At most this many problems are named in one error: a body with a million bad fields gets a short answer. */
+const PROBLEMS_SHOWN = 20;
+
+/**
+ * Check a request body against a named component schema; throw `InvalidArgumentError` naming its problems
+ * (the first {@link PROBLEMS_SHOWN}, and how many more). The body's depth is bounded before this (json-body.ts),
+ * which bounds the recursion here.
+ */
 export function validateBody(value: unknown, schemaName: string): void {
   const found = problems(value, { $ref: `#/components/schemas/${schemaName}` }, 'body');
-  if (found.length > 0) throw new InvalidArgumentError(found.join('; '), { problems: found });
+  if (found.length === 0) return;
+  const shown = found.slice(0, PROBLEMS_SHOWN);
+  const more = found.length - shown.length;
+  throw new InvalidArgumentError(`${shown.join('; ')}${more > 0 ? `; and ${more} more` : ''}`, { problems: shown, ...(more > 0 ? { more } : {}) });
 }

@@ -4,6 +4,7 @@
  * request into one `WorldAction`. Routes never touch the runtime and never choose a status code.
  */
 import { InvalidArgumentError } from '../../core/errors.js';
+import { checkMetadata } from '../../core/options.js';
 import type { WorldAction } from '../actions.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -62,4 +63,13 @@ export function pick<T extends object>(body: unknown, keys: readonly (keyof T & 
   const out: Record<string, unknown> = {};
   for (const k of keys) if (src[k] !== undefined) out[k] = src[k];
   return out as Partial<T>;
+}
+
+/**
+ * A checked body's optional `metadata`, held to the library's bounds (32 levels, 64 KiB) here, so a bad one
+ * answers 400 naming `body.metadata` before the executor reserves capacity for the worlds it would make.
+ */
+export function metadataField(body: unknown): { metadata?: Record<string, unknown> } {
+  const m = (body as Record<string, unknown>).metadata;
+  return m === undefined ? {} : { metadata: checkMetadata('body.metadata', m) };
 }

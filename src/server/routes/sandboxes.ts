@@ -4,8 +4,7 @@
  * create (optionally from a snapshot), snapshot (`{name}` → `{snapshot_id, ...}`), execute (`{code}` →
  * stdout, stderr, value, error). Field names are the seed's snake_case.
  */
-import type { Route } from './route.js';
-import { param } from './route.js';
+import { metadataField, param, type Route } from './route.js';
 
 export const sandboxRoutes: readonly Route[] = [
   {
@@ -14,12 +13,8 @@ export const sandboxRoutes: readonly Route[] = [
     body: 'json',
     schema: 'SandboxCreateRequest',
     decode: ({ body }) => {
-      const b = body as { snapshot_id?: string; metadata?: Record<string, unknown> };
-      return {
-        kind: 'sandbox.create',
-        ...(b.snapshot_id !== undefined ? { snapshotId: b.snapshot_id } : {}),
-        ...(b.metadata !== undefined ? { metadata: b.metadata } : {}),
-      };
+      const b = body as { snapshot_id?: string };
+      return { kind: 'sandbox.create', ...(b.snapshot_id !== undefined ? { snapshotId: b.snapshot_id } : {}), ...metadataField(body) };
     },
   },
   {

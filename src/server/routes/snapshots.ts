@@ -3,13 +3,13 @@
  * `/v1/snapshots...`: list, get, destroy, and branch N worlds from a snapshot.
  */
 import type { BranchFields } from '../actions.js';
-import { param, pick, type Route } from './route.js';
+import { metadataField, param, pick, type Route } from './route.js';
 
-const BRANCH_KEYS = ['count', 'trits', 'metadata', 'sameRandom'] as const;
+const BRANCH_KEYS = ['count', 'trits', 'sameRandom'] as const;
 
 /** The branch options of a checked `BranchRequest` body. */
 export function branchFields(body: unknown): BranchFields {
-  return pick<BranchFields>(body, BRANCH_KEYS) as BranchFields;
+  return { ...(pick<BranchFields>(body, BRANCH_KEYS) as BranchFields), ...metadataField(body) };
 }
 
 export const snapshotRoutes: readonly Route[] = [

@@ -3,7 +3,7 @@
  * `/v1/worlds...`: the REST API for worlds (create, list, get, destroy, exec, run, files, snapshot, branch).
  */
 import type { WorldAction } from '../actions.js';
-import { param, pick, type Route, type RouteInput } from './route.js';
+import { metadataField, param, pick, type Route, type RouteInput } from './route.js';
 import { branchFields } from './snapshots.js';
 
 export const worldRoutes: readonly Route[] = [
@@ -18,7 +18,11 @@ export const worldRoutes: readonly Route[] = [
     path: '/v1/worlds',
     body: 'json',
     schema: 'CreateWorldRequest',
-    decode: ({ body }) => ({ kind: 'world.create', ...pick<Extract<WorldAction, { kind: 'world.create' }>>(body, ['trit', 'memoryMib', 'vcpus', 'metadata']) }),
+    decode: ({ body }) => ({
+      kind: 'world.create',
+      ...pick<Extract<WorldAction, { kind: 'world.create' }>>(body, ['trit', 'memoryMib', 'vcpus']),
+      ...metadataField(body),
+    }),
   },
   {
     method: 'GET',
