@@ -23,7 +23,8 @@ export interface VerseHost {
   runtime(): WorldRuntime;
   /** A live world, or the executor's 409 for one it destroyed or collapsed, or 404. */
   world(id: string, operation: string): World;
-  ensureCapacity(adding: number): void;
+  /** Run `make`, which makes `adding` worlds, holding that many places under --max-worlds (503 when full). */
+  withCapacity<T>(adding: number, make: () => Promise<T>): Promise<T>;
   /** Remember a world gone from the runtime, with its last JSON. */
   bury(id: string, json: WorldInfo): void;
 }
@@ -75,13 +76,14 @@ export function verseHandlers(host: VerseHost): HandlerSet<VerseKind> {
     'verse.pushDown': async (a) => {
       const rt = host.runtime();
       const w = host.world(a.id, 'pushDown');
-      host.ensureCapacity(a.children?.length ?? SEED_TRIAD.length);
-      const r = await rt.pushDown(w, {
-        ...(a.event !== undefined ? { event: a.event } : {}),
-        ...(a.children !== undefined ? { children: a.children } : {}),
-        ...(a.allowUnbalancedTrits !== undefined ? { allowUnbalancedTrits: a.allowUnbalancedTrits } : {}),
-        ...(a.snapshotName !== undefined ? { snapshotName: a.snapshotName } : {}),
-      });
+      const r = await host.withCapacity(a.children?.length ?? SEED_TRIAD.length, () =>
+        rt.pushDown(w, {
+          ...(a.event !== undefined ? { event: a.event } : {}),
+          ...(a.children !== undefined ? { children: a.children } : {}),
+          ...(a.allowUnbalancedTrits !== undefined ? { allowUnbalancedTrits: a.allowUnbalancedTrits } : {}),
+          ...(a.snapshotName !== undefined ? { snapshotName: a.snapshotName } : {}),
+        }),
+      );
       return {
         event: r.event,
         parentVerse: r.parentVerse,

@@ -28,7 +28,10 @@ export interface ActionIO {
 }
 
 export interface ExecutorOptions {
-  /** Most live worlds at once; create/branch past it fail with `CapacityError` (503). */
+  /**
+   * Most live worlds at once, counting the worlds that creates, branches and push-downs in flight will make;
+   * a request that would pass it fails with `CapacityError` (503).
+   */
   maxWorlds: number;
   /** Facts about the daemon for health and doctor. */
   socketPath: string;
@@ -53,6 +56,8 @@ export class Executor {
   private readonly startedAt = Date.now();
   /** id → last JSON of worlds and snapshots destroyed through this daemon (oldest dropped first). */
   private readonly tombstones = new Map<string, { what: 'world' | 'snapshot'; json: WorldInfo | SnapshotInfo }>();
+  /** Places under `maxWorlds` held by requests still making their worlds. */
+  private reserved = 0;
 
   constructor(
     readonly rt: WorldRuntime,
@@ -67,13 +72,14 @@ export class Executor {
 
   private readonly handlers: Handlers = {
     'world.create': async (a) => {
-      this.ensureCapacity(1);
-      const w = await this.rt.create({
-        ...(a.trit !== undefined && a.trit !== null ? { trit: a.trit } : {}),
-        ...(a.memoryMib !== undefined ? { memoryMib: a.memoryMib } : {}),
-        ...(a.vcpus !== undefined ? { vcpus: a.vcpus } : {}),
-        ...(a.metadata !== undefined ? { metadata: a.metadata } : {}),
-      });
+      const w = await this.withCapacity(1, () =>
+        this.rt.create({
+          ...(a.trit !== undefined && a.trit !== null ? { trit: a.trit } : {}),
+          ...(a.memoryMib !== undefined ? { memoryMib: a.memoryMib } : {}),
+          ...(a.vcpus !== undefined ? { vcpus: a.vcpus } : {}),
+          ...(a.metadata !== undefined ? { metadata: a.metadata } : {}),
+        }),
+      );
       return worldInfo(w);
     },
     'world.list': async () => ({ worlds: this.rt.worlds().map(worldInfo) }),
@@ -115,8 +121,7 @@ export class Executor {
     'world.snapshot': async (a) => snapshotInfo(await this.world(a.id, 'snapshot').snapshot(a.name)),
     'world.branch': async (a) => {
       const w = this.world(a.id, 'branch');
-      this.ensureCapacity(a.count);
-      return { worlds: (await this.rt.branch(w, a.count, branchOptions(a))).map(worldInfo) };
+      return { worlds: (await this.withCapacity(a.count, () => this.rt.branch(w, a.count, branchOptions(a)))).map(worldInfo) };
     },
     'snapshot.list': async () => ({ snapshots: this.rt.snapshots().map(snapshotInfo) }),
     'snapshot.get': async (a) => {
@@ -133,17 +138,16 @@ export class Executor {
     },
     'snapshot.branch': async (a) => {
       const s = this.snapshot(a.id, 'branch');
-      this.ensureCapacity(a.count);
-      return { worlds: (await this.rt.branch(s, a.count, branchOptions(a))).map(worldInfo) };
+      return { worlds: (await this.withCapacity(a.count, () => this.rt.branch(s, a.count, branchOptions(a)))).map(worldInfo) };
     },
     'sandbox.create': async (a) => {
       const trit = tritFromMetadata(a.metadata);
-      this.ensureCapacity(1);
+      const metadata = a.metadata ? { metadata: a.metadata } : {};
       if (a.snapshotId === undefined) {
-        return worldInfo(await this.rt.create({ ...(a.metadata ? { metadata: a.metadata } : {}), ...(trit !== undefined ? { trit } : {}) }));
+        return worldInfo(await this.withCapacity(1, () => this.rt.create({ ...metadata, ...(trit !== undefined ? { trit } : {}) })));
       }
       const s = this.snapshot(a.snapshotId, 'branch');
-      const [w] = await this.rt.branch(s, 1, { ...(a.metadata ? { metadata: a.metadata } : {}), ...(trit !== undefined ? { trits: [trit] } : {}) });
+      const [w] = await this.withCapacity(1, () => this.rt.branch(s, 1, { ...metadata, ...(trit !== undefined ? { trits: [trit] } : {}) }));
       return worldInfo(w as World);
     },
     'sandbox.snapshot': async (a) => {
@@ -154,7 +158,7 @@ export class Executor {
     ...verseHandlers({
       runtime: () => this.rt,
       world: (id, operation) => this.world(id, operation),
-      ensureCapacity: (adding) => this.ensureCapacity(adding),
+      withCapacity: (adding, make) => this.withCapacity(adding, make),
       bury: (id, json) => this.bury('world', id, json),
     }),
     ...ledgerHandlers(() => {
@@ -232,12 +236,26 @@ export class Executor {
     }
   }
 
-  private ensureCapacity(adding: number): void {
+  /**
+   * Run `make` (which makes `adding` worlds) holding `adding` places under `maxWorlds` until it settles, so
+   * parallel requests cannot all pass the check before any of their worlds is live. Made worlds are tracked
+   * (live) a moment before the places are released, so for that moment they count twice: the limit errs
+   * toward refusing, never past it.
+   */
+  private async withCapacity<T>(adding: number, make: () => Promise<T>): Promise<T> {
     const live = this.rt.worlds().length;
-    if (live + adding > this.options.maxWorlds) {
+    const max = this.options.maxWorlds;
+    if (live + this.reserved + adding > max) {
+      const inFlight = this.reserved > 0 ? ` and ${this.reserved} being made` : '';
       throw new CapacityError(
-        `at capacity: ${live} live worlds, ${adding} more would pass the daemon's limit of ${this.options.maxWorlds}; destroy some worlds or restart the daemon with --max-worlds`,
+        `at capacity: ${live} live worlds${inFlight}; ${adding} more would pass the daemon's limit of ${max}; destroy some worlds or restart the daemon with --max-worlds`,
       );
+    }
+    this.reserved += adding;
+    try {
+      return await make();
+    } finally {
+      this.reserved -= adding;
     }
   }
 
