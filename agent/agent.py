@@ -1,18 +1,17 @@
-"""world-runtime guest agent (process driver).
+"""world-runtime guest agent (process driver): the world side. See agent/PROTOCOL.md and docs/security.md.
 
-One fork tree per created world:
-  keeper   started by the host (inside the sandbox); subreaper of the tree, reaps orphans, delivers signals,
-           kills the whole tree when the host goes away. Never runs user code.
-  world    forked from the keeper (create) or from a world/snapshot (branch); runs code and commands.
-  snapshot forked from a world; stays frozen and only ever forks again.
-
-Every process talks to the host over its own connection to the host's unix socket, newline-delimited JSON
-(see agent/PROTOCOL.md). A forked child closes the inherited connection and reconnects with a one-time token.
-Started as `python3 -I -S agent.py keeper SOCKET TOKEN`; it imports nothing from site-packages.
+Every world, snapshot and spare is one of these processes. The keeper (keeper.py) forks a tree's first
+world; every other is forked from a world (a snapshot, or a branch of a running world) or from a snapshot
+(a branch). A forked child is born in three steps, each of which the keeper mediates:
+  1. unshare() its mount, network, IPC and UTS namespaces;
+  2. setresuid() to the uid the keeper assigned it: while that call waits, the keeper swaps the child's
+     /world, /tmp and /dev/shm for its own and puts its own host connection at CONTROL_FD;
+  3. make its inherited handles and shared memory its own (rehome.py).
+Only then does it serve requests. No user code runs in a child before step 3.
 """
 
+import base64
 import builtins
-import ctypes
 import gc
 import io
 import json
@@ -25,38 +24,48 @@ import sys
 import time
 import weakref
 
-# -I leaves the script's folder off sys.path; the shared exec/run code lives beside this file.
+# -I leaves the script's folder off sys.path; the shared modules live beside this file.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rehome  # noqa: E402
+import sandbox  # noqa: E402
 import worldexec  # noqa: E402
 
 # Imported where first needed, not here: every module loaded at start costs create time and pages that each
-# branch may copy. (ast, traceback, subprocess, shutil, base64 and threading add ~30 ms to a cold start.)
+# branch may copy. (ast, traceback, subprocess, shutil and threading add ~30 ms to a cold start.)
 
-PR_SET_CHILD_SUBREAPER = 36
-PR_SET_PDEATHSIG = 1
+CONTROL_FD = 1000  # where the keeper puts a new world's host connection
+FIRST_WORLD_UID = 1000  # worlds' uids inside the tree's user namespace start here
+WORLD_GID = 1000
+MAX_LINE = 16 << 20  # the host's requests are bounded like everything else on the channel
+FILE_CHUNK = 192 * 1024  # bytes of file data per message (base64 makes it 256 KiB)
+MAX_PROCESSES = 512  # per world (isolation 'world': RLIMIT_NPROC counts per uid)
 
-_libc = ctypes.CDLL(None, use_errno=True)
+# How this tree is sandboxed: 'world' (a uid and namespaces per world), 'tree' (namespaces per world, one
+# shared uid), 'none' (no sandbox). Set in the first world; every fork inherits it.
+MODE = "none"
+HOME = "/world"
 
 
 class Conn:
     """A framed connection to the host: one JSON object per line."""
 
-    def __init__(self, path, token, role, error=None):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-        self.reader = self.sock.makefile("rb")
-        hello = {"hello": token, "pid": os.getpid(), "role": role}
-        if error is not None:
-            hello["error"] = error
-        self.send(hello)
+    def __init__(self, sock):
+        self.sock = sock
+        self.reader = sock.makefile("rb")
+
+    @classmethod
+    def at(cls, fd):
+        return cls(socket.socket(fileno=fd))
 
     def send(self, msg):
         self.sock.sendall(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
 
     def recv(self):
-        line = self.reader.readline()
+        line = self.reader.readline(MAX_LINE + 1)
         if not line:
             return None
+        if not line.endswith(b"\n"):
+            raise OverflowError("request longer than %d bytes" % MAX_LINE)
         return json.loads(line)
 
     def drop(self):
@@ -67,10 +76,7 @@ class Conn:
             self.sock.close()
 
 
-# Returned by a handler that has answered its request itself.
-REPLIED = object()
-
-# What a frozen snapshot or an idle spare may be asked; a world may be asked anything but `activate`.
+REPLIED = object()  # returned by a handler that has answered its request itself
 ROLE_OPS = {"snapshot": ("fork", "ping", "exit"), "spare": ("activate", "ping", "exit")}
 
 
@@ -82,33 +88,35 @@ class Fault(Exception):
         self.code = code
 
 
-# ---------------------------------------------------------------- world state
-
-
 class World:
-    def __init__(self, conn, sock_path, home, role):
+    def __init__(self, conn, role, home):
         self.conn = conn
-        self.sock_path = sock_path
-        self.home = home  # this world's (or snapshot's) own directory
         self.role = role
+        self.home = home
         self.globals = {"__name__": "__main__", "__builtins__": builtins}
         self.children = set()  # pids we forked: the only ones we reap
         self.executing = False
         self.fd_capture = worldexec.FdCapture()
         self.random_state = random.getstate()
+        self.upload = None  # (path, temporary path, fd) of a write_file in progress
+        self.handles = []  # a snapshot's record of its parent's files, reopened by each branch
+        self.shared = []  # a snapshot's record of its parent's shared mappings
 
     # -- dispatch
 
     def serve(self):
+        signal.signal(signal.SIGCHLD, lambda *_: self.reap())
         while True:
-            req = self.conn.recv()
+            try:
+                req = self.conn.recv()
+            except (OverflowError, ValueError):
+                os._exit(3)  # the host never sends these: whatever is on the other end is not the host
             if req is None:
                 os._exit(0)  # host gone: a world never outlives its runtime
-            self.reap()
             rid = req.get("id")
             try:
                 handler = getattr(self, "op_" + str(req.get("op")), None)
-                if handler is None or (self.role in ("snapshot", "spare") and req["op"] not in ROLE_OPS[self.role]):
+                if handler is None or (self.role in ROLE_OPS and req["op"] not in ROLE_OPS[self.role]):
                     raise Fault("BAD_OP", "unknown operation %r for a %s" % (req.get("op"), self.role))
                 result = handler(req)
                 if result is not REPLIED:
@@ -128,20 +136,18 @@ class World:
                 self.children.discard(pid)
 
     def op_ping(self, req):
-        return {"pid": os.getpid(), "role": self.role}
+        return {"pid": os.getpid(), "role": self.role, "uid": os.getuid()}
 
     def op_exit(self, req):
         self.conn.send({"id": req.get("id"), "ok": True, "result": {}})
         os._exit(0)
 
-    # -- code
+    # -- code and commands
 
     def op_exec(self, req):
         rid = req.get("id")
         send = (lambda name, chunk: self.conn.send({"id": rid, "event": name, "data": chunk})) if req.get("stream") else None
         return worldexec.execute(req["code"], self.globals, self.fd_capture, send, flag=self)
-
-    # -- commands
 
     def op_run(self, req):
         rid = req.get("id")
@@ -153,7 +159,7 @@ class World:
         except worldexec.SpawnError as e:
             raise Fault("SPAWN", str(e))
 
-    # -- files
+    # -- files, streamed in chunks both ways
 
     def resolve(self, path):
         try:
@@ -162,28 +168,66 @@ class World:
             raise Fault("PATH_OUTSIDE", str(e))
 
     def op_write_file(self, req):
-        full = self.resolve(req["path"])
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        import binascii
+        if req.get("first"):
+            self.abort_upload()
+            full = self.resolve(req["path"])
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            tmp = os.path.join(os.path.dirname(full), ".wr-upload-%d-%s" % (os.getpid(), os.urandom(4).hex()))
+            self.upload = (full, tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
+        if self.upload is None:
+            raise Fault("BAD_OP", "write_file chunk without a first chunk")
+        full, tmp, fd = self.upload
+        try:
+            data = base64.b64decode(req.get("data") or "")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as e:
+            self.abort_upload()
+            raise Fault("WRITE", "cannot write %r: %s" % (req.get("path"), e.strerror))
+        if req.get("last"):
+            os.close(fd)
+            self.upload = None
+            os.rename(tmp, full)
+            return {"path": full}
+        return {}
 
-        with builtins_open(full, "wb") as f:
-            f.write(binascii.a2b_base64(req["data"]))
-        return {"path": full}
+    def abort_upload(self):
+        if self.upload is not None:
+            _, tmp, fd = self.upload
+            self.upload = None
+            os.close(fd)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
     def op_read_file(self, req):
         full = self.resolve(req["path"])
         try:
-            with builtins_open(full, "rb") as f:
-                data = f.read()
+            fd = os.open(full, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             raise Fault("NO_FILE", "no file %r in the world" % req["path"])
-        except IsADirectoryError:
-            raise Fault("NO_FILE", "%r is a directory" % req["path"])
-        import binascii
+        try:
+            if not os.path.isfile("/proc/self/fd/%d" % fd):
+                raise Fault("NO_FILE", "%r is not a regular file" % req["path"])
+            limit = req.get("maxBytes") or (1 << 62)
+            if os.fstat(fd).st_size > limit:
+                raise Fault("TOO_LARGE", "%r is larger than %d bytes" % (req["path"], limit))
+            size = 0
+            while True:
+                chunk = os.read(fd, FILE_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limit:
+                    raise Fault("TOO_LARGE", "%r grew past %d bytes while it was read" % (req["path"], limit))
+                self.conn.send({"id": req.get("id"), "event": "data", "data": base64.b64encode(chunk).decode()})
+            return {"size": size}
+        finally:
+            os.close(fd)
 
-        return {"data": binascii.b2a_base64(data, newline=False).decode()}
-
-    # -- fork: snapshot and branch
+    # -- fork: snapshot, branch, spares
 
     def before_fork(self):
         # /proc counts threads started from C too (numpy's BLAS pools, ...), not only `threading` ones.
@@ -203,55 +247,77 @@ class World:
                     f.flush()
             except Exception:
                 pass
-        # Move every object to the permanent generation, so the collector never writes to (and copies) them.
+        # Every object into the permanent generation, so the collector never writes to (and copies) them.
         gc.freeze()
         # `random` reseeds itself in every fork child (os.register_at_fork); keep the state for callers who
         # ask for identical streams.
         self.random_state = random.getstate()
 
-    def fork_child(self, token, home, src, role, same_random, reply_to=None):
-        """Fork; the child becomes a new world, snapshot or spare. Returns the child's pid in the parent.
-
-        With `reply_to`, the parent answers that request the instant fork returns, from bytes encoded before
-        the fork: after a fork every page the parent writes is copied first, and the reply should not wait
-        for that (the host learns the children from their own hellos).
-        """
-        done = json.dumps({"id": reply_to, "ok": True, "result": {}}).encode() + b"\n" if reply_to is not None else None
-        pid = os.fork()
-        if pid:
-            if done is not None:
-                self.conn.sock.sendall(done)
-            self.children.add(pid)
-            return pid
+    def op_fork(self, req):
+        """Fork one child per birth the keeper prepared. The reply goes out the instant fork returns."""
+        self.before_fork()
+        role, births = req["role"], req["births"]
         try:
-            os.setsid()  # own session: destroying this world kills exactly its session
+            cwd = os.getcwd()
+        except OSError:
+            cwd = self.home
+        done = json.dumps({"id": req.get("id"), "ok": True, "result": {}}).encode() + b"\n"
+        for birth in births:
+            pid = os.fork()
+            if pid == 0:
+                self.born(birth, role, req.get("sameRandom", False), cwd)
+            self.children.add(pid)
+        self.conn.sock.sendall(done)
+        if req.get("refreshOwn"):
+            # overlay: the keeper froze our files under us; our handles still point into the frozen layer.
+            rehome.reopen_own(keep=(CONTROL_FD,))
+        return REPLIED
+
+    def born(self, birth, role, same_random, cwd):
+        """In a fork child: become a new domain (module docstring), then serve. Never returns."""
+        try:
+            from_snapshot = self.role == "snapshot"
             self.conn.drop()
+            os.setsid()  # own session and process group: a terminal-less world of its own
+            if MODE != "none":
+                sandbox.unshare(sandbox.BIRTH_FLAGS)
+            os.setresuid(birth["uid"], birth["uid"], birth["uid"])
+            conn = Conn.at(CONTROL_FD)
+            if MODE != "none":
+                if from_snapshot:
+                    rehome.take_handles(keep=(CONTROL_FD,))
+                    rehome.reopen(self.handles)
+                    rehome.share_again(self.shared)
+                elif role == "snapshot":
+                    self.handles = rehome.take_handles(keep=(CONTROL_FD,))
+                    self.shared = rehome.own_mappings(frozen=True)
+                else:
+                    rehome.reopen(rehome.take_handles(keep=(CONTROL_FD,)))
+                    rehome.own_mappings(frozen=False)
+            if role != "snapshot":
+                self.handles, self.shared = [], []
+            self.conn = conn
             self.children = set()
+            self.upload = None
+            home = birth.get("home") or self.home
             if role == "spare":
-                # A pre-forked copy waiting to become a world: it has paid the fork and its page faults
-                # already, so a branch only has to name it (op_activate).
-                self.role = "spare"
-                self.conn = Conn(self.sock_path, token, "spare")
+                self.role, self.home = "spare", home
                 self.warm_up()
             else:
-                self.become(home, src, role, same_random)
-                self.conn = Conn(self.sock_path, token, role)
-        except BaseException as e:
-            report_start_failure(self.sock_path, token, e)
+                self.become(home, cwd, role, same_random)
+        except BaseException:
             os._exit(1)
         try:
             self.serve()
         finally:
             os._exit(1)
 
-    def become(self, home, src, role, same_random, memory_mib=None):
-        if src is not None and src != home:
-            copy_tree(src, home)
-        elif not os.path.isdir(home):
-            os.makedirs(home)
-        os.chdir(home)
+    def become(self, home, cwd, role, same_random, memory_mib=None):
+        self.home, self.role = home, role
+        os.chdir(cwd if cwd == home or cwd.startswith(home + "/") else home)
         os.environ["HOME"] = home
-        os.environ["TMPDIR"] = home
+        os.environ["TMPDIR"] = "/tmp" if MODE != "none" else home
+        os.environ["PWD"] = os.getcwd()
         if same_random:
             random.setstate(self.random_state)
         else:
@@ -260,8 +326,6 @@ class World:
             if np is not None:
                 np.random.seed(int.from_bytes(os.urandom(4), "little"))
         limit_memory(memory_mib)
-        self.home = home
-        self.role = role
 
     def warm_up(self):
         # Touch the request path once so the pages it writes are copied now, not during the first real exec.
@@ -275,26 +339,8 @@ class World:
     def op_activate(self, req):
         if self.role != "spare":
             raise Fault("BAD_OP", "only a spare can be activated")
-        self.become(req["home"], req.get("src"), "world", req.get("sameRandom", False), req.get("memoryMib"))
+        self.become(self.home, self.home, "world", req.get("sameRandom", False), req.get("memoryMib"))
         return {"pid": os.getpid()}
-
-    def op_snapshot(self, req):
-        self.before_fork()
-        # The snapshot's files: a copy made while this world is paused (it is busy serving this request).
-        copy_tree(self.home, req["home"])
-        self.fork_child(req["token"], req["home"], None, "snapshot", True, reply_to=req.get("id"))
-        return REPLIED
-
-    def op_fork(self, req):
-        self.before_fork()
-        spare = req.get("spare", False)
-        homes = req.get("homes") or [None] * len(req["tokens"])
-        tokens = req["tokens"]
-        for i, (token, home) in enumerate(zip(tokens, homes)):
-            last = i == len(tokens) - 1
-            self.fork_child(token, home, self.home, "spare" if spare else "world", req.get("sameRandom", False),
-                            reply_to=req.get("id") if last else None)
-        return REPLIED if tokens else {}
 
 
 # Writable files opened by user code, flushed before every fork.
@@ -309,168 +355,9 @@ def _tracking_open(file, mode="r", *args, **kwargs):
     return f
 
 
-# ---------------------------------------------------------------- keeper
-
-
-class Keeper:
-    """Root of one fork tree: spawns the first world, reaps orphans, signals, and tears the tree down."""
-
-    def __init__(self, sock_path, token):
-        self.sock_path = sock_path
-        _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        signal.signal(signal.SIGCHLD, self.on_child)
-        self.conn = Conn(sock_path, token, "keeper")
-
-    @staticmethod
-    def on_child(signum, frame):
-        # The keeper runs no subprocesses, so reaping any child is safe here: it is only ever worlds,
-        # snapshots, and orphans handed to us as subreaper.
-        while True:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-
-    def serve(self):
-        while True:
-            req = self.conn.recv()
-            if req is None:
-                self.kill_all()
-                os._exit(0)
-            rid = req.get("id")
-            try:
-                result = getattr(self, "op_" + req["op"])(req)
-                self.conn.send({"id": rid, "ok": True, "result": result})
-            except Exception as e:
-                self.conn.send({"id": rid, "ok": False, "error": {"code": "AGENT", "message": "%s: %s" % (type(e).__name__, e)}})
-
-    def op_ping(self, req):
-        return {"pid": os.getpid()}
-
-    def op_spawn(self, req):
-        """Fork the tree's first world (or a spare that a later `create` activates)."""
-        spare = req.get("spare", False)
-        pid = os.fork()
-        if pid:
-            return {"pid": pid}
-        global _current_world
-        try:
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            os.setsid()
-            self.conn.drop()
-            world = _current_world = World(None, self.sock_path, None, "spare")
-            if spare:
-                world.conn = Conn(self.sock_path, req["token"], "spare")
-                world.warm_up()
-            else:
-                world.become(req["home"], None, "world", True, req.get("memoryMib"))
-                world.conn = Conn(self.sock_path, req["token"], "world")
-        except BaseException as e:
-            report_start_failure(self.sock_path, req["token"], e)
-            os._exit(1)
-        try:
-            world.serve()
-        finally:
-            os._exit(1)
-
-    def op_signal(self, req):
-        try:
-            os.kill(req["pid"], getattr(signal, req["signal"]))
-            return {"sent": True}
-        except ProcessLookupError:
-            return {"sent": False}
-
-    def op_kill_session(self, req):
-        """Kill every process in a world's session (the world and the commands it started)."""
-        sid = req["pid"]
-        killed = 0
-        # Repeat: a process that was forking while we scanned has a child the first pass did not see.
-        for attempt in range(200):
-            victims = [pid for pid, (_, psid) in proc_table().items() if psid == sid]
-            if not victims:
-                break
-            for pid in victims:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed += 1
-                except ProcessLookupError:
-                    pass
-            if attempt:
-                time.sleep(0.0005)  # a killed process takes a moment to exit; a rescan right away is cheap
-        return {"killed": killed}
-
-    def op_exit(self, req):
-        self.kill_all()
-        self.conn.send({"id": req.get("id"), "ok": True, "result": {}})
-        os._exit(0)
-
-    def kill_all(self):
-        # Everything in the tree descends from us (we are its subreaper); kill it all, then reap.
-        me = os.getpid()
-        for _ in range(3):
-            table = proc_table()
-            victims = [p for p in table if p != me and descends_from(p, me, table)]
-            if not victims:
-                break
-            for pid in victims:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.01)
-            Keeper.on_child(None, None)
-
-
-def report_start_failure(sock_path, token, e):
-    """Tell the host why a new process could not start, instead of leaving it waiting for a hello."""
-    try:
-        Conn(sock_path, token, "failed", error="%s: %s" % (type(e).__name__, e))
-    except BaseException:
-        pass
-
-
-def copy_tree(src, dst):
-    """A world's files, copied for a snapshot or branch (ext4 here has no reflink; overlayfs is future work)."""
-    if not any(os.scandir(src)):
-        os.mkdir(dst)  # the common case, without importing shutil
-        return
-    import shutil
-
-    shutil.copytree(src, dst, symlinks=True)
-
-
-def proc_table():
-    """pid -> (ppid, session) for every visible live (not zombie) process."""
-    table = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with builtins_open("/proc/%s/stat" % name, "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(b")") + 2:].split()
-        if fields[0] == b"Z":
-            continue  # already dead, waiting to be reaped: nothing to kill
-        table[int(name)] = (int(fields[1]), int(fields[3]))
-    return table
-
-
-def descends_from(pid, ancestor, table):
-    seen = 0
-    while pid in table and seen < 4096:
-        pid = table[pid][0]
-        if pid == ancestor:
-            return True
-        seen += 1
-    return False
-
-
 def limit_memory(memory_mib):
-    """Cap the world's address space at what it has now plus `memory_mib`; inherited by its branches."""
+    """Cap the agent's address space at what it has now plus `memory_mib`, so a big allocation in the world's
+    own interpreter fails with MemoryError rather than waking the cgroup's OOM killer. Inherited by branches."""
     if not memory_mib:
         return
     with builtins_open("/proc/self/statm", "rb") as f:
@@ -483,22 +370,59 @@ def on_interrupt(signum, frame):
     # The host interrupts a running exec with SIGINT; between requests it must not kill the agent.
     if _current_world is not None and _current_world.executing:
         raise KeyboardInterrupt
-    return
 
 
 _current_world = None
 
 
-def main():
-    role, sock_path, token = sys.argv[1], sys.argv[2], sys.argv[3]
-    if role != "keeper":
-        sys.exit("agent.py: only the keeper role is started directly")
-    builtins.open = _tracking_open
-    io.open = _tracking_open
-    signal.signal(signal.SIGINT, on_interrupt)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    Keeper(sock_path, token).serve()
-
-
-if __name__ == "__main__":
-    main()
+def first_world(sp, role, mode, uid, memory_mib, home):
+    """In the keeper's fork child: become the tree's first world (or the spare a create will take)."""
+    global MODE, HOME, _current_world
+    try:
+        MODE, HOME = mode, home
+        os.setsid()
+        sandbox.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL)
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        sandbox.close_range(3, sp.fileno() - 1)
+        sandbox.close_range(sp.fileno() + 1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        if mode != "none":
+            sandbox.unshare(sandbox.BIRTH_FLAGS | (sandbox.CLONE_NEWUSER if mode == "world" else 0))
+        sp.sendall(b"u")
+        if sp.recv(1) != b"g":  # the keeper has written our id maps and built our root
+            os._exit(1)
+        if mode == "world":
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)  # root of the new user namespace: every capability in it, none outside
+        sandbox.prctl(sandbox.PR_SET_SECUREBITS, sandbox.SECURE_BITS)
+        if mode == "world":
+            os.setgroups([])
+            os.setresgid(WORLD_GID, WORLD_GID, WORLD_GID)
+            # Counted per uid, so per world: a fork bomb stops here without touching other worlds.
+            resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
+        if mode != "none":
+            # Kept only for this world's own branches, which need them to be born; the filter bounds them.
+            sandbox.keep_only((sandbox.CAP_SYS_ADMIN, sandbox.CAP_SETUID) if mode == "world" else (sandbox.CAP_SYS_ADMIN,))
+        listener = sandbox.install_filter()
+        socket.send_fds(sp, [b"L"], [listener])
+        os.close(listener)
+        sp.close()
+        os.setresuid(uid, uid, uid)
+        builtins.open = _tracking_open
+        io.open = _tracking_open
+        signal.signal(signal.SIGINT, on_interrupt)
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        world = _current_world = World(Conn.at(CONTROL_FD), role, home)
+        if role == "spare":
+            os.chdir(home)
+            world.warm_up()
+        else:
+            world.become(home, home, role, True, memory_mib)
+    except BaseException:
+        os._exit(1)
+    try:
+        world.serve()
+    finally:
+        os._exit(1)

@@ -9,12 +9,16 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError } from './errors.js';
 import { boundedJsonCopy } from './json.js';
-import type { BranchOptions, CreateOptions, DriverName, Isolation, Trit } from './types.js';
+import type { BranchOptions, CreateOptions, DriverName, FsBackend, Isolation, Trit } from './types.js';
 
 /** Longest exec/run timeout: 24 h. Node timers hold at most 2^31 − 1 ms and fire after 1 ms past that. */
 export const MAX_TIMEOUT_MS = 86_400_000;
 /** Most memory per world: 1 TiB. */
 export const MAX_MEMORY_MIB = 1 << 20;
+/** Most disk per world: 1 TiB. */
+export const MAX_DISK_MIB = 1 << 20;
+/** Disk per world unless `diskMib` says otherwise: 4 GiB. */
+export const DEFAULT_DISK_MIB = 4096;
 /** Most virtual CPUs per world. */
 export const MAX_VCPUS = 256;
 /** Most spares in each warm pool of the process driver. */
@@ -31,8 +35,13 @@ export interface OpenOptions {
   home?: string;
   /** How worlds are made. @default 'process' */
   driver?: DriverName;
-  /** Sandbox for the process driver. @default 'auto' (bubblewrap, else unshare, else none, with a warning) */
+  /**
+   * Sandbox for the process driver (docs/security.md). @default 'auto': `world` as root, else `tree`, else
+   * `none`, with a loud warning whenever worlds are not one trust domain each
+   */
   isolation?: Isolation;
+  /** Backend of the process driver's world filesystems. @default 'auto' (btrfs, else overlay with isolation 'tree', else copy, with a warning) */
+  fs?: FsBackend;
   /** Keep a DuckDB record of every world, branch and timing. @default true */
   record?: boolean;
   /** Where warnings go. @default console.warn */
@@ -50,6 +59,7 @@ export interface NormalOpenOptions {
   home: string;
   driver: DriverName;
   isolation: Isolation;
+  fs: FsBackend;
   record: boolean;
   warn: (message: string) => void;
   pool: { worlds: number; branchesPerSnapshot: number };
@@ -72,13 +82,14 @@ export function defaultHome(): string {
 }
 
 export function normalizeOpen(options: OpenOptions = {}): NormalOpenOptions {
-  rejectUnknown('WorldRuntime.open', options, ['home', 'driver', 'isolation', 'record', 'warn', 'pool']);
+  rejectUnknown('WorldRuntime.open', options, ['home', 'driver', 'isolation', 'fs', 'record', 'warn', 'pool']);
   const pool = options.pool ?? {};
   rejectUnknown('pool', pool, ['worlds', 'branchesPerSnapshot']);
   return {
     home: options.home ? resolve(options.home) : defaultHome(),
     driver: oneOf('driver', options.driver, ['process', 'microvm', 'morph'], 'process'),
-    isolation: oneOf('isolation', options.isolation, ['auto', 'bwrap', 'unshare', 'none'], 'auto'),
+    isolation: oneOf('isolation', options.isolation, ['auto', 'world', 'tree', 'none'], 'auto'),
+    fs: oneOf('fs', options.fs, ['auto', 'btrfs', 'overlay', 'copy'], 'auto'),
     record: options.record ?? true,
     warn: options.warn ?? ((m) => console.warn(m)),
     pool: { worlds: count('pool.worlds', pool.worlds, 1), branchesPerSnapshot: count('pool.branchesPerSnapshot', pool.branchesPerSnapshot, 2) },
@@ -162,15 +173,17 @@ export interface NormalCreateOptions {
   trit: Trit | null;
   memoryMib: number;
   vcpus: number;
+  diskMib: number;
   metadata: Record<string, unknown>;
 }
 
 export function normalizeCreate(options: CreateOptions = {}): NormalCreateOptions {
-  rejectUnknown('create', options, ['trit', 'memoryMib', 'vcpus', 'metadata']);
+  rejectUnknown('create', options, ['trit', 'memoryMib', 'vcpus', 'diskMib', 'metadata']);
   return {
     trit: checkTrit('trit', options.trit) ?? null,
     memoryMib: positiveInt('memoryMib', options.memoryMib, 512, MAX_MEMORY_MIB),
     vcpus: positiveInt('vcpus', options.vcpus, 1, MAX_VCPUS),
+    diskMib: positiveInt('diskMib', options.diskMib, DEFAULT_DISK_MIB, MAX_DISK_MIB),
     metadata: checkMetadata('metadata', options.metadata),
   };
 }

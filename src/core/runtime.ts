@@ -14,7 +14,16 @@ import { newId } from './ids.js';
 import { type NormalOpenOptions, type OpenOptions, normalizeBranch, normalizeCreate, normalizeOpen } from './options.js';
 import { Recorder } from './record.js';
 import type { BranchOptions, CreateOptions, Trit } from './types.js';
-import { type PullUpOptions, type PullUpResult, type PushDownOptions, type PushDownResult, type VerseChild, type VerseExecResult, VerseBook, type VerseWorld } from './verses.js';
+import {
+  type PullUpOptions,
+  type PullUpResult,
+  type PushDownOptions,
+  type PushDownResult,
+  type VerseChild,
+  type VerseExecResult,
+  VerseBook,
+  type VerseWorld,
+} from './verses.js';
 import { Snapshot, World, type WorldHost } from './world.js';
 
 export interface DoctorReport {
@@ -57,10 +66,14 @@ export class WorldRuntime implements WorldHost {
   ) {
     if (record) this.recorder = new Recorder(record, driver.name === 'microvm' ? 'microvm' : 'sandbox');
     this.ledger = ledger;
-    this.verseBook = new VerseBook(ledger, {
-      splitWorld: (w, name, children, event) => this.splitWorld(w, name, children, event),
-      collapseWorld: (w) => this.collapseWorld(w),
-    }, this.recorder);
+    this.verseBook = new VerseBook(
+      ledger,
+      {
+        splitWorld: (w, name, children, event) => this.splitWorld(w, name, children, event),
+        collapseWorld: (w) => this.collapseWorld(w),
+      },
+      this.recorder,
+    );
     driver.onWorldExit((id, reason) => this.onWorldExit(id, reason));
   }
 
@@ -100,8 +113,9 @@ export class WorldRuntime implements WorldHost {
     const o = normalizeCreate(options);
     const id = newId('w');
     const t0 = performance.now();
-    const handle = await this.driver.create({ id, memoryMib: o.memoryMib, vcpus: o.vcpus });
-    const world = new World(handle, this, null, null, o.trit, o.metadata, o.memoryMib, o.vcpus, performance.now() - t0);
+    const size = { memoryMib: o.memoryMib, vcpus: o.vcpus, diskMib: o.diskMib };
+    const handle = await this.driver.create({ id, ...size });
+    const world = new World(handle, this, null, null, o.trit, o.metadata, size, performance.now() - t0);
     this.recorder?.created(world);
     return this.track(world);
   }
@@ -117,14 +131,14 @@ export class WorldRuntime implements WorldHost {
     if (!(source instanceof Snapshot) && !(source instanceof World)) throw new InvalidArgumentError('branch: source must be a Snapshot or a World');
     source.check('branch');
     const ids = Array.from({ length: o.count }, () => newId('w'));
-    const { memoryMib, vcpus } = source;
+    const { size } = source;
     const t0 = performance.now();
-    const handles = await this.driver.branch(source.handle, { ids, memoryMib, sameRandom: o.sameRandom });
+    const handles = await this.driver.branch(source.handle, { ids, memoryMib: size.memoryMib, sameRandom: o.sameRandom });
     const ms = performance.now() - t0;
     const parentId = source instanceof World ? source.id : source.worldId;
     const snapshotId = source instanceof Snapshot ? source.id : null;
     const worlds = handles.map((h: WorldHandle, i) =>
-      this.track(new World(h, this, parentId, snapshotId, o.trits[i] as Trit | null, { ...o.metadata }, memoryMib, vcpus, ms)),
+      this.track(new World(h, this, parentId, snapshotId, o.trits[i] as Trit | null, { ...o.metadata }, size, ms)),
     );
     this.recorder?.branched(snapshotId ?? parentId, worlds, ms);
     return worlds;
@@ -225,7 +239,7 @@ export class WorldRuntime implements WorldHost {
     const id = newId('s');
     const t0 = performance.now();
     const handle = await this.driver.snapshot(world.handle, id);
-    const snap = new Snapshot(handle, this, world.id, name ?? null, performance.now() - t0, world.memoryMib, world.vcpus);
+    const snap = new Snapshot(handle, this, world.id, name ?? null, performance.now() - t0, world.size);
     this.liveSnapshots.set(snap.id, snap);
     this.recorder?.snapshotted(snap);
     return snap;
@@ -252,7 +266,12 @@ export class WorldRuntime implements WorldHost {
    * world back to back, so nothing can run between them, and the verse worlds fork from the live world
    * (the snapshot's spares would not be ready yet).
    */
-  private async splitWorld(world: World, snapshotName: string, children: readonly VerseChild[], event: string): Promise<{ snapshot: Snapshot; worlds: World[] }> {
+  private async splitWorld(
+    world: World,
+    snapshotName: string,
+    children: readonly VerseChild[],
+    event: string,
+  ): Promise<{ snapshot: Snapshot; worlds: World[] }> {
     const ids = children.map(() => newId('v'));
     const t0 = performance.now();
     const snapshotting = this.snapshotWorld(world, snapshotName);
@@ -268,7 +287,7 @@ export class WorldRuntime implements WorldHost {
     const worlds = handles.value.map((h, i) => {
       const c = children[i] as VerseChild;
       const meta = { ...world.metadata, verse: c.name, trit: c.trit, event };
-      return this.track(new World(h, this, world.id, snapshot.id, c.trit, meta, world.memoryMib, world.vcpus, ms));
+      return this.track(new World(h, this, world.id, snapshot.id, c.trit, meta, world.size, ms));
     });
     return { snapshot, worlds };
   }
@@ -307,6 +326,7 @@ async function openDriver(opts: NormalOpenOptions): Promise<Driver> {
       return ProcessDriver.open({
         home: opts.home,
         isolation: opts.isolation,
+        fs: opts.fs,
         warn: opts.warn,
         spareTrees: opts.pool.worlds,
         sparesPerSnapshot: opts.pool.branchesPerSnapshot,

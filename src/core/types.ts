@@ -7,7 +7,13 @@
 export type Trit = -1 | 0 | 1;
 
 export type DriverName = 'process' | 'microvm' | 'morph';
-export type Isolation = 'auto' | 'bwrap' | 'unshare' | 'none';
+/**
+ * How the process driver contains worlds (docs/security.md): `world` one trust domain per world (root),
+ * `tree` one per fork tree (no root needed), `none` no sandbox; `auto` picks the strongest available.
+ */
+export type Isolation = 'auto' | 'world' | 'tree' | 'none';
+/** Backend of the process driver's world filesystems (docs/process-driver.md); `auto` prefers btrfs. */
+export type FsBackend = 'auto' | 'btrfs' | 'overlay' | 'copy';
 
 /** Lifecycle of a world. `failed`: its process died or was killed; `collapsed`: lost a verse resolution. */
 export type WorldState = 'starting' | 'running' | 'destroyed' | 'failed' | 'collapsed';
@@ -16,10 +22,17 @@ export type SnapshotState = 'ready' | 'destroyed';
 export interface CreateOptions {
   trit?: Trit;
   /**
-   * Memory the world may use, in MiB (the process driver enforces it as an address-space limit): an integer
-   * from 1 to 1048576 (1 TiB). @default 512
+   * Memory the world may use, in MiB, an integer from 1 to 1048576 (1 TiB): all its processes together, its
+   * /dev/shm and memfds (process driver: a cgroup per world where the machine allows, and an address-space
+   * limit on its interpreter, so a big allocation there raises MemoryError). Branches inherit it. @default 512
    */
   memoryMib?: number;
+  /**
+   * Disk the world may write, in MiB, an integer from 1 to 1048576: its files and /tmp. Past it writes fail
+   * inside the world with EDQUOT. Counts what the world itself wrote, not what it inherited; branches
+   * inherit the limit. Enforced where the backend can (doctor says). @default 4096
+   */
+  diskMib?: number;
   /** Virtual CPUs, an integer from 1 to 256; the process driver records it (a world is one single-threaded process). @default 1 */
   vcpus?: number;
   /** Anything JSON, kept on the world as its JSON copy: at most 32 levels deep and 64 KiB as JSON. @default {} */

@@ -8,6 +8,13 @@ import { InvalidArgumentError, WrongStateError } from './errors.js';
 import { checkSnapshotName, checkTimeoutMs } from './options.js';
 import type { ExecOptions, ExecResult, RunOptions, RunResult, SnapshotState, Trit, WorldState } from './types.js';
 
+/** A world's limits, inherited by every world branched from it. */
+export interface WorldSize {
+  memoryMib: number;
+  vcpus: number;
+  diskMib: number;
+}
+
 /** What a World needs from the runtime that made it. */
 export interface WorldHost {
   readonly driver: Driver;
@@ -31,8 +38,8 @@ export class World {
     readonly snapshotId: string | null,
     readonly trit: Trit | null,
     readonly metadata: Record<string, unknown>,
-    readonly memoryMib: number,
-    readonly vcpus: number,
+    /** Its limits: memory and disk in MiB, virtual CPUs. Branches inherit them. */
+    readonly size: WorldSize,
     /** Time from the request until the world first answered. */
     readonly bootTimeMs: number,
     readonly createdAt: Date = new Date(),
@@ -40,6 +47,18 @@ export class World {
 
   get id(): string {
     return this.handle.id;
+  }
+
+  get memoryMib(): number {
+    return this.size.memoryMib;
+  }
+
+  get vcpus(): number {
+    return this.size.vcpus;
+  }
+
+  get diskMib(): number {
+    return this.size.diskMib;
   }
 
   /**
@@ -102,6 +121,7 @@ export class World {
       trit: this.trit,
       metadata: this.metadata,
       memoryMib: this.memoryMib,
+      diskMib: this.diskMib,
       vcpus: this.vcpus,
       bootTimeMs: this.bootTimeMs,
       createdAt: this.createdAt.toISOString(),
@@ -131,13 +151,24 @@ export class Snapshot {
     readonly name: string | null,
     readonly snapshotTimeMs: number,
     /** The size of the world it froze: every world branched from it gets the same. */
-    readonly memoryMib: number,
-    readonly vcpus: number,
+    readonly size: WorldSize,
     readonly createdAt: Date = new Date(),
   ) {}
 
   get id(): string {
     return this.handle.id;
+  }
+
+  get memoryMib(): number {
+    return this.size.memoryMib;
+  }
+
+  get vcpus(): number {
+    return this.size.vcpus;
+  }
+
+  get diskMib(): number {
+    return this.size.diskMib;
   }
 
   async destroy(): Promise<void> {
@@ -146,7 +177,14 @@ export class Snapshot {
   }
 
   toJSON(): Record<string, unknown> {
-    return { id: this.id, worldId: this.worldId, name: this.name, state: this.state, snapshotTimeMs: this.snapshotTimeMs, createdAt: this.createdAt.toISOString() };
+    return {
+      id: this.id,
+      worldId: this.worldId,
+      name: this.name,
+      state: this.state,
+      snapshotTimeMs: this.snapshotTimeMs,
+      createdAt: this.createdAt.toISOString(),
+    };
   }
 
   /** @internal */

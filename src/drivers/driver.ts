@@ -20,6 +20,8 @@ export interface DriverCreateOptions {
   id: string;
   memoryMib: number;
   vcpus: number;
+  /** Disk the world may write, in MiB (drivers that cannot enforce it say so in doctor). */
+  diskMib?: number;
 }
 
 export interface DriverBranchOptions {
@@ -54,8 +56,10 @@ export interface Driver {
   branch(source: SnapshotHandle | WorldHandle, opts: DriverBranchOptions): Promise<WorldHandle[]>;
   destroyWorld(world: WorldHandle): Promise<void>;
   destroySnapshot(snapshot: SnapshotHandle): Promise<void>;
-  /** Register the listener told when a world dies without being asked to. */
+  /** Add a listener told when a world dies without being asked to. */
   onWorldExit(listener: WorldExitListener): void;
+  /** Bytes of disk and memory each world or snapshot uses, where the driver can tell (null: unknown). */
+  usage?(handles: readonly (WorldHandle | SnapshotHandle)[]): Promise<Record<string, { diskBytes: number | null; memoryBytes: number | null }>>;
   doctor(): Promise<DriverReport>;
   /** Destroy everything this driver made. */
   close(): Promise<void>;

@@ -38,6 +38,7 @@ export interface DaemonOptions {
   maxBodyBytes?: number;
   /** Passed to `WorldRuntime.open`. */
   isolation?: OpenOptions['isolation'];
+  fs?: OpenOptions['fs'];
   /** How worlds are made. @default 'process' */
   driver?: OpenOptions['driver'];
   /** Keep the DuckDB record. @default true */
@@ -114,6 +115,7 @@ export class Daemon {
       runtime = await WorldRuntime.open({
         home: paths.home,
         ...(options.isolation ? { isolation: options.isolation } : {}),
+        ...(options.fs ? { fs: options.fs } : {}),
         ...(options.driver ? { driver: options.driver } : {}),
         ...(options.record === false ? { record: false } : {}),
         warn: (m) => log(`warning: ${m}`),

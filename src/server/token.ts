@@ -1,7 +1,7 @@
 /**
  * @module
  * The bearer token TCP clients must send. Generated on the daemon's first start, kept in `<home>/token`
- * (mode 0600); `$WORLD_RUNTIME_TOKEN` names one more accepted token (and is what clients send by default).
+ * (mode 0600, 64 hex digits); `$WORLD_RUNTIME_TOKEN` names one more accepted token (and is what clients send by default).
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -13,7 +13,8 @@ export function ensureToken(path: string): string {
     if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
     return existing;
   }
-  const token = randomBytes(32).toString('base64url');
+  // Hex, not base64url: a token starting with '-' reads as an option on a command line (`--token -x…`).
+  const token = randomBytes(32).toString('hex');
   try {
     writeFileSync(path, `${token}\n`, { mode: 0o600, flag: 'wx' });
   } catch (err) {

@@ -139,9 +139,11 @@ export class WriteBehind {
   }
 
   private drain(): Promise<void> {
-    this.draining ??= this.lane.run(() => this.writeAll()).finally(() => {
-      this.draining = null;
-    });
+    this.draining ??= this.lane
+      .run(() => this.writeAll())
+      .finally(() => {
+        this.draining = null;
+      });
     return this.draining;
   }
 

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { WorldRuntime } from '../../src/index.js';
-import { eventually, processesMentioning, processesWorkingIn, tempHome, withRuntime } from '../fixtures/runtime.js';
+import { eventually, processesIn, processesMentioning, tempHome, withRuntime, worldTag } from '../fixtures/runtime.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -62,17 +62,18 @@ test('a fork bomb is stopped at the tree limit without touching other worlds', (
     if (!report.pidsLimit) return t.skip('no cgroup pids controller here: running a fork bomb would hurt the host');
     const bomber = await rt.create();
     const other = await rt.create();
+    const tag = await worldTag(bomber);
     const r = await bomber.run('bomb() { bomb | bomb; }; bomb', { timeoutMs: 3000 });
     assert.ok(r.timedOut || r.exitCode !== 0);
     assert.equal((await other.exec('1 + 1')).value, '2');
     assert.equal((await bomber.exec('2 + 2')).value, '4');
     // Nothing of the bomb is left: only the world's own process works in its directory.
-    assert.ok(await eventually(() => processesWorkingIn(bomber.id).length === 1), `left: ${processesWorkingIn(bomber.id).length}`);
+    assert.ok(await eventually(() => processesIn(tag).length === 1), `left: ${processesIn(tag).length}`);
     // A bomb left running in the background is contained, and destroying its world ends it.
     await bomber.run('bomb() { bomb | bomb & }; bomb');
     assert.equal((await other.exec('3 + 3')).value, '6');
     await bomber.destroy();
-    assert.ok(await eventually(() => processesWorkingIn(bomber.id).length === 0), `left: ${processesWorkingIn(bomber.id).length}`);
+    assert.ok(await eventually(() => processesIn(tag).length === 0), `left: ${processesIn(tag).length}`);
   }));
 
 test('close() leaves no world process running', async () => {
@@ -101,7 +102,7 @@ test('SIGKILL of the orchestrating process leaves no world process running', asy
     child.kill('SIGKILL');
     assert.ok(await eventually(() => processesMentioning(home).length === 0), `left: ${processesMentioning(home)}`);
     // The next runtime on that home finds the dead runtime's worlds and marks them lost.
-    await new Promise((r) => child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r));
+    await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r)));
     const rt = await WorldRuntime.open({ home, warn: () => {} });
     try {
       assert.ok(rt.lostOnOpen.length >= 4, `lost: ${rt.lostOnOpen}`);
@@ -121,7 +122,8 @@ test('doctor reports isolation, python and limits', () =>
     const d = await rt.doctor();
     const p = d.drivers[0] as Record<string, unknown>;
     assert.equal(p.driver, 'process');
-    assert.ok(['bwrap', 'unshare', 'none'].includes(String(p.isolation)));
+    assert.ok(['world', 'tree', 'none'].includes(String(p.isolation)));
+    assert.ok(['btrfs', 'overlay', 'copy'].includes(String(p.fs)));
     assert.match(String(p.pythonVersion), /^3\./);
     assert.ok((p.notes as string[]).some((n) => n.startsWith('isolation:')));
   }));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { eventually, processesWorkingIn, withRuntime } from '../fixtures/runtime.js';
+import { eventually, processesIn, withRuntime, worldTag } from '../fixtures/runtime.js';
 
 test('pushDown makes one verse world per child of the seed triad, recorded as push_down', () =>
   withRuntime(async (rt) => {
@@ -36,7 +36,8 @@ test('pullUp by a manual oracle collapses the losers, keeps the winner intact an
     const pd = await rt.pushDown(w, { event: 'e2' });
     await L.pushDown('e2', 'alice', 'usd', 40n);
     await rt.executeIn(pd.verses, (v) => `mine = ${JSON.stringify(v.name)}`);
-    for (const v of pd.verses) assert.equal(processesWorkingIn(v.world.id).length, 1, `verse ${v.name} has one process`);
+    const tags = await Promise.all(pd.verses.map((v) => worldTag(v.world)));
+    for (const [i, v] of pd.verses.entries()) assert.equal(processesIn(tags[i] as string).length, 1, `verse ${v.name} has one process`);
     const up = await rt.pullUp('e2', { outcome: 'optimal' });
     assert.equal(up.winner.name, 'optimal');
     assert.deepEqual(up.wev, { usd: 80n });
@@ -60,9 +61,9 @@ test('pullUp by a manual oracle collapses the losers, keeps the winner intact an
     assert.equal(states.get(nash?.world.id as string), 'collapsed');
     assert.equal(states.get(optimal?.world.id as string), 'running');
     // The collapsed verses' processes are gone (a world's process works in its own directory); the winner's lives.
-    assert.ok(await eventually(() => processesWorkingIn(nash?.world.id as string).length === 0));
-    assert.ok(await eventually(() => processesWorkingIn(chaos?.world.id as string).length === 0));
-    assert.equal(processesWorkingIn(optimal?.world.id as string).length, 1);
+    assert.ok(await eventually(() => processesIn(tags[0] as string).length === 0));
+    assert.ok(await eventually(() => processesIn(tags[2] as string).length === 0));
+    assert.equal(processesIn(tags[1] as string).length, 1);
   }));
 
 test('the score oracle picks the highest score, ties broken by name; a failing verse does not stop the others', () =>

@@ -5,12 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OPENAPI, problems } from '../../src/server/schema.js';
+import { processesMentioning as runtimeProcesses, runtimeIdsOf } from '../fixtures/runtime.js';
 
 /** dist/src/cli/main.js, from dist/test/server/. */
 export const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -205,26 +206,23 @@ export async function expectCall(
   return a;
 }
 
-/** Processes (not this one) whose command line mentions `needle`: leftover worlds of a home. */
-export function processesMentioning(needle: string, except: number[] = []): { pid: number; cmdline: string }[] {
-  const found: { pid: number; cmdline: string }[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (pid === process.pid || except.includes(pid)) continue;
-    let cmdline = '';
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-    } catch {
-      continue;
-    }
-    if (cmdline.includes(needle)) found.push({ pid, cmdline: cmdline.slice(0, 200) });
-  }
-  return found;
+/** Processes (not this one) of the runtimes that used `home`: leftover worlds (see test/fixtures/runtime.ts). */
+export function processesMentioning(home: string, except: number[] = []): { pid: number; cmdline: string }[] {
+  return runtimeProcesses(home)
+    .filter((pid) => !except.includes(pid))
+    .map((pid) => {
+      let cmdline = '';
+      try {
+        cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      } catch {}
+      return { pid, cmdline: cmdline.slice(0, 200) };
+    });
 }
 
 /** Wait until no process mentions `needle` (up to `ms`); return what is left. */
 export async function waitForNoProcesses(needle: string, ms = 8000, except: number[] = []): Promise<{ pid: number; cmdline: string }[]> {
+  // Without a runtime id for the home, "nothing left" would hold whatever is running.
+  assert.ok(runtimeIdsOf(needle).length > 0, `no runtime of ${needle} was seen: look for its processes while it runs`);
   const t0 = Date.now();
   let left = processesMentioning(needle, except);
   while (left.length > 0 && Date.now() - t0 < ms) {

@@ -42,9 +42,16 @@ export const doctor: Command = {
 export const serve: Command = {
   name: 'serve',
   summary: 'run the daemon in the foreground (the CLI starts one by itself when needed)',
-  usage: 'world-runtime serve [--listen 127.0.0.1:PORT] [--max-worlds N] [--driver process|microvm] [--isolation MODE] [--no-record]',
+  usage: 'world-runtime serve [--listen 127.0.0.1:PORT] [--max-worlds N] [--driver process|microvm] [--isolation MODE] [--fs BACKEND] [--no-record]',
   local: true,
-  options: { listen: { type: 'string' }, 'max-worlds': { type: 'string' }, driver: { type: 'string' }, isolation: { type: 'string' }, 'no-record': { type: 'boolean' } },
+  options: {
+    listen: { type: 'string' },
+    'max-worlds': { type: 'string' },
+    driver: { type: 'string' },
+    isolation: { type: 'string' },
+    fs: { type: 'string' },
+    'no-record': { type: 'boolean' },
+  },
   help: `Serves the HTTP API on <home>/daemon.sock (mode 0600). Stops cleanly on SIGTERM or Ctrl-C: every world
 is destroyed and the record flushed.
 Options:
@@ -52,13 +59,19 @@ Options:
                        request needs Authorization: Bearer <token> (<home>/token or $WORLD_RUNTIME_TOKEN)
   --max-worlds N       live worlds allowed at once, 1 to ${MAX_MAX_WORLDS}; more answer 503 (default ${DEFAULT_MAX_WORLDS})
   --driver NAME        process (default) or microvm (QEMU virtual machines; see world-runtime setup)
-  --isolation MODE     auto, bwrap, unshare or none (default auto; process driver)
+  --isolation MODE     process driver sandbox: auto (default), world (a trust domain per world; root),
+                       tree (one per fork tree; no root) or none (see docs/security.md)
+  --fs BACKEND         process driver files: auto (default), btrfs, overlay or copy
   --no-record          keep no DuckDB record`,
   async run(ctx, v, pos) {
     need(pos, [], 0);
     const isolation = v.isolation;
-    if (isolation !== undefined && !['auto', 'bwrap', 'unshare', 'none'].includes(isolation as string)) {
-      throw new UsageError(`--isolation: expected auto, bwrap, unshare or none, got ${JSON.stringify(isolation)}`);
+    if (isolation !== undefined && !['auto', 'world', 'tree', 'none'].includes(isolation as string)) {
+      throw new UsageError(`--isolation: expected auto, world, tree or none, got ${JSON.stringify(isolation)}`);
+    }
+    const fs = v.fs;
+    if (fs !== undefined && !['auto', 'btrfs', 'overlay', 'copy'].includes(fs as string)) {
+      throw new UsageError(`--fs: expected auto, btrfs, overlay or copy, got ${JSON.stringify(fs)}`);
     }
     const driver = v.driver;
     if (driver !== undefined && driver !== 'process' && driver !== 'microvm') {
@@ -70,7 +83,8 @@ Options:
       home: ctx.paths.home,
       ...(typeof v.listen === 'string' ? { listen: v.listen } : {}),
       maxWorlds: intOption(v, 'max-worlds', 1, MAX_MAX_WORLDS, DEFAULT_MAX_WORLDS) as number,
-      ...(isolation ? { isolation: isolation as 'auto' | 'bwrap' | 'unshare' | 'none' } : {}),
+      ...(isolation ? { isolation: isolation as 'auto' | 'world' | 'tree' | 'none' } : {}),
+      ...(fs ? { fs: fs as 'auto' | 'btrfs' | 'overlay' | 'copy' } : {}),
       ...(driver ? { driver: driver as 'process' | 'microvm' } : {}),
       ...(v['no-record'] ? { record: false } : {}),
     });

@@ -1,78 +1,61 @@
 /**
  * @module
- * Per-tree process limit through the cgroup v1 `pids` controller, which these machines have (v2 memory/pids
- * controllers are not available). The limit is applied once per tree, when its keeper starts (a v1 move
- * costs ≈0.3 ms), never on the fork path. A fork bomb in one tree then stops at the limit without touching
- * other trees.
+ * The runtime's own cgroup v1 groups (`memory` and `pids`), under which each tree's keeper makes one group
+ * per world (agent/limits.py). v1 is what these machines have (the v2 memory and pids controllers are not
+ * available); a world joins its groups once, while it is born, never on a later fork. Needs root.
  */
-import { existsSync, mkdirSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const ROOT = '/sys/fs/cgroup/pids';
+const ROOT = '/sys/fs/cgroup';
+const CONTROLLERS = ['memory', 'pids'] as const;
 
-export class PidsCgroups {
-  private constructor(private readonly base: string) {}
+export interface RuntimeCgroups {
+  memory: string;
+  pids: string;
+}
 
-  /** The controller's folder for this runtime, or undefined when it cannot be written here. */
-  static open(runtimeId: string): PidsCgroups | undefined {
-    if (!existsSync(join(ROOT, 'cgroup.procs'))) return undefined;
-    const base = join(ROOT, 'world-runtime', runtimeId);
-    try {
-      mkdirSync(base, { recursive: true });
-      return new PidsCgroups(base);
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** Make a group for one tree; the returned path's cgroup.procs is where the tree's first process goes. */
-  create(treeId: string, maxPids: number): string {
-    const dir = join(this.base, treeId);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'pids.max'), String(maxPids));
-    return join(dir, 'cgroup.procs');
-  }
-
-  /** Remove a tree's group once it is empty (the kernel refuses while processes remain). */
-  remove(treeId: string): void {
-    try {
-      rmdirSync(join(this.base, treeId));
-    } catch {
-      // still has processes, or already gone; removeAll() at close retries
-    }
-  }
-
-  removeAll(): void {
-    try {
-      for (const d of readdirSync(this.base)) this.remove(d);
-      rmdirSync(this.base);
-    } catch {
-      // best effort: leftover empty groups are harmless and are swept on the next open
-    }
-  }
-
-  /** Remove empty groups left by runtimes whose process is gone (runtime folders are named `<pid>-<random>`). */
-  static sweep(): void {
-    const top = join(ROOT, 'world-runtime');
-    if (!existsSync(top)) return;
-    for (const rt of readdirSync(top)) {
-      if (pidAlive(Number(rt.split('-')[0]))) continue;
-      try {
-        for (const t of readdirSync(join(top, rt), { withFileTypes: true })) if (t.isDirectory()) rmdirSync(join(top, rt, t.name));
-        rmdirSync(join(top, rt));
-      } catch {
-        // a live runtime's group: leave it
-      }
-    }
+/** The runtime's groups, or undefined when cgroup v1 memory and pids are not writable here. */
+export function openCgroups(runtimeId: string): RuntimeCgroups | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  if (!CONTROLLERS.every((c) => existsSync(join(ROOT, c, 'cgroup.procs')))) return undefined;
+  try {
+    const dirs = CONTROLLERS.map((c) => {
+      const d = join(ROOT, c, 'world-runtime', runtimeId);
+      mkdirSync(d, { recursive: true });
+      return d;
+    });
+    return { memory: dirs[0] as string, pids: dirs[1] as string };
+  } catch {
+    return undefined;
   }
 }
 
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
+/** Remove a runtime's groups (and any per-world ones left, once empty). Best effort. */
+export function removeCgroups(groups: RuntimeCgroups): void {
+  for (const dir of [groups.memory, groups.pids]) removeTree(dir);
+}
+
+function removeTree(dir: string): void {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    for (const d of readdirSync(dir, { withFileTypes: true })) if (d.isDirectory()) removeTree(join(dir, d.name));
+    rmdirSync(dir);
+  } catch {
+    // still has tasks, or already gone
   }
+}
+
+/** Remove the groups of dead runtimes (folders are named by runtime id). */
+export function sweepCgroups(dead: (runtimeId: string) => boolean): number {
+  let removed = 0;
+  for (const c of CONTROLLERS) {
+    const top = join(ROOT, c, 'world-runtime');
+    if (!existsSync(top)) continue;
+    for (const rt of readdirSync(top)) {
+      if (!dead(rt)) continue;
+      removeTree(join(top, rt));
+      if (!existsSync(join(top, rt))) removed++;
+    }
+  }
+  return removed;
 }

@@ -1,13 +1,19 @@
 /**
  * @module
  * The host end of the agent protocol (agent/PROTOCOL.md): one unix socket per runtime, one connection per
- * agent process, newline-delimited JSON. A connection is matched to whoever asked for it by the one-time
- * token its hello carries, so a forked child can never impersonate another world.
+ * keeper and per agent process, newline-delimited JSON read through the bounded `JsonLineReader`.
+ *
+ * The socket's directory is the runtime's own (mode 0700) and no world's mount view contains it: a tree's
+ * keeper connects, and it also opens each new world's connection and puts it into the world
+ * (agent/keeper.py). A connection is matched to whoever asked for it by the one-time token its hello
+ * carries, so no process can take another's place.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type Server, type Socket, createServer } from 'node:net';
+import { debuglog } from 'node:util';
 import { DriverError } from '../../core/errors.js';
+import { DEFAULT_MAX_LINE_BYTES, JsonLineReader } from '../lines.js';
 
 export interface AgentError {
   code: string;
@@ -17,7 +23,10 @@ export interface AgentError {
 /** A failed request: the agent's own error code and message. */
 export class AgentRequestError extends Error {
   override name = 'AgentRequestError';
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -28,17 +37,46 @@ interface Pending {
   resolve: (result: Record<string, unknown>) => void;
   reject: (err: Error) => void;
   onEvent?: EventHandler;
+  /** Event data this request may still receive: past it the peer is flooding, and is cut off. */
+  budget: number;
 }
 
-/** One agent process (keeper, world or snapshot). Emits 'close' when its process goes away. */
+// NODE_DEBUG=world-runtime traces every request and reply of every agent and keeper on stderr.
+const trace = debuglog('world-runtime');
+
+/** Event data one request may receive unless it says otherwise: twice the 1 MiB output cap, JSON-escaped. */
+export const DEFAULT_EVENT_BUDGET = 4 * 1024 * 1024;
+/** Messages answering no request that a world may send in its life (a keeper's events are not counted). */
+const UNSOLICITED_LIMIT = 64;
+
+interface Message {
+  id?: number;
+  ok?: boolean;
+  result?: Record<string, unknown>;
+  error?: AgentError;
+  event?: string;
+  data?: string;
+  [key: string]: unknown;
+}
+
+/**
+ * One agent process (keeper, world, snapshot or spare). Emits 'close' when its process goes away (or broke
+ * the protocol: `failure` says how), and 'message' for messages that answer no request (keeper events).
+ */
 export class AgentConnection extends EventEmitter {
   readonly pid: number;
   readonly role: string;
+  /** Set when the peer broke the protocol (a line past the limit): the reason the world failed. */
+  failure?: string;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private closed = false;
+  private unsolicited = 0;
 
-  constructor(private readonly socket: Socket, hello: { pid: number; role: string }) {
+  constructor(
+    private readonly socket: Socket,
+    hello: { pid: number; role: string },
+  ) {
     super();
     this.pid = hello.pid;
     this.role = hello.role;
@@ -50,27 +88,48 @@ export class AgentConnection extends EventEmitter {
     return this.closed;
   }
 
-  /** Send one request; resolves with its result, rejects with AgentRequestError or on disconnect. */
-  request(op: string, args: Record<string, unknown> = {}, onEvent?: EventHandler): Promise<Record<string, unknown>> {
-    if (this.closed) return Promise.reject(new AgentRequestError('GONE', `agent ${this.pid} is gone`));
+  /**
+   * Send one request; resolves with its result, rejects with AgentRequestError or on disconnect. A peer that
+   * streams more than `budget` bytes of events for it is cut off (its world fails with that reason).
+   */
+  request(op: string, args: Record<string, unknown> = {}, onEvent?: EventHandler, budget = DEFAULT_EVENT_BUDGET): Promise<Record<string, unknown>> {
+    if (this.closed) return Promise.reject(new AgentRequestError('GONE', this.failure ?? `agent ${this.pid} is gone`));
     const id = this.nextId++;
+    trace('-> %s %d %s %j', this.role, this.pid, op, args);
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, onEvent });
-      this.socket.write(`${JSON.stringify({ id, op, ...args })}\n`);
+      this.pending.set(id, { resolve, reject, onEvent, budget });
+      this.socket.write(`${JSON.stringify({ ...args, id, op })}\n`);
     });
   }
 
   /** Deliver one parsed message from the agent. */
-  dispatch(msg: { id?: number; ok?: boolean; result?: Record<string, unknown>; error?: AgentError; event?: string; data?: string }): void {
-    const p = msg.id === undefined ? undefined : this.pending.get(msg.id);
-    if (!p || msg.id === undefined) return;
+  dispatch(msg: Message): void {
+    const p = typeof msg.id === 'number' ? this.pending.get(msg.id) : undefined;
+    if (!p || msg.id === undefined) {
+      if (this.role === 'keeper') this.emit('message', msg);
+      else if (++this.unsolicited > UNSOLICITED_LIMIT) this.fail(`it sent more than ${UNSOLICITED_LIMIT} messages answering no request`);
+      return;
+    }
     if (msg.event !== undefined) {
-      p.onEvent?.(msg.event, msg.data ?? '');
+      const data = typeof msg.data === 'string' ? msg.data : '';
+      p.budget -= data.length + 16;
+      if (p.budget < 0) {
+        this.fail('it streamed more output for one request than the runtime accepts');
+        return;
+      }
+      p.onEvent?.(String(msg.event), data);
       return;
     }
     this.pending.delete(msg.id);
+    trace('<- %s %d %j', this.role, this.pid, msg.ok ? msg.result : msg.error);
     if (msg.ok) p.resolve(msg.result ?? {});
-    else p.reject(new AgentRequestError(msg.error?.code ?? 'AGENT', msg.error?.message ?? 'agent error'));
+    else p.reject(new AgentRequestError(String(msg.error?.code ?? 'AGENT'), String(msg.error?.message ?? 'agent error')));
+  }
+
+  /** Cut the connection because the peer broke the protocol; pending requests fail with `reason`. */
+  fail(reason: string): void {
+    this.failure ??= reason;
+    this.socket.destroy();
   }
 
   close(): void {
@@ -80,7 +139,8 @@ export class AgentConnection extends EventEmitter {
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const p of this.pending.values()) p.reject(new AgentRequestError('GONE', `agent ${this.pid} disconnected`));
+    const why = this.failure ?? `agent ${this.pid} disconnected`;
+    for (const p of this.pending.values()) p.reject(new AgentRequestError('GONE', why));
     this.pending.clear();
     this.emit('close');
   }
@@ -97,17 +157,21 @@ export class ControlServer {
   private readonly waiters = new Map<string, Waiter>();
   private readonly sockets = new Set<Socket>();
 
-  private constructor(private readonly server: Server, readonly path: string) {
+  private constructor(
+    private readonly server: Server,
+    readonly path: string,
+    private readonly maxLineBytes: number,
+  ) {
     server.on('connection', (socket) => this.accept(socket));
   }
 
-  static listen(path: string): Promise<ControlServer> {
+  static listen(path: string, maxLineBytes = DEFAULT_MAX_LINE_BYTES): Promise<ControlServer> {
     return new Promise((resolve, reject) => {
       const server = createServer();
       server.once('error', reject);
       server.listen(path, () => {
         server.off('error', reject);
-        resolve(new ControlServer(server, path));
+        resolve(new ControlServer(server, path, maxLineBytes));
       });
     });
   }
@@ -138,26 +202,16 @@ export class ControlServer {
   private accept(socket: Socket): void {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
-    let buffer = '';
+    socket.on('error', () => {});
     let conn: AgentConnection | undefined;
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      buffer += chunk;
-      let nl = buffer.indexOf('\n');
-      while (nl >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        nl = buffer.indexOf('\n');
-        let msg: Record<string, unknown>;
-        try {
-          msg = JSON.parse(line);
-        } catch {
-          socket.destroy();
-          return;
-        }
+    new JsonLineReader(socket, {
+      maxLineBytes: this.maxLineBytes,
+      onBadLine: () => (conn ? conn.fail('it sent a line that is not a JSON object') : socket.destroy()),
+      onOverflow: (err) => conn?.fail(`it sent ${err.message} (${this.maxLineBytes} bytes); the connection was cut`),
+      onLine: (msg) => {
         if (conn) {
-          conn.dispatch(msg);
-          continue;
+          conn.dispatch(msg as Message);
+          return;
         }
         const waiter = typeof msg.hello === 'string' ? this.waiters.get(msg.hello) : undefined;
         if (!waiter) {
@@ -173,12 +227,12 @@ export class ControlServer {
         }
         conn = new AgentConnection(socket, { pid: Number(msg.pid), role: String(msg.role) });
         waiter.resolve(conn);
-      }
+      },
     });
   }
 
   async close(): Promise<void> {
-    for (const token of [...this.waiters.keys()]) this.cancel(token, new DriverError("runtime closed"));
+    for (const token of [...this.waiters.keys()]) this.cancel(token, new DriverError('runtime closed'));
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }

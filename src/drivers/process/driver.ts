@@ -1,53 +1,62 @@
 /**
  * @module
- * The process driver (embedded default, DESIGN §5): a world is a single-threaded Python agent process;
- * a snapshot is a frozen fork of it; a branch is a fork of a snapshot or of a running world.
+ * The process driver (embedded default; docs/process-driver.md): a world is a single-threaded Python agent
+ * process; a snapshot is a frozen fork of it; a branch is a fork of a snapshot or of a running world. Each
+ * is its own trust domain (docs/security.md), made by its tree's keeper (agent/keeper.py).
  *
- * Two pools keep forks and cold starts off the caller's path (as Infinibranch keeps pre-warmed VMs):
- * each snapshot keeps a few pre-forked spares that a branch only has to name, and the driver keeps a
- * started sandbox with a spare world that the next `create` takes. Both can be turned off (size 0).
+ * Two pools keep forks and cold starts off the caller's path (as Infinibranch keeps pre-warmed VMs): each
+ * snapshot keeps a few spares, fully born branches that a branch only has to activate, and the driver keeps
+ * a started tree with a spare world that the next `create` takes. Both can be turned off (size 0).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DriverError, FileNotFoundError, ForkRefusedError, InvalidArgumentError, WorldFailedError } from '../../core/errors.js';
-import type { ExecOptions, ExecResult, Isolation, RunOptions, RunResult } from '../../core/types.js';
+import { DEFAULT_DISK_MIB } from '../../core/options.js';
+import type { ExecOptions, ExecResult, FsBackend, Isolation, RunOptions, RunResult } from '../../core/types.js';
 import type { Driver, DriverBranchOptions, DriverCreateOptions, DriverReport, SnapshotHandle, WorldExitListener, WorldHandle } from '../driver.js';
-import { PidsCgroups } from './cgroup.js';
+import { openCgroups, removeCgroups, type RuntimeCgroups } from './cgroup.js';
 import { type AgentConnection, AgentRequestError, ControlServer } from './control.js';
-import { type IsolationChoice, chooseIsolation } from './isolation.js';
+import { readWorldFile, writeWorldFile } from './files.js';
+import { chooseFs, type FsChoice, releaseFs } from './fs.js';
+import { chooseIsolation, chooseUidBase, type IsolationChoice, isolationNote, UID_COUNT } from './isolation.js';
 import { Proc } from './proc.js';
-import { Tree, type TreeConfig } from './tree.js';
+import { liveRuntimes, sweepHome } from './sweep.js';
+import { type Birth, Tree, type TreeConfig } from './tree.js';
 
 export interface ProcessDriverOptions {
-  /** State directory; worlds' files live under `<home>/worlds`. */
+  /** State directory; worlds' layers live under it (or under its btrfs image, `<home>/fs`). */
   home: string;
   isolation?: Isolation;
+  /** Backend of the world filesystem layer. @default 'auto' */
+  fs?: FsBackend;
   /** Python interpreter for the agent. @default $WORLD_RUNTIME_PYTHON, else /usr/bin/python3, else python3 on PATH */
   python?: string;
-  /** Processes one fork tree may hold (cgroup v1 pids controller, where writable). @default 512 */
-  maxPidsPerTree?: number;
   /** Grace after an interrupt before a world that will not stop is killed. @default 2000 */
   interruptGraceMs?: number;
-  /** Started sandboxes kept ready for `create` (0: every create is a cold start). @default 1 */
+  /** Started trees kept ready for `create` (0: every create is a cold start). @default 1 */
   spareTrees?: number;
-  /** Pre-forked branches each snapshot keeps ready (0: every branch forks on the spot). @default 2 */
+  /** Pre-born branches each snapshot keeps ready (0: every branch forks on the spot). @default 2 */
   sparesPerSnapshot?: number;
-  /** Where warnings go (no bubblewrap, ...). @default console.warn */
+  /** Where warnings go (no per-world isolation, files copied, ...). @default console.warn */
   warn?: (msg: string) => void;
 }
 
 const AGENT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../agent');
 const DEFAULT_TIMEOUT_MS = 300_000;
+/** A spare tree's world is born with these limits; `create` sets its own on activation. */
+const SPARE_LIMITS = { memoryMib: 512, diskMib: DEFAULT_DISK_MIB };
+/** How long destroy waits for a keeper to end a world before ending its whole tree. */
+const KILL_TIMEOUT_MS = 15_000;
 
 function findPython(explicit?: string): string {
   const wanted = explicit ?? process.env.WORLD_RUNTIME_PYTHON;
   if (wanted) return wanted;
-  // A version manager's shim adds ~100 ms per start; the system interpreter also lives under the /usr the
-  // sandbox shows read-only.
+  // A version manager's shim adds ~100 ms per start; the system interpreter also lives under /usr, which
+  // every world sees read-only.
   if (existsSync('/usr/bin/python3')) return '/usr/bin/python3';
   try {
     return execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
@@ -59,25 +68,39 @@ function findPython(explicit?: string): string {
 interface SpareTree {
   tree: Tree;
   conn: AgentConnection;
+  key: string;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DriverError(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
 export class ProcessDriver implements Driver {
   readonly name = 'process';
   private readonly procs = new Map<string, Proc>();
+  private readonly byKey = new Map<string, Proc>();
   private readonly trees = new Set<Tree>();
   private readonly spareTrees: SpareTree[] = [];
   private treeStarts: Promise<void>[] = [];
   private closed = false;
-  private listener: WorldExitListener = () => {};
+  private readonly listeners = new Set<WorldExitListener>();
 
   private constructor(
     private readonly control: ControlServer,
     private readonly isolation: IsolationChoice,
-    private readonly cgroups: PidsCgroups | undefined,
+    private readonly fs: FsChoice,
+    private readonly cgroups: RuntimeCgroups | undefined,
+    private readonly runtimeId: string,
     private readonly runDir: string,
-    private readonly worldsDir: string,
+    private readonly layersDir: string,
     private readonly python: string,
-    private readonly opts: Required<Pick<ProcessDriverOptions, 'maxPidsPerTree' | 'interruptGraceMs' | 'spareTrees' | 'sparesPerSnapshot' | 'warn'>>,
+    private readonly uidBase: number,
+    private readonly sweep: { runtimes: number; freedBytes: number },
+    private readonly opts: Required<Pick<ProcessDriverOptions, 'interruptGraceMs' | 'spareTrees' | 'sparesPerSnapshot' | 'warn'>>,
   ) {
     this.refillTrees();
   }
@@ -86,18 +109,26 @@ export class ProcessDriver implements Driver {
     const warn = options.warn ?? ((m: string) => console.warn(m));
     const isolation = chooseIsolation(options.isolation ?? 'auto', warn);
     const python = findPython(options.python);
+    const fs = chooseFs(options.fs ?? 'auto', isolation, options.home, python, AGENT_DIR, warn);
+    const fsctl = join(AGENT_DIR, 'fsctl.py');
+    const sweep = sweepHome([join(options.home, 'run'), join(options.home, 'worlds'), join(options.home, 'layers'), fs.base], python, fsctl);
+    if (sweep.runtimes > 0) {
+      warn(
+        `world-runtime: removed what ${sweep.runtimes} runtime(s) that did not close left in ${options.home}: ${(sweep.freedBytes / 2 ** 20).toFixed(1)} MiB freed`,
+      );
+    }
     const runtimeId = `${process.pid}-${randomBytes(4).toString('hex')}`;
+    liveRuntimes.add(runtimeId);
     // A unix socket path may hold at most 107 bytes; fall back to a short temp dir for deep homes.
     let runDir = join(options.home, 'run', runtimeId);
     if (join(runDir, 'ctl.sock').length > 100) runDir = mkdtempSync(join(tmpdir(), 'wr-'));
     mkdirSync(runDir, { recursive: true, mode: 0o700 });
-    const worldsDir = join(options.home, 'worlds', runtimeId);
-    mkdirSync(worldsDir, { recursive: true });
-    PidsCgroups.sweep();
-    const cgroups = PidsCgroups.open(runtimeId);
+    const layersDir = join(fs.base, runtimeId);
+    mkdirSync(layersDir, { recursive: true, mode: 0o700 });
+    const cgroups = isolation.kind === 'world' ? openCgroups(runtimeId) : undefined;
+    const uidBase = isolation.kind === 'world' ? chooseUidBase((p) => readFileSync(p, 'utf8')) : 0;
     const control = await ControlServer.listen(join(runDir, 'ctl.sock'));
-    return new ProcessDriver(control, isolation, cgroups, runDir, worldsDir, python, {
-      maxPidsPerTree: options.maxPidsPerTree ?? 512,
+    return new ProcessDriver(control, isolation, fs, cgroups, runtimeId, runDir, layersDir, python, uidBase, sweep, {
       interruptGraceMs: options.interruptGraceMs ?? 2000,
       spareTrees: options.spareTrees ?? 1,
       sparesPerSnapshot: options.sparesPerSnapshot ?? 2,
@@ -106,30 +137,34 @@ export class ProcessDriver implements Driver {
   }
 
   onWorldExit(listener: WorldExitListener): void {
-    this.listener = listener;
+    this.listeners.add(listener);
   }
 
-  async create(opts: DriverCreateOptions): Promise<WorldHandle> {
+  async create(options: DriverCreateOptions): Promise<WorldHandle> {
+    const opts = { ...options, diskMib: options.diskMib ?? DEFAULT_DISK_MIB };
     // A spare already on its way is sooner than a second cold start competing with it for the CPU.
     if (this.spareTrees.length === 0 && this.treeStarts.length > 0) await Promise.race(this.treeStarts);
     const spare = this.spareTrees.shift();
     if (spare) {
       this.refillTrees();
-      const home = join(spare.tree.dir, opts.id);
       try {
-        await spare.conn.request('activate', { home, memoryMib: opts.memoryMib, sameRandom: false });
-        return this.adopt(opts.id, Promise.resolve(spare.conn), spare.tree, home);
+        if (opts.memoryMib !== SPARE_LIMITS.memoryMib || opts.diskMib !== SPARE_LIMITS.diskMib) {
+          await spare.tree.limits(spare.key, { memoryMib: opts.memoryMib, diskMib: opts.diskMib });
+        }
+        await spare.conn.request('activate', { memoryMib: opts.memoryMib, sameRandom: false });
+        return this.adopt(opts.id, spare.key, Promise.resolve(spare.conn), spare.tree, opts.memoryMib, opts.diskMib);
       } catch {
-        await spare.tree.end(); // a broken spare: fall through to a cold start
+        await spare.tree.end().catch(() => {}); // a broken spare: fall through to a cold start
+        this.trees.delete(spare.tree);
       }
     }
     const tree = await Tree.start(`t-${randomBytes(5).toString('hex')}`, this.treeConfig());
     this.trees.add(tree);
-    const home = join(tree.dir, opts.id);
+    this.watch(tree);
     const { token, connection } = this.control.expect();
     try {
-      await tree.keeper.request('spawn', { token, home, memoryMib: opts.memoryMib });
-      return this.adopt(opts.id, Promise.resolve(await connection), tree, home);
+      await tree.spawn({ id: opts.id, role: 'world', token, memoryMib: opts.memoryMib, diskMib: opts.diskMib });
+      return this.adopt(opts.id, opts.id, Promise.resolve(await connection), tree, opts.memoryMib, opts.diskMib);
     } catch (err) {
       this.control.cancel(token, err as Error);
       await this.endTreeIfEmpty(tree);
@@ -146,9 +181,12 @@ export class ProcessDriver implements Driver {
       let graceTimer: NodeJS.Timeout | undefined;
       const timer = setTimeout(() => {
         interrupted = true;
-        void p.tree.signal(conn.pid, 'SIGINT');
+        void p.tree.signal(p.key, 'SIGINT');
         // A world that ignores the interrupt is killed: it is marked failed and the request rejects.
-        graceTimer = setTimeout(() => void this.kill(p, `exec did not stop within ${this.opts.interruptGraceMs} ms of its ${timeoutMs} ms timeout; the world was killed`), this.opts.interruptGraceMs);
+        graceTimer = setTimeout(
+          () => void this.kill(p, `exec did not stop within ${this.opts.interruptGraceMs} ms of its ${timeoutMs} ms timeout; the world was killed`),
+          this.opts.interruptGraceMs,
+        );
       }, timeoutMs);
       try {
         const r = (await this.request(p, conn, 'exec', { code, stream: onEvent !== undefined }, onEvent)) as unknown as ExecResult;
@@ -173,49 +211,51 @@ export class ProcessDriver implements Driver {
 
   writeFile(world: WorldHandle, path: string, data: Uint8Array): Promise<void> {
     const p = this.proc(world);
-    return this.serial(p, async (conn) => {
-      await this.request(p, conn, 'write_file', { path, data: Buffer.from(data).toString('base64') });
-    });
+    return this.serial(p, (conn) => writeWorldFile((op, args) => this.request(p, conn, op, args), path, data));
   }
 
   readFile(world: WorldHandle, path: string): Promise<Uint8Array> {
     const p = this.proc(world);
-    return this.serial(p, async (conn) => {
-      const r = await this.request(p, conn, 'read_file', { path });
-      return new Uint8Array(Buffer.from(String(r.data), 'base64'));
-    });
+    return this.serial(p, (conn) => readWorldFile((op, args, onEvent, budget) => this.request(p, conn, op, args, onEvent, budget), path));
   }
 
   /** Resolves at the fork itself: the frozen copy exists from then on, and connects in the background. */
   snapshot(world: WorldHandle, id: string): Promise<SnapshotHandle> {
     const p = this.proc(world);
     return this.serial(p, async (conn) => {
-      const home = join(p.tree.dir, id);
       const { token, connection } = this.control.expect();
       try {
-        await this.request(p, conn, 'snapshot', { token, home });
+        const born = await p.tree.prepare(p.key, [{ id, role: 'snapshot', token, memoryMib: p.memoryMib }]);
+        await this.request(p, conn, 'fork', { role: 'snapshot', births: born, refreshOwn: this.fs.kind === 'overlay' });
       } catch (err) {
         this.control.cancel(token, err as Error);
-        rmSync(home, { recursive: true, force: true });
-        throw err;
+        await p.tree.kill([id]).catch(() => {});
+        await p.tree.drop([id]).catch(() => {});
+        throw toDriverError(err, p);
       }
-      p.expectChild(connection);
-      const snap = this.adopt(id, connection, p.tree, home);
-      connection.then(() => this.refillSpares(snap), () => {});
+      const snap = this.adopt(id, id, connection, p.tree, p.memoryMib, p.diskMib);
+      connection.then(
+        () => this.refillSpares(snap),
+        () => {},
+      );
       return snap;
     });
   }
 
   async branch(source: SnapshotHandle | WorldHandle, opts: DriverBranchOptions): Promise<WorldHandle[]> {
     const p = this.proc(source);
-    const homes = opts.ids.map((id) => join(p.tree.dir, id));
     const taken = p.spares.splice(0, opts.ids.length);
-    const fromSpares = taken.map(async (conn, i) => {
-      await conn.request('activate', { home: homes[i], src: p.home, sameRandom: opts.sameRandom });
-      return this.adopt(opts.ids[i] as string, Promise.resolve(conn), p.tree, homes[i] as string);
+    const fromSpares = taken.map(async (s, i) => {
+      await s.conn.request('activate', { sameRandom: opts.sameRandom, memoryMib: p.memoryMib });
+      return this.adopt(opts.ids[i] as string, s.key, Promise.resolve(s.conn), p.tree, p.memoryMib, p.diskMib);
     });
-    const rest = opts.ids.length - taken.length;
-    const forked = rest === 0 ? Promise.resolve([]) : this.fork(p, opts.ids.slice(taken.length), homes.slice(taken.length), opts.sameRandom);
+    const rest = opts.ids.slice(taken.length);
+    const forked =
+      rest.length === 0
+        ? Promise.resolve([])
+        : this.forkChildren(p, rest, 'world', opts.sameRandom).then((conns) =>
+            conns.map((c, i) => this.adopt(rest[i] as string, rest[i] as string, Promise.resolve(c), p.tree, p.memoryMib, p.diskMib)),
+          );
     const settled = await Promise.allSettled([...fromSpares, forked]);
     const worlds = settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []));
     const failed = settled.find((s) => s.status === 'rejected');
@@ -237,28 +277,55 @@ export class ProcessDriver implements Driver {
     await this.destroyWorld(snapshot);
   }
 
+  /** Bytes of disk (what each wrote that still exists) and memory each world or snapshot uses, when known. */
+  async usage(handles: readonly (WorldHandle | SnapshotHandle)[]): Promise<Record<string, { diskBytes: number | null; memoryBytes: number | null }>> {
+    const byTree = new Map<Tree, Proc[]>();
+    for (const h of handles) {
+      const p = this.procs.get(h.id);
+      if (p) byTree.set(p.tree, [...(byTree.get(p.tree) ?? []), p]);
+    }
+    const out: Record<string, { diskBytes: number | null; memoryBytes: number | null }> = {};
+    await Promise.all(
+      [...byTree].map(async ([tree, ps]) => {
+        const u = await tree.usage(ps.map((p) => p.key)).catch(() => ({}) as Record<string, { disk: null; memory: null }>);
+        for (const p of ps) out[p.id] = { diskBytes: u[p.key]?.disk ?? null, memoryBytes: u[p.key]?.memory ?? null };
+      }),
+    );
+    return out;
+  }
+
   async doctor(): Promise<DriverReport> {
     let pythonVersion = 'unknown';
     try {
       pythonVersion = execFileSync(this.python, ['-I', '-S', '-c', 'import sys; print(sys.version.split()[0])'], { encoding: 'utf8' }).trim();
     } catch {}
+    const world = this.isolation.kind === 'world';
     return {
       driver: 'process',
       available: true,
       isolation: this.isolation.kind,
+      fs: this.fs.kind,
       python: this.python,
       pythonVersion,
-      pidsLimit: this.cgroups ? this.opts.maxPidsPerTree : null,
+      memoryLimit: this.cgroups ? 'cgroup' : 'address-space',
+      diskLimit: this.fs.quotas !== null,
       pools: { spareTrees: this.opts.spareTrees, sparesPerSnapshot: this.opts.sparesPerSnapshot },
       notes: [
         `isolation: ${this.isolation.kind} (${this.isolation.reason})`,
         isolationNote(this.isolation),
-        `python: ${this.python} ${pythonVersion}`,
+        `files: ${this.fs.kind} (${this.fs.reason})${this.fs.image ? `, image of ${(this.fs.image.sizeBytes / 2 ** 30).toFixed(1)} GiB (sparse)` : ''}`,
+        this.fs.quotas
+          ? 'disk limit: per world, diskMib (btrfs simple quotas)'
+          : 'disk limit: NOT enforced here (needs btrfs with quotas, as root): a world can fill the disk',
         this.cgroups
-          ? `process limit: ${this.opts.maxPidsPerTree} per fork tree (cgroup v1 pids)`
-          : 'process limit: none (cgroup v1 pids controller not writable here): a fork bomb can exhaust host pids',
-        'memory limit: per world, memoryMib of address space above the interpreter baseline (RLIMIT_AS)',
-        `pools: ${this.opts.spareTrees} started sandbox(es) for create, ${this.opts.sparesPerSnapshot} pre-forked branch(es) per snapshot`,
+          ? 'memory limit: per world, memoryMib for all its processes, /dev/shm and memfds (cgroup v1 memory), plus an address-space limit on its interpreter'
+          : 'memory limit: per process only (an address-space limit of memoryMib): a world with many processes can use more',
+        this.cgroups ? 'process limit: 512 per world (cgroup v1 pids)' : 'process limit: none per world (needs root and cgroup v1 pids)',
+        world
+          ? `uids: worlds run as host uids ${this.uidBase + 1000}.. (range ${this.uidBase}–${this.uidBase + UID_COUNT - 1}); files on disk belong to ${this.uidBase + 100}`
+          : "uids: worlds share this user's uid",
+        `pools: ${this.opts.spareTrees} started tree(s) for create, ${this.opts.sparesPerSnapshot} pre-born branch(es) per snapshot`,
+        ...(this.sweep.runtimes > 0 ? [`swept at open: ${this.sweep.runtimes} dead runtime(s), ${this.sweep.freedBytes} bytes freed`] : []),
       ],
     };
   }
@@ -267,29 +334,58 @@ export class ProcessDriver implements Driver {
     this.closed = true;
     for (const p of this.procs.values()) p.ending = true;
     const spares = this.spareTrees.splice(0).map((s) => s.tree);
-    await Promise.all([...this.trees, ...spares].map((t) => t.end()));
+    await Promise.allSettled(this.treeStarts);
+    await Promise.all([...this.trees, ...spares].map((t) => t.end().catch(() => {})));
     this.trees.clear();
     this.procs.clear();
+    this.byKey.clear();
     await this.control.close();
-    this.cgroups?.removeAll();
+    if (this.cgroups) removeCgroups(this.cgroups);
     rmSync(this.runDir, { recursive: true, force: true });
-    rmSync(this.worldsDir, { recursive: true, force: true });
+    try {
+      execFileSync(this.python, ['-I', '-S', join(AGENT_DIR, 'fsctl.py'), 'remove', this.layersDir], { stdio: 'ignore', timeout: 600_000 });
+    } catch {
+      rmSync(this.layersDir, { recursive: true, force: true });
+    }
+    liveRuntimes.delete(this.runtimeId);
+    try {
+      releaseFs(this.fs);
+    } catch (err) {
+      this.opts.warn(`world-runtime: ${(err as Error).message}`);
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
 
   private treeConfig(): TreeConfig {
+    const pyPrefix = dirname(dirname(this.python));
     return {
       control: this.control,
       isolation: this.isolation,
+      fs: this.fs,
+      layersDir: this.layersDir,
       cgroups: this.cgroups,
-      maxPids: this.opts.maxPidsPerTree,
       python: this.python,
-      agentPath: join(AGENT_DIR, 'agent.py'),
-      agentDir: AGENT_DIR,
-      socketDir: this.runDir,
-      worldsDir: this.worldsDir,
+      keeperPath: join(AGENT_DIR, 'keeper.py'),
+      uidBase: this.uidBase,
+      uidCount: UID_COUNT,
+      extraRo: this.python.startsWith('/usr/') ? [] : [pyPrefix],
+      runtimeId: this.runtimeId,
     };
+  }
+
+  private watch(tree: Tree): void {
+    tree.onExit((key, reason) => {
+      const p = this.byKey.get(key);
+      if (p && !p.ending) {
+        p.failure = reason;
+        p.conn?.close();
+      }
+    });
+    tree.keeper.once('close', () => {
+      // The keeper is gone, and the kernel ended its pid namespace with it: every world of the tree is.
+      for (const p of [...this.procs.values()]) if (p.tree === tree && !p.ending) p.failure ??= "its tree's keeper exited";
+    });
   }
 
   private proc(h: WorldHandle | SnapshotHandle): Proc {
@@ -298,98 +394,107 @@ export class ProcessDriver implements Driver {
     return p;
   }
 
-  private adopt(id: string, ready: Promise<AgentConnection>, tree: Tree, home: string): Proc {
-    const p = new Proc(id, ready, tree, home);
+  private adopt(id: string, key: string, ready: Promise<AgentConnection>, tree: Tree, memoryMib: number, diskMib: number): Proc {
+    const p = new Proc(id, key, ready, tree, '/world', memoryMib, diskMib);
     this.procs.set(id, p);
+    this.byKey.set(key, p);
     tree.members.add(id);
     ready.then(
       (conn) =>
         conn.once('close', () => {
+          if (conn.failure && !p.ending) {
+            p.failure ??= conn.failure;
+            void this.kill(p, conn.failure);
+          }
           this.forget(p);
-          if (!p.ending) this.listener(id, p.failure ?? 'its process exited unexpectedly');
+          if (!p.ending) for (const l of this.listeners) l(id, p.failure ?? 'its process exited unexpectedly');
         }),
       (err: Error) => {
         this.forget(p);
-        if (!p.ending) this.listener(id, err.message);
+        if (!p.ending) for (const l of this.listeners) l(id, err.message);
       },
     );
     return p;
   }
 
-  /** Fork `ids.length` worlds from a world or snapshot on the spot. */
-  private async fork(p: Proc, ids: string[], homes: string[], sameRandom: boolean): Promise<Proc[]> {
-    const conns = await this.forkChildren(p, { homes, sameRandom });
-    return conns.map((c, i) => this.adopt(ids[i] as string, Promise.resolve(c), p.tree, homes[i] as string));
-  }
-
   /**
-   * Ask `p` to fork; resolves with the children's connections. Only the request holds `p`'s queue: waiting for
-   * the children to start happens outside it, so the next branch or refill is not held up behind them.
+   * Ask `p` to fork one child per id (their keeper names are the ids); resolves with their connections.
+   * Only the request holds `p`'s queue: waiting for the children happens outside it.
    */
-  private async forkChildren(p: Proc, args: { homes?: string[]; sameRandom?: boolean; spare?: boolean; count?: number }): Promise<AgentConnection[]> {
-    const n = args.homes?.length ?? args.count ?? 0;
-    const waits = Array.from({ length: n }, () => this.control.expect());
-    for (const w of waits) p.expectChild(w.connection);
+  private async forkChildren(p: Proc, keys: string[], role: 'world' | 'spare', sameRandom: boolean): Promise<AgentConnection[]> {
+    const waits = keys.map(() => this.control.expect());
+    const births: Birth[] = keys.map((key, i) => ({ id: key, role, token: (waits[i] as { token: string }).token, memoryMib: p.memoryMib, diskMib: p.diskMib }));
     try {
-      await this.serial(p, (conn) => this.request(p, conn, 'fork', { tokens: waits.map((w) => w.token), homes: args.homes, sameRandom: args.sameRandom, spare: args.spare }));
+      await this.serial(p, async (conn) => {
+        const born = await p.tree.prepare(p.key, births);
+        const live = conn.role === 'world';
+        await this.request(p, conn, 'fork', { role, births: born, sameRandom, refreshOwn: live && this.fs.kind === 'overlay' });
+      });
     } catch (err) {
       for (const w of waits) this.control.cancel(w.token, err as Error);
+      await p.tree.kill(keys).catch(() => {});
+      await p.tree.drop(keys).catch(() => {});
       throw err;
     }
     return Promise.all(waits.map((w) => w.connection));
   }
 
-  /** Top a snapshot's pre-forked spares back up, in the background. */
+  /** Top a snapshot's pre-born spares back up, in the background. */
   private refillSpares(p: Proc): void {
     const want = this.opts.sparesPerSnapshot - p.spares.length;
     if (want <= 0 || p.refilling || p.ending || this.closed || !this.procs.has(p.id)) return;
     p.refilling = true;
-    void this.forkChildren(p, { spare: true, count: want })
+    const keys = Array.from({ length: want }, () => `spare-${randomBytes(5).toString('hex')}`);
+    void this.forkChildren(p, keys, 'spare', false)
       .then(async (conns) => {
-        for (const c of conns) {
+        for (const [i, conn] of conns.entries()) {
+          const key = keys[i] as string;
           if (p.ending || !this.procs.has(p.id)) {
-            await p.tree.killSession(c.pid);
+            await p.tree.kill([key]).catch(() => {});
+            await p.tree.drop([key]).catch(() => {});
             continue;
           }
-          p.spares.push(c);
-          c.once('close', () => {
-            const i = p.spares.indexOf(c);
-            if (i >= 0) p.spares.splice(i, 1);
+          const spare = { conn, key };
+          p.spares.push(spare);
+          conn.once('close', () => {
+            const at = p.spares.indexOf(spare);
+            if (at >= 0) p.spares.splice(at, 1);
           });
         }
       })
       .catch(() => {}) // a failed refill only means the next branch forks on the spot
       .finally(() => {
         p.refilling = false;
-        // Spares taken while this refill ran are replaced by the next one.
-        if (p.spares.length < this.opts.sparesPerSnapshot) setImmediate(() => this.refillSpares(p));
+        if (p.spares.length < this.opts.sparesPerSnapshot && !p.ending) setImmediate(() => this.refillSpares(p));
       });
   }
 
-  /** Keep `spareTrees` started sandboxes, each with a spare world, for the next creates. */
+  /** Keep `spareTrees` started trees, each with a spare world, for the next creates. */
   private refillTrees(): void {
     while (!this.closed && this.spareTrees.length + this.treeStarts.length < this.opts.spareTrees) {
       const start: Promise<void> = (async () => {
         const tree = await Tree.start(`t-${randomBytes(5).toString('hex')}`, this.treeConfig());
         try {
+          const key = `spare-${randomBytes(5).toString('hex')}`;
           const { token, connection } = this.control.expect();
-          await tree.keeper.request('spawn', { token, spare: true });
+          await tree.spawn({ id: key, role: 'spare', token, ...SPARE_LIMITS });
           const conn = await connection;
           if (this.closed) throw new DriverError('closed');
           this.trees.add(tree);
-          const spare = { tree, conn };
+          this.watch(tree);
+          const spare = { tree, conn, key };
           this.spareTrees.push(spare);
           conn.once('close', () => {
             const i = this.spareTrees.indexOf(spare);
             if (i >= 0) this.spareTrees.splice(i, 1);
           });
         } catch (err) {
-          await tree.end();
+          await tree.end().catch(() => {});
           throw err;
         }
       })()
         .catch((err: Error) => {
-          if (!this.closed) this.opts.warn(`world-runtime: could not start a spare sandbox: ${err.message}`);
+          if (!this.closed) this.opts.warn(`world-runtime: could not start a spare tree: ${err.message}`);
         })
         .finally(() => {
           this.treeStarts = this.treeStarts.filter((p) => p !== start);
@@ -405,51 +510,56 @@ export class ProcessDriver implements Driver {
     return next;
   }
 
-  private async request(p: Proc, conn: AgentConnection, op: string, args: Record<string, unknown>, onEvent?: (ev: string, data: string) => void): Promise<Record<string, unknown>> {
+  private async request(
+    p: Proc,
+    conn: AgentConnection,
+    op: string,
+    args: Record<string, unknown>,
+    onEvent?: (ev: string, data: string) => void,
+    budget?: number,
+  ): Promise<Record<string, unknown>> {
     try {
-      return await conn.request(op, args, onEvent);
+      return await conn.request(op, args, onEvent, budget);
     } catch (err) {
       throw toDriverError(err, p);
     }
   }
 
-  /** Kill a world or snapshot's whole session; `reason` marks it failed (reported through the listener). */
+  /** End a world or snapshot (and a snapshot's spares); `reason` marks it failed. Always resolves. */
   private async kill(p: Proc, reason?: string): Promise<void> {
-    if (reason) p.failure = reason;
+    if (reason) p.failure ??= reason;
     else p.ending = true;
-    const conn = await p.ready.catch(() => undefined);
-    if (!conn) return;
-    // A child forked a moment ago joins its own session only when it starts: let it, or it dies with us.
-    await Promise.all(p.unborn);
-    for (const s of p.spares.splice(0)) await p.tree.killSession(s.pid);
-    await p.tree.killSession(conn.pid);
-    if (!conn.isClosed) await new Promise<void>((r) => conn.once('close', () => r()));
+    const keys = [p.key, ...p.spares.splice(0).map((s) => s.key)];
+    try {
+      await withTimeout(p.tree.kill(keys), KILL_TIMEOUT_MS, `ending ${p.id}`);
+      await p.tree.drop(keys).catch(() => {});
+    } catch (err) {
+      // The keeper did not answer: end the whole tree, which the kernel cannot refuse.
+      this.opts.warn(`world-runtime: ${(err as Error).message}; ending its fork tree`);
+      await p.tree.end().catch(() => {});
+    }
+    this.forget(p);
   }
 
   private forget(p: Proc): void {
     if (this.procs.get(p.id) !== p) return;
     this.procs.delete(p.id);
+    this.byKey.delete(p.key);
     p.tree.members.delete(p.id);
-    for (const s of p.spares.splice(0)) void p.tree.killSession(s.pid);
-    rmSync(p.home, { recursive: true, force: true });
+    if (p.spares.length > 0) {
+      const keys = p.spares.splice(0).map((s) => s.key);
+      void p.tree
+        .kill(keys)
+        .then(() => p.tree.drop(keys))
+        .catch(() => {});
+    }
     void this.endTreeIfEmpty(p.tree);
   }
 
   private async endTreeIfEmpty(tree: Tree): Promise<void> {
     if (tree.members.size > 0 || !this.trees.has(tree)) return;
     this.trees.delete(tree);
-    await tree.end();
-  }
-}
-
-function isolationNote(choice: IsolationChoice): string {
-  switch (choice.kind) {
-    case 'bwrap':
-      return 'each fork tree: own user/pid/net/ipc/uts namespaces, read-only /usr, writes only to its own directory, no network, no capabilities';
-    case 'unshare':
-      return 'each fork tree: own pid/net/ipc/uts namespaces (no network), but the host filesystem is visible and writable';
-    default:
-      return 'worlds are NOT isolated: they run as this user with its files and network';
+    await tree.end().catch(() => {});
   }
 }
 
@@ -457,7 +567,8 @@ function toDriverError(err: unknown, p?: Proc): Error {
   if (!(err instanceof AgentRequestError)) return err as Error;
   if (err.code === 'FORK_REFUSED') return new ForkRefusedError(err.message);
   if (err.code === 'NO_FILE') return new FileNotFoundError(err.message);
-  if (err.code === 'PATH_OUTSIDE' || err.code === 'SPAWN') return new InvalidArgumentError(err.message, { agentCode: err.code });
-  if (err.code === 'GONE' && p) return new WorldFailedError(p.id, p.failure ?? 'its process exited');
+  if (err.code === 'PATH_OUTSIDE' || err.code === 'SPAWN' || err.code === 'TOO_LARGE' || err.code === 'WRITE')
+    return new InvalidArgumentError(err.message, { agentCode: err.code });
+  if (err.code === 'GONE' && p) return new WorldFailedError(p.id, p.failure ?? err.message);
   return new DriverError(err.message, err);
 }

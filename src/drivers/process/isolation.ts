@@ -1,136 +1,144 @@
 /**
  * @module
- * How a fork tree is sandboxed: bubblewrap when installed, util-linux `unshare` as a fallback, or nothing.
- * One fork tree is one trust domain (its processes can signal each other); trees are isolated from each
- * other and from the host.
+ * How the process driver's worlds are contained (docs/security.md):
+ *
+ * - `world`: one trust domain per world. Each world runs as its own unprivileged host uid (from a range the
+ *   runtime reserves) in its own mount, network, IPC and UTS namespaces, under a seccomp filter; every fork
+ *   tree has its own pid namespace. Needs root on the host (to map a uid range), x86_64 and util-linux.
+ * - `tree`: one user and pid namespace per fork tree (no root needed): each world still gets its own mount
+ *   view, network, /tmp and /dev/shm, but all worlds of a tree share one uid, so they can signal each other
+ *   and read each other's /proc. A tree is one trust domain; trees are isolated from each other and the host.
+ * - `none`: no sandbox at all (worlds run as this user with its files and network), said loudly.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, readlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
+import { arch } from 'node:os';
 import { IsolationUnavailableError } from '../../core/errors.js';
 import type { Isolation } from '../../core/types.js';
 
 export type ResolvedIsolation = Exclude<Isolation, 'auto'>;
 
-/** The uid a world runs as inside its user namespace: never root. */
-export const WORLD_UID = 1000;
+export interface IsolationChoice {
+  kind: ResolvedIsolation;
+  /** util-linux `unshare`, which starts each fork tree in its namespaces. */
+  unshare?: string;
+  /** Why this was chosen, for doctor and the warning. */
+  reason: string;
+}
 
 function which(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
     const p = `${dir}/${cmd}`;
     if (existsSync(p)) return p;
   }
+  for (const p of [`/usr/bin/${cmd}`, `/bin/${cmd}`]) if (existsSync(p)) return p;
   return undefined;
 }
 
-/** Whether bubblewrap can actually create the namespaces here (it may be installed but blocked). */
-function bwrapWorks(bwrap: string): boolean {
+/** Whether an unprivileged user namespace with its own pid namespace can be made here. */
+function userNamespacesWork(unshare: string): boolean {
   try {
-    execFileSync(bwrap, ['--unshare-all', '--unshare-user', ...systemBinds(), '/usr/bin/true'], {
-      stdio: 'ignore',
-      timeout: 5000,
-    });
+    execFileSync(unshare, ['--user', '--map-root-user', '--pid', '--fork', '--mount', '--mount-proc', '/bin/true'], { stdio: 'ignore', timeout: 5000 });
     return true;
   } catch {
     return false;
   }
 }
 
-const THP_DIR = '/sys/kernel/mm/transparent_hugepage';
-
-/** /usr read-only, and the top-level /bin, /lib... as the same symlinks (merged /usr) or read-only binds. */
-function systemBinds(): string[] {
-  const args = ['--ro-bind', '/usr', '/usr'];
-  for (const top of ['/bin', '/sbin', '/lib', '/lib64', '/lib32']) {
-    if (!existsSync(top)) continue;
-    if (lstatSync(top).isSymbolicLink()) args.push('--symlink', readlinkSync(top), top);
-    else args.push('--ro-bind', top, top);
-  }
-  return args;
-}
-
-export interface IsolationChoice {
-  kind: ResolvedIsolation;
-  /** Absolute path of the sandbox tool, when one is used. */
-  tool?: string;
-  /** Why this was chosen, for doctor and for the warning. */
-  reason: string;
-}
-
 /**
- * Resolve the configured isolation to what this machine can do. `auto` prefers bwrap, then unshare, then
- * none, and says so loudly (via `warn`) when it cannot sandbox with bwrap.
+ * Resolve the configured isolation to what this machine can do. `auto` takes `world` as root, else `tree`,
+ * else `none`, and warns loudly (through `warn`) whenever worlds are not one trust domain each.
  */
 export function chooseIsolation(wanted: Isolation, warn: (msg: string) => void): IsolationChoice {
-  const bwrap = which('bwrap');
+  const root = process.getuid?.() === 0;
   const unshare = which('unshare');
-  if (wanted === 'bwrap' || wanted === 'auto') {
-    if (bwrap && bwrapWorks(bwrap)) return { kind: 'bwrap', tool: bwrap, reason: `bubblewrap at ${bwrap}` };
-    const why = bwrap ? `bubblewrap at ${bwrap} cannot create namespaces here` : 'bubblewrap (bwrap) is not installed';
-    if (wanted === 'bwrap') throw new IsolationUnavailableError(`isolation 'bwrap' requested but ${why}; install the bubblewrap package`);
-    if (unshare && process.getuid?.() === 0) {
-      warn(`world-runtime: WARNING ${why}; falling back to 'unshare' (new pid/net/ipc namespaces, no filesystem sandbox). Install bubblewrap for full isolation.`);
-      return { kind: 'unshare', tool: unshare, reason: `${why}; util-linux unshare fallback` };
-    }
-    warn(`world-runtime: WARNING ${why} and unshare is unusable; worlds run WITHOUT isolation (they can read and write as this user and reach the network). Install bubblewrap.`);
-    return { kind: 'none', reason: `${why}; no sandbox` };
+  const x64 = arch() === 'x64';
+  const worldWhyNot = !root
+    ? 'per-world isolation needs root (it maps worlds to a range of unprivileged host uids)'
+    : !x64
+      ? `per-world isolation is built for x86_64; this is ${arch()}`
+      : !unshare
+        ? 'util-linux unshare is not installed'
+        : undefined;
+  if (wanted === 'world' || (wanted === 'auto' && !worldWhyNot)) {
+    if (worldWhyNot) throw new IsolationUnavailableError(`isolation 'world' requested but ${worldWhyNot}`);
+    return { kind: 'world', unshare, reason: 'root: a uid, namespaces and seccomp filter per world, a pid namespace per tree' };
   }
-  if (wanted === 'unshare') {
-    if (!unshare) throw new IsolationUnavailableError("isolation 'unshare' requested but util-linux unshare is not installed");
-    return { kind: 'unshare', tool: unshare, reason: 'util-linux unshare (requested)' };
+  const treeWorks = unshare !== undefined && x64 && !root && userNamespacesWork(unshare);
+  if (wanted === 'tree' || wanted === 'auto') {
+    if (treeWorks) {
+      if (wanted === 'auto') {
+        warn(
+          `world-runtime: WARNING ${worldWhyNot}; using isolation 'tree': worlds branched from one created world share a uid and can signal each other. Run as root for one trust domain per world.`,
+        );
+      }
+      return { kind: 'tree', unshare, reason: `${worldWhyNot}; one unprivileged user namespace per tree` };
+    }
+    const why = root
+      ? "isolation 'tree' runs without root (as root, use 'world')"
+      : !x64
+        ? `isolation is built for x86_64; this is ${arch()}`
+        : unshare
+          ? 'unprivileged user namespaces are not allowed here'
+          : 'util-linux unshare is not installed';
+    if (wanted === 'tree') throw new IsolationUnavailableError(`isolation 'tree' requested but ${why}`);
+    warn(`world-runtime: WARNING ${why}; worlds run WITHOUT isolation (as this user, with its files and network).`);
+    return { kind: 'none', reason: `${why}; no sandbox` };
   }
   return { kind: 'none', reason: 'no sandbox (requested)' };
 }
 
-export interface SandboxPaths {
-  /** The tree's own directory: the only writable place the sandbox sees. */
-  treeDir: string;
-  /** Directory holding the control socket. */
-  socketDir: string;
-  /** Directory holding agent.py. */
-  agentDir: string;
-  /** The Python interpreter (its prefix is bound read-only when outside /usr). */
-  python: string;
+/** The argv prefix that starts a tree's keeper in its namespaces (it becomes pid 1 of a new pid namespace). */
+export function keeperArgv(choice: IsolationChoice): string[] {
+  const u = choice.unshare as string;
+  if (choice.kind === 'world') return [u, '--pid', '--fork', '--kill-child', '--mount-proc', '--'];
+  if (choice.kind === 'tree') return [u, '--user', '--map-root-user', '--pid', '--fork', '--kill-child', '--mount', '--mount-proc', '--'];
+  return [];
 }
 
-/** Directories of the host shown read-only inside a bwrap sandbox: enough for Python and a shell. */
-const RO_ETC = ['/etc/ld.so.cache', '/etc/alternatives', '/etc/localtime', '/etc/passwd', '/etc/group', '/etc/nsswitch.conf'];
-
-/** The argv prefix that puts `python agent.py ...` into the chosen sandbox. */
-export function sandboxArgv(choice: IsolationChoice, paths: SandboxPaths): string[] {
-  if (choice.kind === 'none') return [];
-  if (choice.kind === 'unshare') {
-    // --kill-child: the tree dies with unshare; the keeper also kills the tree when the host connection drops.
-    return [choice.tool as string, '--pid', '--fork', '--kill-child', '--mount-proc', '--net', '--ipc', '--uts', '--'];
+export function isolationNote(choice: IsolationChoice): string {
+  switch (choice.kind) {
+    case 'world':
+      return 'each world: its own unprivileged host uid, mount view, network, IPC and /tmp, under a seccomp filter; each fork tree: its own pid namespace';
+    case 'tree':
+      return 'each world: its own mount view, network, IPC and /tmp; all worlds of one fork tree share a uid (one trust domain per tree)';
+    default:
+      return 'worlds are NOT isolated: they run as this user with its files and network';
   }
-  const args = [
-    choice.tool as string,
-    '--unshare-all',
-    '--unshare-user',
-    '--clearenv',
-    '--setenv', 'LANG', 'C.UTF-8',
-    '--setenv', 'GLIBC_TUNABLES', 'glibc.malloc.hugetlb=1',
-    '--uid', String(WORLD_UID),
-    '--gid', String(WORLD_UID),
-    '--die-with-parent',
-    '--new-session',
-    '--cap-drop', 'ALL',
-    ...systemBinds(),
-    '--proc', '/proc',
-    '--dev', '/dev',
-    '--tmpfs', '/tmp',
-  ];
-  for (const f of RO_ETC) args.push('--ro-bind-try', f, f);
-  // glibc reads this to honour malloc.hugetlb=1; without it, worlds never get huge pages (forks copy more).
-  args.push('--ro-bind-try', THP_DIR, THP_DIR);
-  const pyPrefix = dirname(dirname(paths.python));
-  if (!paths.python.startsWith('/usr/')) args.push('--ro-bind', pyPrefix, pyPrefix);
-  args.push('--ro-bind', paths.agentDir, paths.agentDir);
-  args.push('--bind', paths.socketDir, paths.socketDir);
-  args.push('--bind', paths.treeDir, paths.treeDir);
-  // Everything but the tree's directory and a private /tmp is read-only, the sandbox's own root included.
-  args.push('--remount-ro', '/');
-  args.push('--chdir', paths.treeDir, '--setenv', 'HOME', paths.treeDir, '--setenv', 'PATH', '/usr/local/bin:/usr/bin:/bin');
-  args.push('--');
-  return args;
+}
+
+/** Host uids reserved for one runtime's worlds (isolation `world`): none may belong to anything else. */
+export const UID_COUNT = 65536;
+const DEFAULT_UID_BASE = 0x7a000000;
+
+/**
+ * The first host uid of a 65,536-uid range that no user, group or subordinate-id range of this machine
+ * overlaps (a host account with a world's uid could signal that world's processes).
+ */
+export function chooseUidBase(read: (path: string) => string): number {
+  const taken: [number, number][] = [];
+  for (const file of ['/etc/passwd', '/etc/group']) {
+    for (const line of safeRead(read, file).split('\n')) {
+      const id = Number(line.split(':')[2]);
+      if (Number.isInteger(id)) taken.push([id, 1]);
+    }
+  }
+  for (const file of ['/etc/subuid', '/etc/subgid']) {
+    for (const line of safeRead(read, file).split('\n')) {
+      const [, start, count] = line.split(':').map(Number);
+      if (Number.isInteger(start) && Number.isInteger(count)) taken.push([start as number, count as number]);
+    }
+  }
+  for (let base = DEFAULT_UID_BASE; base + UID_COUNT < 0xfffffff0; base += UID_COUNT) {
+    if (!taken.some(([s, n]) => s < base + UID_COUNT && s + n > base)) return base;
+  }
+  throw new IsolationUnavailableError('no free range of 65,536 host uids for the worlds');
+}
+
+function safeRead(read: (path: string) => string, path: string): string {
+  try {
+    return read(path);
+  } catch {
+    return '';
+  }
 }

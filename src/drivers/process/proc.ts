@@ -1,7 +1,8 @@
 /**
  * @module
  * A world, snapshot or spare as the process driver knows it: its agent connection (which may still be on
- * its way: a snapshot exists from the instant of its fork, before it has connected) and its tree.
+ * its way: a snapshot exists from the instant of its fork, before it has connected), its tree, and the id
+ * its keeper knows it by.
  */
 import type { SnapshotHandle, WorldHandle } from '../driver.js';
 import type { AgentConnection } from './control.js';
@@ -13,32 +14,21 @@ export class Proc implements WorldHandle, SnapshotHandle {
   queue: Promise<unknown> = Promise.resolve();
   /** Set when the driver itself ends the process, so its disconnect is not reported as a crash. */
   ending = false;
-  /** Why the driver killed it, when it did so because the world misbehaved. */
+  /** Why the world failed (a keeper's report, or the driver's own reason for killing it). */
   failure?: string;
-  /** Snapshots only: pre-forked copies waiting to become branches. */
-  readonly spares: AgentConnection[] = [];
+  /** Snapshots only: pre-born branches waiting to be activated, each with the keeper id of its domain. */
+  readonly spares: { conn: AgentConnection; key: string }[] = [];
   refilling = false;
-  /**
-   * Children forked from this process that have not connected yet. Until a child connects it may still be in
-   * this process's session, so killing the session must wait for them.
-   */
-  readonly unborn = new Set<Promise<unknown>>();
-
-  /** Track a child's connection until it arrives (or fails). */
-  expectChild(ready: Promise<unknown>): void {
-    const settled = ready.then(
-      () => {},
-      () => {},
-    );
-    this.unborn.add(settled);
-    void settled.then(() => this.unborn.delete(settled));
-  }
 
   constructor(
     readonly id: string,
+    /** The keeper's name for this domain: the world id, or the spare's own id for an activated spare. */
+    readonly key: string,
     readonly ready: Promise<AgentConnection>,
     readonly tree: Tree,
     readonly home: string,
+    readonly memoryMib: number,
+    readonly diskMib: number,
   ) {
     ready.then(
       (c) => {

@@ -1,99 +1,160 @@
 /**
  * @module
- * A fork tree: one sandbox holding a keeper process (the tree's subreaper) and every world and snapshot
- * descended from one created world. Started once per `create`; branching never starts a new tree.
+ * A fork tree: one keeper (agent/keeper.py, pid 1 of the tree's pid namespace) and every world, snapshot
+ * and spare descended from one created world. Started once per `create`; branching never starts a tree.
+ * The keeper is the only process of a tree that the host trusts: it makes each world's sandbox, hands it
+ * its connection, and ends it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { DriverError } from '../../core/errors.js';
-import type { PidsCgroups } from './cgroup.js';
+import type { RuntimeCgroups } from './cgroup.js';
 import type { AgentConnection, ControlServer } from './control.js';
-import { type IsolationChoice, sandboxArgv } from './isolation.js';
+import type { FsChoice } from './fs.js';
+import { type IsolationChoice, keeperArgv } from './isolation.js';
 
 export interface TreeConfig {
   control: ControlServer;
   isolation: IsolationChoice;
-  cgroups?: PidsCgroups;
-  maxPids: number;
+  fs: FsChoice;
+  /** This runtime's layer folder (under `fs.base`). */
+  layersDir: string;
+  cgroups?: RuntimeCgroups;
   python: string;
-  agentPath: string;
-  agentDir: string;
-  socketDir: string;
-  worldsDir: string;
+  keeperPath: string;
+  /** Host uids the worlds map to (isolation `world`): the tree's uid 0 is `uidBase`. */
+  uidBase: number;
+  uidCount: number;
+  /** Read-only host folders a world also needs (the interpreter's prefix when it is outside /usr). */
+  extraRo: string[];
+  /** Named on the keeper's command line (and so on every world's): how the runtime's processes are found. */
+  runtimeId: string;
 }
 
-/**
- * The whole environment a world starts with: nothing of the host's (tokens, keys) leaks in. glibc's
- * `malloc.hugetlb=1` puts large allocations on transparent huge pages, so forking a 200 MB world copies
- * ~100 page-table entries instead of ~50,000 (measured here: fork of a 200 MB Python 2.1 ms instead of 6 ms).
- */
-function worldEnv(home: string): NodeJS.ProcessEnv {
-  return { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' };
+/** One world, snapshot or spare to be born (agent/PROTOCOL.md, keeper ops). */
+export interface Birth {
+  id: string;
+  role: 'world' | 'spare' | 'snapshot';
+  token: string;
+  memoryMib: number;
+  diskMib?: number;
 }
+
+export interface Born {
+  id: string;
+  uid: number;
+  home: string;
+}
+
+/** Inside every tree's user namespace: the owner of every world file on disk, and the worlds' group. */
+export const FILE_OWNER = 100;
+export const WORLD_GID = 1000;
 
 export class Tree {
   /** Ids of the worlds and snapshots alive in this tree; the tree ends with the last of them. */
   readonly members = new Set<string>();
   private ended = false;
+  private readonly exitListeners = new Set<(id: string, reason: string) => void>();
 
   private constructor(
     readonly id: string,
-    readonly dir: string,
     readonly keeper: AgentConnection,
     private readonly child: ChildProcess,
-    private readonly config: TreeConfig,
-  ) {}
+  ) {
+    keeper.on('message', (msg: Record<string, unknown>) => {
+      if (msg.event === 'exit') for (const l of this.exitListeners) l(String(msg.id), String(msg.reason));
+    });
+  }
 
   static async start(id: string, config: TreeConfig): Promise<Tree> {
-    const dir = join(config.worldsDir, id);
-    mkdirSync(dir, { recursive: true });
     const { token, connection } = config.control.expect();
-    const agent = [config.python, '-I', '-S', config.agentPath, 'keeper', config.control.path, token];
-    let argv = [
-      ...sandboxArgv(config.isolation, { treeDir: dir, socketDir: config.socketDir, agentDir: config.agentDir, python: config.python }),
-      ...agent,
-    ];
-    if (config.cgroups) {
-      // The shell joins the tree's pids group, then becomes the sandbox: everything after inherits the limit.
-      const procs = config.cgroups.create(id, config.maxPids);
-      argv = ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', procs, ...argv];
-    }
+    const cfg = {
+      tree: id,
+      socket: config.control.path,
+      token,
+      mode: config.isolation.kind,
+      uidBase: config.uidBase,
+      uidCount: config.uidCount,
+      fileOwner: config.isolation.kind === 'world' ? config.uidBase + FILE_OWNER : 0,
+      fileGroup: config.isolation.kind === 'world' ? config.uidBase + WORLD_GID : 0,
+      fs: { kind: config.fs.kind, root: config.layersDir, quotas: config.fs.quotas },
+      cgroups: config.cgroups ?? null,
+      userns: config.isolation.kind === 'tree',
+      extraRo: config.extraRo,
+    };
+    const argv = [...keeperArgv(config.isolation), config.python, '-I', '-S', config.keeperPath, '--runtime', config.runtimeId];
     const [cmd, ...args] = argv as [string, ...string[]];
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: worldEnv(dir) });
+    // The configuration holds the keeper's token: on stdin, never on a command line `ps` shows.
+    const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' } });
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(JSON.stringify(cfg));
     let stderr = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (d: string) => {
       stderr = (stderr + d).slice(-4000);
     });
     const early = new Promise<never>((_, reject) => {
-      child.once('exit', (code, signal) => reject(new DriverError(`world sandbox exited at start (${signal ?? code}): ${stderr.trim() || 'no output'}`)));
+      child.once('exit', (code, signal) =>
+        reject(new DriverError(`a fork tree's keeper exited at start (${signal ?? code}): ${stderr.trim() || 'no output'}`)),
+      );
       child.once('error', (err) => reject(new DriverError(`cannot start ${cmd}: ${err.message}`, err)));
     });
     try {
       const keeper = await Promise.race([connection, early]);
-      return new Tree(id, dir, keeper, child, config);
+      return new Tree(id, keeper, child);
     } catch (err) {
       config.control.cancel(token, err as Error);
       child.kill('SIGKILL');
-      config.cgroups?.remove(id);
-      rmSync(dir, { recursive: true, force: true });
       throw err;
     }
   }
 
-  /** Kill every process of one world or snapshot (its whole session). */
-  async killSession(pid: number): Promise<void> {
-    if (this.keeper.isClosed) return;
-    await this.keeper.request('kill_session', { pid }).catch(() => {});
+  get isEnded(): boolean {
+    return this.ended || this.keeper.isClosed;
   }
 
-  async signal(pid: number, signal: 'SIGINT' | 'SIGKILL'): Promise<void> {
-    if (this.keeper.isClosed) return;
-    await this.keeper.request('signal', { pid, signal }).catch(() => {});
+  onExit(listener: (id: string, reason: string) => void): void {
+    this.exitListeners.add(listener);
   }
 
-  /** Tear the tree down: every process killed and reaped, its cgroup and files removed. */
+  /** Fork the tree's first world (or a spare for a later create). Its connection arrives on its token. */
+  async spawn(birth: Birth): Promise<{ pid: number; uid: number }> {
+    const r = await this.keeper.request('spawn', { birth });
+    return { pid: Number(r.pid), uid: Number(r.uid) };
+  }
+
+  /** Make the layers, groups and uids of worlds about to be forked from `parent`. */
+  async prepare(parent: string, births: Birth[]): Promise<Born[]> {
+    const r = await this.keeper.request('prepare', { parent, births });
+    return r.births as Born[];
+  }
+
+  /** End every process of these worlds or snapshots; resolves once none is left. */
+  async kill(ids: string[]): Promise<void> {
+    if (this.isEnded || ids.length === 0) return;
+    await this.keeper.request('kill', { ids });
+  }
+
+  /** Delete layers nothing depends on any more. */
+  async drop(ids: string[]): Promise<void> {
+    if (this.isEnded || ids.length === 0) return;
+    await this.keeper.request('drop', { ids });
+  }
+
+  async signal(id: string, signal: 'SIGINT' | 'SIGKILL'): Promise<void> {
+    if (this.isEnded) return;
+    await this.keeper.request('signal', { world: id, signal }).catch(() => {});
+  }
+
+  async limits(id: string, limits: { memoryMib?: number; diskMib?: number }): Promise<void> {
+    await this.keeper.request('limits', { world: id, ...limits });
+  }
+
+  async usage(ids: string[]): Promise<Record<string, { disk: number | null; memory: number | null }>> {
+    if (this.isEnded) return {};
+    return (await this.keeper.request('usage', { ids })).usage as Record<string, { disk: number | null; memory: number | null }>;
+  }
+
+  /** Tear the tree down: every process killed (the keeper is its pid namespace's init), its layers removed. */
   async end(): Promise<void> {
     if (this.ended) return;
     this.ended = true;
@@ -101,11 +162,10 @@ export class Tree {
       if (this.child.exitCode !== null || this.child.signalCode !== null) resolve();
       else this.child.once('exit', () => resolve());
     });
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
     await this.keeper.request('exit').catch(() => {});
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
+    this.keeper.close();
     await exited;
     clearTimeout(timer);
-    this.config.cgroups?.remove(this.id);
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,664 @@
+"""world-runtime keeper: the trusted root of one fork tree (docs/security.md, agent/PROTOCOL.md).
+
+Started by the host as pid 1 of the tree's own pid namespace, it never runs user code. It
+  - forks the tree's first world and gives it its root view, user namespace and seccomp filter;
+  - answers the filter's notifications: a world being born may unshare its namespaces and take the uid the
+    keeper assigned it, once; nothing else may. While a newborn waits in that call, the keeper swaps its
+    /world, /tmp and /dev/shm for its own, brings up its network and puts its own host connection
+    into it (SECCOMP_IOCTL_NOTIF_ADDFD): no world ever sees a socket path or another world's channel;
+  - ends worlds: every process of the world's uid (kill(-1) as that uid is atomic against forks);
+  - makes and removes the layers that hold worlds' files (layers.py).
+
+    python3 -I -S keeper.py --runtime RUNTIME_ID   (its configuration, JSON, on stdin)
+"""
+
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import agent  # noqa: E402
+import layers as layers_mod  # noqa: E402
+import limits  # noqa: E402
+import sandbox  # noqa: E402
+import views  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# A kill waits this long for worlds still being born from the killed one (they are born with its uid).
+BIRTH_WAIT = 5.0
+DEFERRED = object()  # a handler that will answer its request later
+# A world making more refused identity or namespace changes than this is killed (it can only be probing).
+MAX_REFUSED = 256
+
+
+class Fault(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+class Domain:
+    """One world, snapshot or spare: a uid, a layer, and (once born) its agent's pid."""
+
+    __slots__ = ("id", "role", "uid", "token", "layer", "memory_mib", "disk_mib", "pid", "pidfd",
+                 "ending", "refused", "registered", "mnt_ino", "home")
+
+    def __init__(self, birth, uid):
+        self.id, self.role, self.token = birth["id"], birth["role"], birth["token"]
+        self.memory_mib, self.disk_mib = birth.get("memoryMib") or 512, birth.get("diskMib")
+        self.uid, self.layer = uid, birth["id"]
+        self.pid = self.pidfd = self.mnt_ino = None
+        self.ending = False
+        self.refused = 0
+        self.registered = 0
+        self.home = None
+
+
+def _ticks_now():
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * CLK_TCK)
+
+
+def _proc_stat(pid):
+    """(ppid, starttime in ticks) of a process in our pid namespace."""
+    with open("/proc/%d/stat" % pid, "rb") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(b")") + 2:].split()
+    return int(fields[1]), int(fields[19])
+
+
+class Keeper:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.mode = cfg["mode"]  # 'world': a uid per world (root); 'tree': one shared uid
+        self.base = cfg.get("uidBase", 0)
+        self.owner = cfg.get("fileOwner", 0)  # on-disk owner of every world file (host uid)
+        self.group = cfg.get("fileGroup", 0)
+        self.next_uid = agent.FIRST_WORLD_UID
+        self.free_uids = []
+        self.domains = {}
+        self.by_pid = {}
+        self.pending = {}  # parent pid -> [Domain] waiting to be born from it
+        self.newborns = {}  # pid -> parent pid: children that unshared and have yet to take their uid
+        self.deferred_kills = []  # (request, deadline)
+        self.settling = {}  # pid -> (parent pid, host uid): let into setresuid(), maybe not yet through it
+        self.listener = None
+        self.sel = selectors.DefaultSelector()
+        self.own_mnt = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        self.own_net = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        fs = cfg["fs"]
+        if fs["kind"] == "btrfs":
+            self.layers = layers_mod.BtrfsLayers(fs["root"], self.owner, self.group, fs.get("quotas"))
+        elif fs["kind"] == "overlay":
+            self.layers = layers_mod.OverlayLayers(fs["root"], self.owner, self.group, userxattr=cfg.get("userns", False))
+        else:
+            self.layers = layers_mod.CopyLayers(fs["root"], self.owner, self.group)
+        cg = cfg.get("cgroups")
+        self.cgroups = limits.Cgroups(cg["memory"], cg["pids"], cfg["tree"]) if cg else None
+        if self.cgroups:
+            self.cgroups.enter()  # before anything is forked: every process of the tree is born inside
+        self.oom_seen = 0
+        self.idmaps = limits.Idmaps(self.owner, self.group) if self.mode == "world" else None
+        self.host = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.host.connect(cfg["socket"])
+        self.inbox = bytearray()
+        self.send({"hello": cfg["token"], "pid": os.getpid(), "role": "keeper"})
+        self.sel.register(self.host, selectors.EVENT_READ, self.on_host)
+
+    # ------------------------------------------------------------ host channel
+
+    def send(self, msg):
+        self.host.sendall(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
+
+    def on_host(self):
+        # Every complete line that arrived, not one per wakeup: several requests often come in one read.
+        data = self.host.recv(1 << 16)
+        if not data:
+            self.shutdown()
+        self.inbox += data
+        while True:
+            nl = self.inbox.find(b"\n")
+            if nl < 0:
+                return
+            line = bytes(self.inbox[:nl])
+            del self.inbox[: nl + 1]
+            self.handle(json.loads(line))
+
+    def handle(self, req):
+        rid = req.get("id")
+        try:
+            handler = getattr(self, "op_" + str(req.get("op")), None)
+            if handler is None:
+                raise Fault("BAD_OP", "unknown keeper operation %r" % req.get("op"))
+            result = handler(req)
+            if result is not DEFERRED:
+                self.send({"id": rid, "ok": True, "result": result or {}})
+        except Fault as e:
+            self.send({"id": rid, "ok": False, "error": {"code": e.code, "message": str(e)}})
+        except Exception as e:  # the keeper must never die of a request
+            self.send({"id": rid, "ok": False, "error": {"code": "KEEPER", "message": "%s: %s" % (type(e).__name__, e)}})
+
+    def event(self, name, **fields):
+        fields["event"] = name
+        self.send(fields)
+
+    # ------------------------------------------------------------ domains
+
+    def allocate_uid(self):
+        # With one shared uid these are only birth tickets: the number a newborn names to claim its birth.
+        if self.free_uids:
+            return self.free_uids.pop()
+        uid = self.next_uid
+        if uid >= self.cfg.get("uidCount", 65536):
+            raise Fault("CAPACITY", "this tree has used every uid of its range")
+        self.next_uid += 1
+        return uid
+
+    def new_domain(self, birth):
+        if birth["id"] in self.domains:
+            raise Fault("EXISTS", "domain %s exists" % birth["id"])
+        d = Domain(birth, self.allocate_uid())
+        self.domains[d.id] = d
+        self.memory_total()
+        return d
+
+    def memory_total(self):
+        if self.cgroups:
+            self.cgroups.set_total(sum(d.memory_mib for d in self.domains.values()) << 20)
+
+    def op_spawn(self, req):
+        """Fork the tree's first world (or the spare a later create takes) and give it its sandbox."""
+        d = self.new_domain(req["birth"])
+        self.layers.new(d.layer, (d.disk_mib or 0) << 20)
+        sp_keeper, sp_child = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            sp_keeper.close()
+            agent.first_world(sp_child, d.role, self.mode, d.uid, d.memory_mib, self.home_of(d))
+            os._exit(1)  # not reached
+        sp_child.close()
+        try:
+            self.first_birth(d, pid, sp_keeper)
+        except BaseException:
+            os.kill(pid, signal.SIGKILL)
+            raise
+        finally:
+            sp_keeper.close()
+        return {"pid": pid, "uid": d.uid}
+
+    def first_birth(self, d, pid, sp):
+        sp.settimeout(10)
+        if sp.recv(1) != b"u":
+            raise Fault("BIRTH", "the first world did not start")
+        if self.mode == "world":
+            # Its user namespace maps the tree's uid range to the runtime's unprivileged host range.
+            for name in ("uid_map", "gid_map"):
+                with open("/proc/%d/%s" % (pid, name), "w") as f:
+                    f.write("0 %d %d\n" % (self.base, self.cfg.get("uidCount", 65536)))
+        if self.mode != "none":
+            mnt = os.open("/proc/%d/ns/mnt" % pid, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                views.build_root(mnt, self.cfg.get("extraRo", []))
+            finally:
+                os.close(mnt)
+        self.pending.setdefault(os.getpid(), []).append(d)
+        if self.mode != "none":
+            self.newborns[pid] = os.getpid()
+        sp.sendall(b"g")
+        _, fds, _, _ = socket.recv_fds(sp, 1, 1)
+        if not fds:
+            raise Fault("BIRTH", "the first world sent no seccomp listener")
+        if self.listener is None:
+            self.listener = fds[0]
+            self.sel.register(self.listener, selectors.EVENT_READ, self.on_notification)
+        else:
+            os.close(fds[0])
+
+    def op_prepare(self, req):
+        """Make the layers, cgroups and uids of worlds about to be forked from `parent`, and expect them."""
+        parent = self.domain(req["parent"])
+        made = []
+        try:
+            for birth in req["births"]:
+                d = self.new_domain(birth)
+                made.append(d)
+                if d.role == "snapshot":
+                    self.layers.snapshot(parent.layer, d.layer)
+                else:
+                    self.layers.branch(parent.layer, d.layer, (d.disk_mib or 0) << 20)
+                d.registered = _ticks_now()
+        except BaseException:
+            for d in made:
+                self.release(d)
+            raise
+        if self.layers.kind == "overlay" and parent.role == "world":
+            # Its upper was just frozen under it: mount its fresh upper, so its writes stop reaching the
+            # snapshot (the agent then reopens its own handles: the fork request says `refreshOwn`).
+            self.remount(parent)
+        self.pending.setdefault(parent.pid, []).extend(made)
+        return {"births": [{"id": d.id, "uid": d.uid, "home": self.home_of(d)} for d in made]}
+
+    def home_of(self, d):
+        """Where a world finds its files: /world in its own view, or (no sandbox) the layer's own folder."""
+        if self.mode != "none":
+            return "/world"
+        files = self.layers.mounts(d.layer)[0] if d.role != "snapshot" else None
+        return files
+
+    def domain(self, did):
+        d = self.domains.get(did)
+        if d is None:
+            raise Fault("NO_DOMAIN", "no world or snapshot %r in this tree" % did)
+        return d
+
+    # ------------------------------------------------------------ notifications
+
+    def on_notification(self):
+        n = sandbox.receive(self.listener)
+        if n is None:
+            if sandbox.listener_hung_up(self.listener):
+                # No process of the tree runs under the filter any more; a new first world brings a new one.
+                self.sel.unregister(self.listener)
+                os.close(self.listener)
+                self.listener = None
+            return
+        try:
+            if n.name == "unshare":
+                self.on_unshare(n)
+            elif n.name in ("setresuid", "setuid", "setreuid"):
+                self.on_setuid(n)
+            else:
+                self.refuse(n)
+        except Exception as e:
+            self.refuse(n)
+            self.log("notification %s from %d failed: %s: %s" % (n.name, n.pid, type(e).__name__, e))
+
+    def refuse(self, n):
+        sandbox.respond(self.listener, n, error=1)
+        d = self.owner_of(n.pid)
+        if d is not None:
+            d.refused += 1
+            if d.refused > MAX_REFUSED and not d.ending:
+                self.end(d, "it made more than %d refused identity or namespace changes" % MAX_REFUSED)
+
+    def owner_of(self, pid):
+        d = self.by_pid.get(pid)
+        if d is not None:
+            return d
+        try:
+            with open("/proc/%d/status" % pid, "rb") as f:
+                for line in f:
+                    if line.startswith(b"Uid:"):
+                        uid = int(line.split()[1]) - (self.base if self.mode == "world" else 0)
+                        return next((x for x in self.domains.values() if x.uid == uid and x.pid), None)
+        except OSError:
+            return None
+        return None
+
+    def on_unshare(self, n):
+        """Only a child its parent agent forked after we expected it may unshare, with the birth flags, once."""
+        if (n.args[0] & 0xFFFFFFFF) != sandbox.BIRTH_FLAGS or n.pid in self.newborns or n.pid in self.by_pid:
+            return self.refuse(n)
+        ppid = self.expected_child(n.pid)
+        if ppid is None or sum(1 for p in self.newborns.values() if p == ppid) >= len(self.pending.get(ppid, ())):
+            return self.refuse(n)
+        self.newborns[n.pid] = ppid
+        sandbox.respond(self.listener, n, proceed=True)
+
+    def expected_child(self, pid):
+        """The parent pid of `pid` if that parent has births pending and `pid` started after they were expected."""
+        try:
+            ppid, started = _proc_stat(pid)
+        except OSError:
+            return None
+        queue = self.pending.get(ppid)
+        if not queue or started < min(d.registered for d in queue) - 1:
+            return None
+        return ppid
+
+    def on_setuid(self, n):
+        uid = n.args[0] & 0xFFFFFFFF
+        others = n.args[1:2] if n.name == "setreuid" else n.args[1:3] if n.name == "setresuid" else ()
+        if any((a & 0xFFFFFFFF) not in (uid, 0xFFFFFFFF) for a in others):
+            return self.refuse(n)
+        ppid = self.newborns.get(n.pid)
+        if ppid is None and self.mode == "none":
+            ppid = self.expected_child(n.pid)
+        d = next((x for x in self.pending.get(ppid, ()) if x.uid == uid), None) if ppid is not None else None
+        if d is None:
+            return self.refuse(n)
+        self.newborns.pop(n.pid, None)
+        queue = self.pending[ppid]
+        queue.remove(d)
+        if not queue:
+            del self.pending[ppid]
+        try:
+            self.setup(d, n)
+        except Exception as e:
+            self.fail_birth(d, "%s: %s" % (type(e).__name__, e))
+            return self.refuse(n)
+        # A uid per world: the call runs. One shared uid: the child's uid is already right; answer 0.
+        sandbox.respond(self.listener, n, proceed=self.mode == "world")
+        if self.mode == "world":
+            if len(self.settling) > 256:
+                for parent in {p for p, _ in self.settling.values()}:
+                    self.births_from(parent)  # drops the children that are through
+            self.settling[n.pid] = (ppid, self.base + d.uid)
+
+    def setup(self, d, n):
+        """Give a newborn its own files, /tmp, /dev/shm, network, cgroups and host connection."""
+        pid = n.pid
+        mnt = os.open("/proc/%d/ns/mnt" % pid, os.O_RDONLY | os.O_CLOEXEC)
+        net = os.open("/proc/%d/ns/net" % pid, os.O_RDONLY | os.O_CLOEXEC)
+        idmap = None
+        try:
+            if self.mode != "none":
+                files = tmp = merged = None
+                if d.role != "snapshot":
+                    files, tmp, merged = self.layers.mounts(d.layer)
+                    if self.idmaps is not None:
+                        idmap = self.idmaps.take(self.base + d.uid, self.base + agent.WORLD_GID)
+                try:
+                    views.attach_world(mnt, self.own_mnt, files, tmp, merged, idmap, d.memory_mib << 20)
+                finally:
+                    if merged is not None:
+                        os.close(merged)
+                views.net_up(net, self.own_net)
+                d.mnt_ino = os.fstat(mnt).st_ino
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                conn.connect(self.cfg["socket"])
+                conn.sendall(json.dumps({"hello": d.token, "pid": pid, "role": d.role}).encode() + b"\n")
+                sandbox.add_fd(self.listener, n, conn.fileno(), agent.CONTROL_FD)
+            finally:
+                conn.close()
+        finally:
+            os.close(mnt)
+            os.close(net)
+            if idmap is not None:
+                os.close(idmap)
+        d.pid = pid
+        self.by_pid[pid] = d
+        try:
+            d.pidfd = sandbox.syscall("pidfd_open", pid, 0)
+            self.sel.register(d.pidfd, selectors.EVENT_READ, lambda: self.on_exit(d))
+        except OSError:
+            d.pidfd = None
+
+    def remount(self, d):
+        files, tmp, merged = self.layers.mounts(d.layer)
+        mnt = os.open("/proc/%d/ns/mnt" % d.pid, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            views.attach_world(mnt, self.own_mnt, files, tmp, merged, None, d.memory_mib << 20, keep_shm=True)
+        finally:
+            os.close(mnt)
+            if merged is not None:
+                os.close(merged)
+
+    def fail_birth(self, d, reason):
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.connect(self.cfg["socket"])
+                conn.sendall(json.dumps({"hello": d.token, "pid": 0, "role": "failed", "error": reason}).encode() + b"\n")
+        except OSError:
+            pass
+        self.release(d)
+
+    # ------------------------------------------------------------ ending
+
+    def on_exit(self, d):
+        """A world's agent died without being asked to: end the rest of it and tell the host why."""
+        if d.ending:
+            return
+        reason = "its process exited unexpectedly"
+        if self.cgroups:
+            kills = self.cgroups.oom_kills()
+            if kills > self.oom_seen:
+                self.oom_seen = kills
+                reason = "killed by the out-of-memory killer: its tree reached its memory limit (the sum of its worlds' memoryMib)"
+        self.end(d, reason)
+
+    def end(self, d, reason=None):
+        d.ending = True
+        self.kill_domain(d)
+        if reason is not None:
+            self.event("exit", id=d.id, reason=reason)
+        self.release(d, keep_layer=True)
+
+    def kill_domain(self, d):
+        if d.pidfd is not None:
+            self.sel.unregister(d.pidfd)
+            os.close(d.pidfd)
+            d.pidfd = None
+        deadline = time.monotonic() + 5
+        while True:
+            left = self.kill_once(d)
+            if not left or time.monotonic() > deadline:
+                return not left
+            time.sleep(0.0002)
+
+    def live_of_uid(self, kuid):
+        """Whether a process of this uid is alive (zombies waiting to be reaped do not count)."""
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open("/proc/%s/status" % name, "rb") as f:
+                    status = f.read()
+            except OSError:
+                continue
+            state = status.split(b"State:", 1)[1].split()[0] if b"State:" in status else b"?"
+            uid = status.split(b"Uid:", 1)[1].split()[0] if b"Uid:" in status else b"-1"
+            if int(uid) == kuid and state not in (b"Z", b"X"):
+                return True
+        return False
+
+    def kill_once(self, d):
+        """SIGKILL every process of the domain; True while any of them is still alive."""
+        if self.mode == "world":
+            # kill(-1) as the world's uid reaches exactly its processes, and no fork can slip past it.
+            kuid = self.base + d.uid
+            os.setresuid(kuid, kuid, 0)
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            finally:
+                os.setresuid(0, 0, 0)
+            return self.live_of_uid(kuid)
+        left = self.tree_mode_left(d)
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return bool(left)
+
+    def tree_mode_left(self, d):
+        """One shared uid: a world's processes are those in its mount namespace."""
+        mine = d.mnt_ino
+        if mine is None:
+            return []
+        left = []
+        for name in os.listdir("/proc"):
+            if name.isdigit() and int(name) != os.getpid():
+                try:
+                    if os.stat("/proc/%s/ns/mnt" % name).st_ino == mine:
+                        left.append(int(name))
+                except OSError:
+                    pass
+        return left
+
+    def release(self, d, keep_layer=False):
+        self.domains.pop(d.id, None)
+        if d.pid is not None:
+            self.by_pid.pop(d.pid, None)
+            self.newborns.pop(d.pid, None)
+        for q in self.pending.values():
+            if d in q:
+                q.remove(d)
+        self.memory_total()
+        if d.uid >= agent.FIRST_WORLD_UID:
+            self.free_uids.append(d.uid)
+        if not keep_layer:
+            self.layers.drop(d.layer)
+
+    def op_kill(self, req):
+        """End worlds. A world with children still being born (they have its uid until they take their
+        own) is ended once they are, so a snapshot taken just before never dies with its source."""
+        doms = [self.domains[i] for i in req["ids"] if i in self.domains]
+        if any(self.births_from(d.pid) for d in doms if d.pid):
+            self.deferred_kills.append((req, time.monotonic() + BIRTH_WAIT))
+            return DEFERRED
+        for d in doms:
+            d.ending = True
+            self.kill_domain(d)
+            self.release(d, keep_layer=True)
+        return {}
+
+    def births_from(self, pid):
+        """Whether children of `pid` are being born: expected, or let into setresuid() but still of its uid."""
+        if self.pending.get(pid):
+            return True
+        for child, (parent, kuid) in list(self.settling.items()):
+            if parent != pid:
+                continue
+            try:
+                with open("/proc/%d/status" % child, "rb") as f:
+                    uid = int(f.read().split(b"Uid:", 1)[1].split()[0])
+            except (OSError, IndexError, ValueError):
+                uid = kuid  # gone: nothing to wait for
+            if uid == kuid:
+                del self.settling[child]
+            else:
+                return True
+        return False
+
+    def run_deferred_kills(self):
+        waiting, self.deferred_kills = self.deferred_kills, []
+        now = time.monotonic()
+        for req, deadline in waiting:
+            doms = [self.domains[i] for i in req["ids"] if i in self.domains]
+            if now < deadline and any(self.births_from(d.pid) for d in doms if d.pid):
+                self.deferred_kills.append((req, deadline))
+                continue
+            for d in doms:  # births that did not come in time fail
+                for b in list(self.pending.pop(d.pid, [])) if d.pid else []:
+                    self.fail_birth(b, "the world it was forked from was destroyed before it was born")
+            self.handle(dict(req, op="kill"))
+
+    def op_drop(self, req):
+        for lid in req["ids"]:
+            self.layers.drop(lid)
+        return {}
+
+    def op_signal(self, req):
+        d = self.domains.get(req["world"])
+        if d is None or d.pid is None:
+            return {"sent": False}
+        try:
+            os.kill(d.pid, getattr(signal, req["signal"]))
+            return {"sent": True}
+        except ProcessLookupError:
+            return {"sent": False}
+
+    def op_limits(self, req):
+        d = self.domain(req["world"])
+        if req.get("memoryMib"):
+            d.memory_mib = req["memoryMib"]
+            self.memory_total()
+        if req.get("diskMib"):
+            d.disk_mib = req["diskMib"]
+            self.layers.limit(d.layer, d.disk_mib << 20)
+        return {}
+
+    def op_usage(self, req):
+        out = {}
+        for did in req["ids"]:
+            d = self.domains.get(did)
+            out[did] = {"disk": self.layers.usage(did) if d else None, "memory": _rss(d.pid) if d and d.pid else None}
+        return {"usage": out}
+
+    def op_ping(self, req):
+        return {"pid": os.getpid(), "mode": self.mode, "fs": self.layers.kind}
+
+    def op_exit(self, req):
+        self.shutdown(reply_to=req.get("id"))
+
+    def shutdown(self, reply_to=None):
+        for d in list(self.domains.values()):
+            d.ending = True
+            try:
+                self.kill_domain(d)
+            except Exception:
+                pass
+            try:
+                self.release(d)
+            except Exception:
+                pass
+        if reply_to is not None:
+            try:
+                self.send({"id": reply_to, "ok": True, "result": {}})
+            except OSError:
+                pass
+        os._exit(0)
+
+    def log(self, msg):
+        try:
+            os.write(2, ("world-runtime keeper: %s\n" % msg).encode())
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------ loop
+
+    def serve(self):
+        if self.idmaps is not None:
+            self.idmaps.refill()
+        while True:
+            timeout = 0.05 if self.deferred_kills else 1.0 if self.idmaps else None
+            for key, _ in self.sel.select(timeout=timeout):
+                key.data()
+            if self.deferred_kills:
+                self.run_deferred_kills()
+            if self.idmaps is not None:
+                self.idmaps.refill()
+
+
+def _rss(pid):
+    """Resident bytes of a world's agent (its own pages and those it shares with its source)."""
+    try:
+        with open("/proc/%d/statm" % pid, "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return None
+
+
+def reap(signum, frame):
+    # pid 1 of the tree: orphans of every world end up here.
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def main():
+    # argv names only the runtime (so its processes can be found); the rest comes on stdin, off `ps`.
+    cfg = json.loads(sys.stdin.buffer.read())
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    signal.signal(signal.SIGCHLD, reap)
+    signal.siginterrupt(signal.SIGCHLD, False)  # SA_RESTART: a reaped helper must not fail an ioctl or setns
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sandbox.prctl(sandbox.PR_SET_CHILD_SUBREAPER, 1)
+    Keeper(cfg).serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+"""World filesystems (docs/process-driver.md, "Files"): one layer per world and per snapshot, kept by the keeper.
+
+A layer holds `files/` (the world's /world) and `tmp/` (its /tmp). Backends:
+  btrfs    a layer is a subvolume; a snapshot is a read-only snapshot of it, a branch a writable snapshot of
+           that: constant time whatever the size, copy-on-write, per-layer quotas (simple quotas).
+  overlay  a layer is a stack of frozen directories plus a writable upper; a snapshot freezes the upper,
+           a branch mounts a fresh upper over the stack. Constant time, no quotas; see the caveats in the doc.
+  copy     a layer is a directory; snapshot and branch copy it (`cp -a`): O(bytes + files), last resort.
+"""
+
+import errno
+import fcntl
+import os
+import shutil
+import struct
+import subprocess
+
+import sandbox
+
+_BTRFS = 0x94
+
+
+def _iow(nr, size):
+    return (1 << 30) | (size << 16) | (_BTRFS << 8) | nr
+
+
+def _ior(nr, size):
+    return (2 << 30) | (size << 16) | (_BTRFS << 8) | nr
+
+
+SUBVOL_CREATE = _iow(14, 4096)
+SNAP_CREATE_V2 = _iow(23, 4096)
+SNAP_DESTROY_V2 = _iow(63, 4096)
+QGROUP_LIMIT = _ior(43, 48)
+GET_SUBVOL_INFO = _ior(60, 0x1F8)
+SUBVOL_RDONLY = 1 << 1
+QGROUP_LIMIT_MAX_RFER = 1
+QGROUP_LIMIT_MAX_EXCL = 2
+
+
+def _vol_args(fd, name):
+    return bytearray(struct.pack("q", fd) + name.encode().ljust(4088, b"\0"))
+
+
+def _vol_args_v2(fd, name, flags=0):
+    return bytearray(struct.pack("qQQ", fd, 0, flags) + b"\0" * 32 + name.encode().ljust(4040, b"\0"))
+
+
+class Layer:
+    __slots__ = ("id", "path", "readonly", "stack", "upper", "work", "users", "dropped")
+
+    def __init__(self, lid, path, readonly=False):
+        self.id, self.path, self.readonly = lid, path, readonly
+        self.stack = []  # overlay: frozen directories, top first
+        self.upper = self.work = None
+        self.users = 0  # overlay: layers whose stack holds one of ours
+        self.dropped = False
+
+
+class Layers:
+    """The layers of one fork tree under `root` (a directory only the runtime can reach)."""
+
+    kind = None
+
+    def __init__(self, root, owner, group):
+        self.root, self.owner, self.group = root, owner, group
+        self.layers = {}
+
+    def _skeleton(self, path):
+        for sub, mode in (("files", 0o755), ("tmp", 0o1777)):
+            os.mkdir(os.path.join(path, sub), mode)
+            os.chmod(os.path.join(path, sub), mode)
+            os.chown(os.path.join(path, sub), self.owner, self.group)
+
+    def get(self, lid):
+        return self.layers[lid]
+
+    def limit(self, lid, disk_bytes):
+        """Cap what a layer may write; False when this backend cannot."""
+        return False
+
+    def usage(self, lid):
+        return None
+
+
+class BtrfsLayers(Layers):
+    kind = "btrfs"
+
+    def __init__(self, root, owner, group, quotas):
+        super().__init__(root, owner, group)
+        self.quotas = quotas  # the sysfs qgroups folder when simple quotas are on, else None
+        self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def _snap(self, src, lid, readonly):
+        s = os.open(src.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.ioctl(self.root_fd, SNAP_CREATE_V2, _vol_args_v2(s, lid, SUBVOL_RDONLY if readonly else 0))
+        finally:
+            os.close(s)
+        layer = self.layers[lid] = Layer(lid, os.path.join(self.root, lid), readonly)
+        return layer
+
+    def new(self, lid, disk_bytes=None):
+        fcntl.ioctl(self.root_fd, SUBVOL_CREATE, _vol_args(0, lid))
+        layer = self.layers[lid] = Layer(lid, os.path.join(self.root, lid))
+        self._skeleton(layer.path)
+        self.limit(lid, disk_bytes)
+        return layer
+
+    def snapshot(self, src_id, lid):
+        return self._snap(self.layers[src_id], lid, True)
+
+    def branch(self, src_id, lid, disk_bytes=None):
+        layer = self._snap(self.layers[src_id], lid, False)
+        self.limit(lid, disk_bytes)
+        return layer
+
+    def mounts(self, lid):
+        layer = self.layers[lid]
+        return os.path.join(layer.path, "files"), os.path.join(layer.path, "tmp"), None
+
+    def _treeid(self, lid):
+        fd = os.open(self.layers[lid].path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            info = bytearray(0x1F8)
+            fcntl.ioctl(fd, GET_SUBVOL_INFO, info)
+            return struct.unpack_from("Q", info, 0)[0]
+        finally:
+            os.close(fd)
+
+    def limit(self, lid, disk_bytes):
+        if not disk_bytes or not self.quotas:
+            return False
+        fd = os.open(self.layers[lid].path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            flags = QGROUP_LIMIT_MAX_RFER | QGROUP_LIMIT_MAX_EXCL
+            fcntl.ioctl(fd, QGROUP_LIMIT, bytearray(struct.pack("QQQQQQ", 0, flags, disk_bytes, disk_bytes, 0, 0)))
+        finally:
+            os.close(fd)
+        return True
+
+    def usage(self, lid):
+        """Bytes this layer wrote that still exist (simple quotas charge an extent to the layer that made it)."""
+        if not self.quotas or lid not in self.layers:
+            return None
+        try:
+            with open(os.path.join(self.quotas, "0_%d" % self._treeid(lid), "exclusive"), "rb") as f:
+                return int(f.read())
+        except OSError:
+            return None
+
+    def drop(self, lid):
+        layer = self.layers.pop(lid, None)
+        if layer is None:
+            return
+        try:
+            fcntl.ioctl(self.root_fd, SNAP_DESTROY_V2, _vol_args_v2(0, lid))
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                raise
+
+
+class OverlayLayers(Layers):
+    """Layers as overlayfs stacks. `userxattr` when the keeper is root only inside a user namespace."""
+
+    kind = "overlay"
+    MAX_STACK = 480  # overlayfs refuses more than 500 lower layers
+
+    def __init__(self, root, owner, group, userxattr):
+        super().__init__(root, owner, group)
+        self.userxattr = userxattr
+        self.frozen = {}  # frozen directory -> number of layers whose stack holds it
+        self.counter = 0
+
+    def _dir(self, tag):
+        self.counter += 1
+        path = os.path.join(self.root, "%s-%d" % (tag, self.counter))
+        os.mkdir(path, 0o755)
+        return path
+
+    def new(self, lid, disk_bytes=None):
+        layer = self.layers[lid] = Layer(lid, None)
+        base = self._dir("base")
+        self._skeleton(base)
+        self._hold([base])
+        layer.stack = [base]
+        layer.upper, layer.work = self._dir("up"), self._dir("work")
+        return layer
+
+    def _hold(self, stack):
+        for d in stack:
+            self.frozen[d] = self.frozen.get(d, 0) + 1
+
+    def freeze(self, lid):
+        """Turn a world's upper into a frozen layer on top of its stack; it gets a fresh upper."""
+        layer = self.layers[lid]
+        frozen = self._dir("frozen")
+        os.rmdir(frozen)
+        os.rename(layer.upper, frozen)
+        shutil.rmtree(layer.work, ignore_errors=True)
+        self._hold([frozen])
+        layer.stack = [frozen] + layer.stack
+        layer.upper, layer.work = self._dir("up"), self._dir("work")
+        if len(layer.stack) > self.MAX_STACK:
+            raise OSError(errno.EMLINK, "overlay stack of %s is %d layers deep (limit %d)" % (lid, len(layer.stack), self.MAX_STACK))
+
+    def snapshot(self, src_id, lid):
+        self.freeze(src_id)
+        layer = self.layers[lid] = Layer(lid, None, readonly=True)
+        layer.stack = list(self.layers[src_id].stack)
+        self._hold(layer.stack)
+        return layer
+
+    def branch(self, src_id, lid, disk_bytes=None):
+        src = self.layers[src_id]
+        if not src.readonly:
+            self.freeze(src_id)
+        layer = self.layers[lid] = Layer(lid, None)
+        layer.stack = list(src.stack)
+        self._hold(layer.stack)
+        layer.upper, layer.work = self._dir("up"), self._dir("work")
+        return layer
+
+    def mounts(self, lid):
+        layer = self.layers[lid]
+        if layer.readonly:
+            return None, None, None
+        fs = sandbox.syscall("fsopen", b"overlay", sandbox.FSOPEN_CLOEXEC)
+        try:
+            for d in layer.stack:
+                sandbox.syscall("fsconfig", fs, sandbox.FSCONFIG_SET_STRING, b"lowerdir+", os.fsencode(d), 0)
+            sandbox.syscall("fsconfig", fs, sandbox.FSCONFIG_SET_STRING, b"upperdir", os.fsencode(layer.upper), 0)
+            sandbox.syscall("fsconfig", fs, sandbox.FSCONFIG_SET_STRING, b"workdir", os.fsencode(layer.work), 0)
+            for flag in (("userxattr",) if self.userxattr else ()) + ("volatile",):
+                sandbox.syscall("fsconfig", fs, sandbox.FSCONFIG_SET_FLAG, flag.encode(), None, 0)
+            sandbox.syscall("fsconfig", fs, sandbox.FSCONFIG_CMD_CREATE, None, None, 0)
+            merged = sandbox.syscall("fsmount", fs, sandbox.FSMOUNT_CLOEXEC, sandbox.MOUNT_ATTR_NOSUID | sandbox.MOUNT_ATTR_NODEV)
+        finally:
+            os.close(fs)
+        return "files", "tmp", merged
+
+    def drop(self, lid):
+        layer = self.layers.pop(lid, None)
+        if layer is None:
+            return
+        for d in layer.stack:
+            self.frozen[d] -= 1
+            if self.frozen[d] == 0:
+                del self.frozen[d]
+                shutil.rmtree(d, ignore_errors=True)
+        for d in (layer.upper, layer.work):
+            if d:
+                shutil.rmtree(d, ignore_errors=True)
+
+
+class CopyLayers(Layers):
+    """Each layer a plain directory; snapshots and branches are copies (the loudly-warned last resort)."""
+
+    kind = "copy"
+
+    def new(self, lid, disk_bytes=None):
+        path = os.path.join(self.root, lid)
+        os.mkdir(path, 0o755)
+        self._skeleton(path)
+        layer = self.layers[lid] = Layer(lid, path)
+        return layer
+
+    def _copy(self, src_id, lid, readonly):
+        path = os.path.join(self.root, lid)
+        # As the owner of the files, never as root: a world's symlinks are copied, not followed.
+        subprocess.run(["cp", "-a", "--reflink=auto", "--", self.layers[src_id].path, path], check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        layer = self.layers[lid] = Layer(lid, path, readonly)
+        return layer
+
+    def snapshot(self, src_id, lid):
+        return self._copy(src_id, lid, True)
+
+    def branch(self, src_id, lid, disk_bytes=None):
+        return self._copy(src_id, lid, False)
+
+    def mounts(self, lid):
+        layer = self.layers[lid]
+        return os.path.join(layer.path, "files"), os.path.join(layer.path, "tmp"), None
+
+    def drop(self, lid):
+        layer = self.layers.pop(lid, None)
+        if layer is not None:
+            shutil.rmtree(layer.path, ignore_errors=True)

@@ -1,0 +1,114 @@
+"""Per-world limits and identities the keeper hands out (docs/security.md).
+
+- `Cgroups`: the tree's cgroup v1 `memory` and `pids` groups, joined once by the keeper (see the class).
+- `Idmaps`: user namespaces used only as id maps for idmapped mounts. Every world's files are stored on disk
+  as one owner; each world sees them as its own uid through its mount, so a branch can write what its source
+  wrote although each world runs as a different uid. Making one costs a fork, so a few are kept ready.
+"""
+
+import os
+
+import sandbox
+
+
+class Cgroups:
+    """The tree's cgroup v1 `memory` and `pids` groups, under the runtime's own (made by the host).
+
+    One group per tree, not per world: moving a process between v1 groups waits for an RCU grace period
+    (~6 ms here, measured: agent/limits.py's callers never do it on a birth), so the keeper joins its
+    tree's groups once, when it starts, and everything it forks is born inside. The memory limit is the sum
+    of the tree's worlds' `memoryMib`; each world's own processes are bounded by RLIMIT_NPROC (per uid)
+    and RLIMIT_AS (per process) as well.
+    """
+
+    OVERHEAD = 64 << 20  # the keeper and its helpers
+    PIDS_MAX = 16384
+
+    def __init__(self, memory_root, pids_root, tree_id):
+        self.dirs = {"memory": os.path.join(memory_root, tree_id), "pids": os.path.join(pids_root, tree_id)}
+
+    def enter(self):
+        for d in self.dirs.values():
+            os.makedirs(d, exist_ok=True)
+        with open(os.path.join(self.dirs["pids"], "pids.max"), "w") as f:
+            f.write(str(self.PIDS_MAX))
+        self.set_total(0)
+        for d in self.dirs.values():
+            with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+
+    def set_total(self, world_bytes):
+        """Allow the tree `world_bytes` plus the keeper's overhead; never below what it already uses."""
+        want = world_bytes + self.OVERHEAD
+        path = os.path.join(self.dirs["memory"], "memory.limit_in_bytes")
+        try:
+            with open(path, "w") as f:
+                f.write(str(want))
+        except OSError:
+            pass  # more is in use than that (pages a destroyed world shared with a snapshot): keep the old limit
+
+    def oom_kills(self):
+        try:
+            with open(os.path.join(self.dirs["memory"], "memory.oom_control"), "rb") as f:
+                for line in f:
+                    if line.startswith(b"oom_kill "):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def memory_used(self):
+        try:
+            with open(os.path.join(self.dirs["memory"], "memory.usage_in_bytes"), "rb") as f:
+                return int(f.read())
+        except OSError:
+            return None
+
+
+class Idmaps:
+    """Ready-made id-map namespaces: `take(outside_uid)` gives an fd of a user namespace mapping `owner` to it."""
+
+    def __init__(self, owner, group, ready=3):
+        self.owner, self.group, self.ready = owner, group, ready
+        self.blank = []  # (pid, read_fd, write_fd): children waiting in a fresh, unmapped user namespace
+
+    def _start_one(self):
+        r, w = os.pipe()
+        go_r, go_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                # Only our two pipe ends: a copy of another helper's pipe held here would keep it waiting.
+                os.dup2(w, 3)
+                os.dup2(go_r, 4)
+                sandbox.close_range(5)
+                sandbox.unshare(sandbox.CLONE_NEWUSER)
+                os.write(3, b"u")
+                os.read(4, 1)  # until the keeper has written our map and opened the namespace
+            finally:
+                os._exit(0)
+        os.close(w)
+        os.close(go_r)
+        self.blank.append((pid, r, go_w))
+
+    def refill(self):
+        while len(self.blank) < self.ready:
+            self._start_one()
+
+    def take(self, uid, gid):
+        if not self.blank:
+            self._start_one()
+        pid, r, go = self.blank.pop(0)
+        try:
+            if os.read(r, 1) != b"u":
+                raise OSError("id-map helper %d died before its namespace was ready" % pid)
+            with open("/proc/%d/uid_map" % pid, "w") as f:
+                f.write("%d %d 1\n" % (self.owner, uid))
+            with open("/proc/%d/setgroups" % pid, "w") as f:
+                f.write("deny")
+            with open("/proc/%d/gid_map" % pid, "w") as f:
+                f.write("%d %d 1\n" % (self.group, gid))
+            return os.open("/proc/%d/ns/user" % pid, os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            os.close(r)
+            os.close(go)  # the helper exits; the keeper, pid 1 of the tree, reaps it
