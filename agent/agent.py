@@ -267,10 +267,15 @@ class World:
             if pid == 0:
                 self.born(birth, role, req.get("sameRandom", False), cwd)
             self.children.add(pid)
-        self.conn.sock.sendall(done)
         if req.get("refreshOwn"):
-            # overlay: the keeper froze our files under us; our handles still point into the frozen layer.
-            rehome.reopen_own(keep=(CONTROL_FD,))
+            # overlay: the keeper froze our files under us and our handles still point into the frozen layer.
+            # Note them while their paths still read /world/..., take the fresh mount, reopen them on it.
+            table = rehome.own_handles(keep=(CONTROL_FD,))
+            maps = rehome.own_file_maps()
+            sandbox.unshare(0)
+            rehome.reopen(table)
+            rehome.remap_files(maps)
+        self.conn.sock.sendall(done)
         return REPLIED
 
     def born(self, birth, role, same_random, cwd):
@@ -388,6 +393,8 @@ def first_world(sp, role, mode, uid, memory_mib, home):
         sandbox.close_range(3, sp.fileno() - 1)
         sandbox.close_range(sp.fileno() + 1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("0")  # the keeper shields itself from the OOM killer; its worlds must not inherit that
         if mode != "none":
             sandbox.unshare(sandbox.BIRTH_FLAGS | (sandbox.CLONE_NEWUSER if mode == "world" else 0))
         sp.sendall(b"u")

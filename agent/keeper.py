@@ -45,7 +45,7 @@ class Domain:
     """One world, snapshot or spare: a uid, a layer, and (once born) its agent's pid."""
 
     __slots__ = ("id", "role", "uid", "token", "layer", "memory_mib", "disk_mib", "pid", "pidfd",
-                 "ending", "refused", "registered", "mnt_ino", "home")
+                 "ending", "refused", "registered", "mnt_ino", "home", "remount")
 
     def __init__(self, birth, uid):
         self.id, self.role, self.token = birth["id"], birth["role"], birth["token"]
@@ -56,6 +56,7 @@ class Domain:
         self.refused = 0
         self.registered = 0
         self.home = None
+        self.remount = False
 
 
 def _ticks_now():
@@ -100,6 +101,7 @@ class Keeper:
         self.cgroups = limits.Cgroups(cg["memory"], cg["pids"], cfg["tree"]) if cg else None
         if self.cgroups:
             self.cgroups.enter()  # before anything is forked: every process of the tree is born inside
+        _set_oom_score(-1000)  # the tree's memory limit is shared with it: the OOM killer must pick a world
         self.oom_seen = 0
         self.idmaps = limits.Idmaps(self.owner, self.group) if self.mode == "world" else None
         self.host = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -234,10 +236,11 @@ class Keeper:
             for d in made:
                 self.release(d)
             raise
-        if self.layers.kind == "overlay" and parent.role == "world":
-            # Its upper was just frozen under it: mount its fresh upper, so its writes stop reaching the
-            # snapshot (the agent then reopens its own handles: the fork request says `refreshOwn`).
-            self.remount(parent)
+        if self.layers.kind == "overlay" and parent.role != "snapshot":
+            # Its upper was just frozen under it. Once it has forked, the agent notes its open files, asks
+            # for its fresh upper (unshare(0), below) and reopens them there: the fork request says
+            # `refreshOwn`.
+            parent.remount = True
         self.pending.setdefault(parent.pid, []).extend(made)
         return {"births": [{"id": d.id, "uid": d.uid, "home": self.home_of(d)} for d in made]}
 
@@ -299,8 +302,17 @@ class Keeper:
         return None
 
     def on_unshare(self, n):
-        """Only a child its parent agent forked after we expected it may unshare, with the birth flags, once."""
-        if (n.args[0] & 0xFFFFFFFF) != sandbox.BIRTH_FLAGS or n.pid in self.newborns or n.pid in self.by_pid:
+        """Only a child its parent agent forked after we expected it may unshare, with the birth flags, once.
+
+        unshare(0) from a world whose files were frozen under it (overlay) asks for its fresh mount.
+        """
+        flags = n.args[0] & 0xFFFFFFFF
+        d = self.by_pid.get(n.pid)
+        if flags == 0 and d is not None and d.remount:
+            d.remount = False
+            self.remount(d)
+            return sandbox.respond(self.listener, n, proceed=True)
+        if flags != sandbox.BIRTH_FLAGS or n.pid in self.newborns or d is not None:
             return self.refuse(n)
         ppid = self.expected_child(n.pid)
         if ppid is None or sum(1 for p in self.newborns.values() if p == ppid) >= len(self.pending.get(ppid, ())):
@@ -338,6 +350,9 @@ class Keeper:
         try:
             self.setup(d, n)
         except Exception as e:
+            import traceback
+
+            self.log("setting up %s failed:\n%s" % (d.id, traceback.format_exc()))
             self.fail_birth(d, "%s: %s" % (type(e).__name__, e))
             return self.refuse(n)
         # A uid per world: the call runs. One shared uid: the child's uid is already right; answer 0.
@@ -617,14 +632,26 @@ class Keeper:
     def serve(self):
         if self.idmaps is not None:
             self.idmaps.refill()
+        flattening = getattr(self.layers, "flattening", None)
         while True:
-            timeout = 0.05 if self.deferred_kills else 1.0 if self.idmaps else None
+            busy = self.deferred_kills or flattening
+            timeout = 0.05 if busy else 1.0 if self.idmaps else None
             for key, _ in self.sel.select(timeout=timeout):
                 key.data()
             if self.deferred_kills:
                 self.run_deferred_kills()
+            if flattening:
+                self.layers.poll_flattening()
             if self.idmaps is not None:
                 self.idmaps.refill()
+
+
+def _set_oom_score(value):
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except OSError:
+        pass  # not root on the host: the keeper takes its chances like any process
 
 
 def _rss(pid):

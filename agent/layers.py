@@ -165,12 +165,17 @@ class OverlayLayers(Layers):
 
     kind = "overlay"
     MAX_STACK = 480  # overlayfs refuses more than 500 lower layers
+    # A snapshot whose stack is this deep is flattened in the background: a copy of its merged view becomes
+    # one layer that later branches use instead (each lookup walks the stack: ~1 us per layer).
+    FLATTEN_AT = 48
 
     def __init__(self, root, owner, group, userxattr):
         super().__init__(root, owner, group)
         self.userxattr = userxattr
         self.frozen = {}  # frozen directory -> number of layers whose stack holds it
         self.counter = 0
+        self.flat = {}  # tuple(stack) -> a directory holding the same merged view in one layer
+        self.flattening = {}  # tuple(stack) -> (cp process, mount point, destination)
 
     def _dir(self, tag):
         self.counter += 1
@@ -191,6 +196,25 @@ class OverlayLayers(Layers):
         for d in stack:
             self.frozen[d] = self.frozen.get(d, 0) + 1
 
+    def _shorten(self, stack):
+        """The same contents in as few layers as known: the longest flattened suffix replaced by its copy."""
+        for i in range(len(stack)):
+            flat = self.flat.get(tuple(stack[i:]))
+            if flat is not None:
+                return stack[:i] + [flat]
+        return list(stack)
+
+    def _restack(self, layer, stack):
+        stack = self._shorten(stack)
+        if len(stack) > self.MAX_STACK:
+            self.wait_flattening()
+            stack = self._shorten(stack)
+        if len(stack) > self.MAX_STACK:
+            raise OSError(errno.EMLINK, "overlay stack of %s is %d layers deep (limit %d)" % (layer.id, len(stack), self.MAX_STACK))
+        self._hold(stack)
+        old, layer.stack = layer.stack, stack
+        self._release(old)
+
     def freeze(self, lid):
         """Turn a world's upper into a frozen layer on top of its stack; it gets a fresh upper."""
         layer = self.layers[lid]
@@ -199,16 +223,16 @@ class OverlayLayers(Layers):
         os.rename(layer.upper, frozen)
         shutil.rmtree(layer.work, ignore_errors=True)
         self._hold([frozen])
-        layer.stack = [frozen] + layer.stack
+        self._restack(layer, [frozen] + layer.stack)
+        self._release([frozen])
         layer.upper, layer.work = self._dir("up"), self._dir("work")
-        if len(layer.stack) > self.MAX_STACK:
-            raise OSError(errno.EMLINK, "overlay stack of %s is %d layers deep (limit %d)" % (lid, len(layer.stack), self.MAX_STACK))
 
     def snapshot(self, src_id, lid):
         self.freeze(src_id)
         layer = self.layers[lid] = Layer(lid, None, readonly=True)
-        layer.stack = list(self.layers[src_id].stack)
-        self._hold(layer.stack)
+        self._restack(layer, self.layers[src_id].stack)
+        if len(layer.stack) >= self.FLATTEN_AT:
+            self.start_flattening(layer.stack)
         return layer
 
     def branch(self, src_id, lid, disk_bytes=None):
@@ -216,10 +240,65 @@ class OverlayLayers(Layers):
         if not src.readonly:
             self.freeze(src_id)
         layer = self.layers[lid] = Layer(lid, None)
-        layer.stack = list(src.stack)
-        self._hold(layer.stack)
+        self._restack(layer, src.stack)
         layer.upper, layer.work = self._dir("up"), self._dir("work")
         return layer
+
+    def _release(self, stack):
+        for d in stack:
+            self.frozen[d] -= 1
+            if self.frozen[d] == 0:
+                del self.frozen[d]
+                for key in [k for k, v in self.flat.items() if v == d or d in k]:
+                    del self.flat[key]
+                shutil.rmtree(d, ignore_errors=True)
+
+    def start_flattening(self, stack):
+        key = tuple(stack)
+        if key in self.flattening or key in self.flat:
+            return
+        mnt, dst = self._dir("flatmount"), self._dir("flat")
+        fs = sandbox.syscall("fsopen", b"overlay", sandbox.FSOPEN_CLOEXEC)
+        try:
+            for d in stack:
+                sandbox.syscall("fsconfig", fs, sandbox.FSCONFIG_SET_STRING, b"lowerdir+", os.fsencode(d), 0)
+            if self.userxattr:
+                sandbox.syscall("fsconfig", fs, sandbox.FSCONFIG_SET_FLAG, b"userxattr", None, 0)
+            sandbox.syscall("fsconfig", fs, sandbox.FSCONFIG_CMD_CREATE, None, None, 0)
+            merged = sandbox.syscall("fsmount", fs, sandbox.FSMOUNT_CLOEXEC, sandbox.MOUNT_ATTR_RDONLY)
+        finally:
+            os.close(fs)
+        try:
+            sandbox.attach(merged, mnt)
+        finally:
+            os.close(merged)
+        self._hold(stack)  # kept while the copy reads it
+        cp = subprocess.Popen(["cp", "-a", "--reflink=auto", "--", mnt + "/.", dst],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.flattening[key] = (cp, mnt, dst)
+
+    def poll_flattening(self, wait=False):
+        """Adopt finished copies: later snapshots and branches of those stacks use one layer."""
+        for key, (cp, mnt, dst) in list(self.flattening.items()):
+            if wait:
+                cp.wait()
+            if cp.poll() is None:
+                continue
+            del self.flattening[key]
+            try:
+                sandbox.umount(mnt)
+            except OSError:
+                pass
+            os.rmdir(mnt)
+            if cp.returncode == 0:
+                self.frozen[dst] = self.frozen.get(dst, 0)
+                self.flat[key] = dst
+            else:
+                shutil.rmtree(dst, ignore_errors=True)
+            self._release(list(key))
+
+    def wait_flattening(self):
+        self.poll_flattening(wait=True)
 
     def mounts(self, lid):
         layer = self.layers[lid]
@@ -243,11 +322,7 @@ class OverlayLayers(Layers):
         layer = self.layers.pop(lid, None)
         if layer is None:
             return
-        for d in layer.stack:
-            self.frozen[d] -= 1
-            if self.frozen[d] == 0:
-                del self.frozen[d]
-                shutil.rmtree(d, ignore_errors=True)
+        self._release(layer.stack)
         for d in (layer.upper, layer.work):
             if d:
                 shutil.rmtree(d, ignore_errors=True)

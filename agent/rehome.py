@@ -80,9 +80,8 @@ def reopen(table):
             pass
 
 
-def reopen_own(keep):
-    """In a running world whose files were just remounted under it: point its own handles and file mappings
-    at the new mount (same paths), leaving everything else as it is."""
+def own_handles(keep):
+    """This process's handles on its own files (/world, /tmp), for `reopen` after its files are remounted."""
     table = []
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
@@ -95,10 +94,17 @@ def reopen_own(keep):
             continue
         if _own(path) and not path.endswith(" (deleted)"):
             table.append((fd, path, pos, flags))
-    reopen(table)
-    for addr, length, perms, offset, path in _shared_maps():
-        if _own(path) and not path.endswith(" (deleted)"):
-            _map_own_file(addr, length, perms, offset, path)
+    return table
+
+
+def own_file_maps():
+    return [m for m in _shared_maps() if _own(m[4]) and not m[4].endswith(" (deleted)")]
+
+
+def remap_files(maps):
+    """Map each recorded shared file mapping again, from the file now at its path."""
+    for addr, length, perms, offset, path in maps:
+        _map_own_file(addr, length, perms, offset, path)
 
 
 def _shared_maps():

@@ -180,6 +180,39 @@ def kill_group(pgid):
         pass
 
 
+def _ticks():
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
+
+
+def kill_started_since(ticks, rounds=200):
+    """SIGKILL every process of ours (same uid, not us) that started at or after `ticks`: what a timed-out
+    command started, including children that left its process group (setsid, double forks). Processes
+    that older background jobs happened to start meanwhile go too: a run's timeout is that blunt."""
+    me, uid = os.getpid(), os.getuid()
+    for _ in range(rounds):
+        found = False
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == me:
+                continue
+            try:
+                st = os.stat("/proc/" + name)
+                with open("/proc/%s/stat" % name, "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(b")") + 2:].split()
+            if st.st_uid != uid or fields[0] == b"Z" or int(fields[19]) < ticks:
+                continue
+            found = True
+            try:
+                os.kill(int(name), signal.SIGKILL)
+            except OSError:
+                pass
+        if not found:
+            return
+        time.sleep(0.001)
+
+
 def run_command(argv, cwd, env, timeout_ms, send=None):
     """Run a command (argv list, or a string for /bin/sh -c) with the output cap and a timeout.
 
@@ -191,11 +224,19 @@ def run_command(argv, cwd, env, timeout_ms, send=None):
 
     budget = Budget()
     t0 = time.perf_counter()
+    started = _ticks()
     try:
         p = subprocess.Popen(argv, shell=isinstance(argv, str), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0)
     except (OSError, ValueError) as e:
         raise SpawnError("cannot start %r: %s" % (argv, e))
+    try:
+        # If the world's memory runs out, the OOM killer takes a command before the interpreter holding
+        # the world's state (a process can always raise its children's score, never lower it).
+        with open("/proc/%d/oom_score_adj" % p.pid, "w") as f:
+            f.write("500")
+    except OSError:
+        pass
     parts = {"stdout": [], "stderr": []}
     sel = selectors.DefaultSelector()
     sel.register(p.stdout, selectors.EVENT_READ, "stdout")
@@ -209,6 +250,7 @@ def run_command(argv, cwd, env, timeout_ms, send=None):
         if deadline is not None and now >= deadline:
             timed_out = True
             kill_group(p.pid)
+            kill_started_since(started)
             break
         # Once the command has exited, take what is already written and stop waiting for the pipes.
         if drain_until is None and p.poll() is not None:

@@ -63,7 +63,7 @@ test('a fork bomb is stopped at the tree limit without touching other worlds', (
     const bomber = await rt.create();
     const other = await rt.create();
     const tag = await worldTag(bomber);
-    const r = await bomber.run('bomb() { bomb | bomb; }; bomb', { timeoutMs: 3000 });
+    const r = await bomber.run('bomb() { bomb | bomb; }; bomb; sleep 60', { timeoutMs: 3000 });
     assert.ok(r.timedOut || r.exitCode !== 0);
     assert.equal((await other.exec('1 + 1')).value, '2');
     assert.equal((await bomber.exec('2 + 2')).value, '4');

@@ -51,6 +51,10 @@ const DEFAULT_TIMEOUT_MS = 300_000;
 const SPARE_LIMITS = { memoryMib: 512, diskMib: DEFAULT_DISK_MIB };
 /** How long destroy waits for a keeper to end a world before ending its whole tree. */
 const KILL_TIMEOUT_MS = 15_000;
+/** How long a world's lost connection waits for its keeper to say why the world ended. */
+const REASON_WAIT_MS = 1000;
+
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 function findPython(explicit?: string): string {
   const wanted = explicit ?? process.env.WORLD_RUNTIME_PYTHON;
@@ -340,19 +344,21 @@ export class ProcessDriver implements Driver {
     this.procs.clear();
     this.byKey.clear();
     await this.control.close();
-    if (this.cgroups) removeCgroups(this.cgroups);
-    rmSync(this.runDir, { recursive: true, force: true });
-    try {
-      execFileSync(this.python, ['-I', '-S', join(AGENT_DIR, 'fsctl.py'), 'remove', this.layersDir], { stdio: 'ignore', timeout: 600_000 });
-    } catch {
-      rmSync(this.layersDir, { recursive: true, force: true });
+    // Each step on its own: one that fails (a busy folder) must not leave the others undone.
+    const steps: [string, () => void][] = [
+      ['cgroups', () => this.cgroups && removeCgroups(this.cgroups)],
+      ['run folder', () => rmSync(this.runDir, { recursive: true, force: true })],
+      ['layers', () => execFileSync(this.python, ['-I', '-S', join(AGENT_DIR, 'fsctl.py'), 'remove', this.layersDir], { stdio: 'ignore', timeout: 600_000 })],
+      ['filesystem', () => releaseFs(this.fs)],
+    ];
+    for (const [what, step] of steps) {
+      try {
+        step();
+      } catch (err) {
+        this.opts.warn(`world-runtime: could not remove its ${what} at close: ${(err as Error).message}`);
+      }
     }
     liveRuntimes.delete(this.runtimeId);
-    try {
-      releaseFs(this.fs);
-    } catch (err) {
-      this.opts.warn(`world-runtime: ${(err as Error).message}`);
-    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -378,13 +384,13 @@ export class ProcessDriver implements Driver {
     tree.onExit((key, reason) => {
       const p = this.byKey.get(key);
       if (p && !p.ending) {
-        p.failure = reason;
+        p.fail(reason);
         p.conn?.close();
       }
     });
     tree.keeper.once('close', () => {
       // The keeper is gone, and the kernel ended its pid namespace with it: every world of the tree is.
-      for (const p of [...this.procs.values()]) if (p.tree === tree && !p.ending) p.failure ??= "its tree's keeper exited";
+      for (const p of [...this.procs.values()]) if (p.tree === tree && !p.ending) p.fail("its tree's keeper exited");
     });
   }
 
@@ -402,12 +408,20 @@ export class ProcessDriver implements Driver {
     ready.then(
       (conn) =>
         conn.once('close', () => {
-          if (conn.failure && !p.ending) {
-            p.failure ??= conn.failure;
+          if (p.ending) {
+            this.forget(p);
+            return;
+          }
+          if (conn.failure) {
+            p.fail(conn.failure);
             void this.kill(p, conn.failure);
           }
-          this.forget(p);
-          if (!p.ending) for (const l of this.listeners) l(id, p.failure ?? 'its process exited unexpectedly');
+          // The keeper sees the same death through the agent's pidfd and says why (the OOM killer, ...).
+          void Promise.race([p.exited, delay(REASON_WAIT_MS)]).then(() => {
+            p.fail('its process exited unexpectedly');
+            this.forget(p);
+            if (!p.ending) for (const l of this.listeners) l(id, p.failure as string);
+          });
         }),
       (err: Error) => {
         this.forget(p);
@@ -427,7 +441,7 @@ export class ProcessDriver implements Driver {
     try {
       await this.serial(p, async (conn) => {
         const born = await p.tree.prepare(p.key, births);
-        const live = conn.role === 'world';
+        const live = conn.role !== 'snapshot'; // an activated spare says 'spare': it is a world now
         await this.request(p, conn, 'fork', { role, births: born, sameRandom, refreshOwn: live && this.fs.kind === 'overlay' });
       });
     } catch (err) {
@@ -521,13 +535,14 @@ export class ProcessDriver implements Driver {
     try {
       return await conn.request(op, args, onEvent, budget);
     } catch (err) {
+      if (err instanceof AgentRequestError && err.code === 'GONE' && !p.ending) await Promise.race([p.exited, delay(REASON_WAIT_MS)]);
       throw toDriverError(err, p);
     }
   }
 
   /** End a world or snapshot (and a snapshot's spares); `reason` marks it failed. Always resolves. */
   private async kill(p: Proc, reason?: string): Promise<void> {
-    if (reason) p.failure ??= reason;
+    if (reason) p.fail(reason);
     else p.ending = true;
     const keys = [p.key, ...p.spares.splice(0).map((s) => s.key)];
     try {

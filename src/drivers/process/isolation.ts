@@ -92,7 +92,9 @@ export function chooseIsolation(wanted: Isolation, warn: (msg: string) => void):
 export function keeperArgv(choice: IsolationChoice): string[] {
   const u = choice.unshare as string;
   if (choice.kind === 'world') return [u, '--pid', '--fork', '--kill-child', '--mount-proc', '--'];
-  if (choice.kind === 'tree') return [u, '--user', '--map-root-user', '--pid', '--fork', '--kill-child', '--mount', '--mount-proc', '--'];
+  // In a user namespace of its own the keeper must own the namespaces it comes back to after entering a world's.
+  if (choice.kind === 'tree')
+    return [u, '--user', '--map-root-user', '--pid', '--fork', '--kill-child', '--mount', '--mount-proc', '--net', '--ipc', '--uts', '--'];
   return [];
 }
 

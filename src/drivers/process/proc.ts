@@ -19,6 +19,9 @@ export class Proc implements WorldHandle, SnapshotHandle {
   /** Snapshots only: pre-born branches waiting to be activated, each with the keeper id of its domain. */
   readonly spares: { conn: AgentConnection; key: string }[] = [];
   refilling = false;
+  /** Settles with why the world ended once that is known (the keeper reports it just after the fact). */
+  readonly exited: Promise<string>;
+  private settle!: (reason: string) => void;
 
   constructor(
     readonly id: string,
@@ -30,11 +33,20 @@ export class Proc implements WorldHandle, SnapshotHandle {
     readonly memoryMib: number,
     readonly diskMib: number,
   ) {
+    this.exited = new Promise((resolve) => {
+      this.settle = resolve;
+    });
     ready.then(
       (c) => {
         this.conn = c;
       },
       () => {},
     );
+  }
+
+  /** Record why the world ended (the first reason wins). */
+  fail(reason: string): void {
+    this.failure ??= reason;
+    this.settle(this.failure);
   }
 }

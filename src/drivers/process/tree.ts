@@ -6,6 +6,7 @@
  * its connection, and ends it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { debuglog } from 'node:util';
 import { DriverError } from '../../core/errors.js';
 import type { RuntimeCgroups } from './cgroup.js';
 import type { AgentConnection, ControlServer } from './control.js';
@@ -44,6 +45,9 @@ export interface Born {
   uid: number;
   home: string;
 }
+
+// NODE_DEBUG=world-runtime also shows what keepers write to stderr.
+const trace = debuglog('world-runtime');
 
 /** Inside every tree's user namespace: the owner of every world file on disk, and the worlds' group. */
 export const FILE_OWNER = 100;
@@ -91,6 +95,7 @@ export class Tree {
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (d: string) => {
       stderr = (stderr + d).slice(-4000);
+      trace('keeper %s: %s', id, d.trimEnd());
     });
     const early = new Promise<never>((_, reject) => {
       child.once('exit', (code, signal) =>

@@ -1,0 +1,97 @@
+/**
+ * Resource attacks from a world with small limits: memory through many processes, /dev/shm and memfds;
+ * disk through /tmp and its files. Guaranteed (docs/security.md): each fails inside that world (MemoryError,
+ * ENOSPC/EDQUOT, or the OOM killer within its own tree), the memory its tree holds never passes its limit,
+ * and other worlds are untouched.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { WorldFailedError } from '../../src/index.js';
+import { processesIn, worldTag } from '../fixtures/runtime.js';
+import { noWorldIsolation, py, withWorlds } from './helpers.js';
+
+const skip = noWorldIsolation;
+
+/** The v1 memory cgroup of a world's tree, from one of its processes. */
+function memoryGroup(pid: number): string {
+  const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+    .split('\n')
+    .find((l) => /:memory:/.test(l));
+  if (!line) throw new Error('no memory cgroup');
+  return `/sys/fs/cgroup/memory${line.split(':')[2]}`;
+}
+
+const read = (path: string) => Number(readFileSync(path, 'utf8'));
+
+test('memory taken through processes, /dev/shm and memfds stays within the tree\u2019s limit', { skip }, () =>
+  withWorlds(async (rt) => {
+    const hog = await rt.create({ memoryMib: 64, diskMib: 64 });
+    const other = await rt.create();
+    await other.exec('kept = 1');
+    const group = memoryGroup(processesIn(await worldTag(hog))[0] as number);
+    const limit = read(`${group}/memory.limit_in_bytes`);
+    assert.ok(limit <= 256 * 2 ** 20, `the tree's limit is ${limit}`);
+    // /dev/shm is a tmpfs the size of memoryMib.
+    const shm = await hog.run(['python3', '-c', 'open("/dev/shm/big", "wb").write(b"x" * (1 << 30))']);
+    assert.notEqual(shm.exitCode, 0);
+    assert.match(shm.stderr, /No space left|MemoryError|Cannot allocate/);
+    await hog.run('rm -f /dev/shm/big');
+    // A memfd the size of the host's patience, in a command.
+    const memfd = await hog.run(['python3', '-c', 'import os\nfd = os.memfd_create("x")\nfor _ in range(1024):\n    os.write(fd, b"x" * (1 << 20))']);
+    assert.notEqual(memfd.exitCode, 0, 'a 1 GiB memfd was written');
+    // Eight processes of 60 MB each, in the background.
+    await hog.run('for i in 1 2 3 4 5 6 7 8; do python3 -c "x = bytearray(60 << 20); import time; time.sleep(30)" & done; sleep 3').catch((e: Error) => e);
+    assert.ok(read(`${group}/memory.max_usage_in_bytes`) <= limit, 'the tree went past its memory limit');
+    assert.equal((await other.exec('kept')).value, '1', 'another world was touched');
+    // The hog is alive or failed with the reason; either way the caller hears which.
+    if (hog.state === 'failed') assert.match(hog.failure ?? '', /out-of-memory/);
+  }),
+);
+
+test('disk taken through /tmp and the world\u2019s files stops at diskMib', { skip }, async (t) =>
+  withWorlds(async (rt) => {
+    if (!(await rt.doctor()).drivers[0]?.diskLimit) return t.skip('no disk quotas here (needs btrfs with simple quotas, as root)');
+    const w = await rt.create({ diskMib: 64 });
+    const other = await rt.create({ diskMib: 64 });
+    for (const path of ['/tmp/big', '/world/big']) {
+      const r = await py<{ written: number; error: string }>(
+        w,
+        `import errno, os
+_result = {'written': 0, 'error': None}
+try:
+    with open('${path}', 'wb') as f:
+        for _ in range(1024):
+            f.write(b'x' * (1 << 20)); f.flush(); os.fsync(f.fileno())
+            _result['written'] += 1
+except OSError as e:
+    _result['error'] = errno.errorcode[e.errno]
+os.unlink('${path}')`,
+      );
+      assert.ok(r.error === 'EDQUOT' || r.error === 'ENOSPC', `${path}: ${JSON.stringify(r)}`);
+      assert.ok(r.written < 80, `${path}: ${r.written} MiB written past a 64 MiB limit`);
+    }
+    // What a branch inherits is not charged to it: it can write its own 64 MiB on top.
+    await w.run('head -c 48M /dev/zero > /world/inherited && sync');
+    const [b] = await rt.branch(w, 1);
+    const wrote = await b?.run('head -c 40M /dev/zero > /world/mine && sync && echo ok');
+    assert.equal(wrote?.stdout.trim(), 'ok', wrote?.stderr);
+    assert.equal((await other.run('head -c 32M /dev/zero > /world/x && echo ok')).stdout.trim(), 'ok');
+  }),
+);
+
+test('a world the OOM killer ended is failed with the reason, and its tree carries on', { skip }, () =>
+  withWorlds(async (rt) => {
+    const w = await rt.create({ memoryMib: 64 });
+    // The world's own interpreter stops at its address-space limit ...
+    assert.equal((await w.exec('x = bytearray(256 << 20)')).error?.type, 'MemoryError');
+    // ... and memory it holds without an address (a memfd it keeps) meets the tree's cgroup.
+    const r = await w.exec('import os\nfd = os.memfd_create("x")\nfor _ in range(1024):\n    os.write(fd, b"x" * (1 << 20))').catch((e: Error) => e);
+    if (r instanceof Error) {
+      assert.ok(r instanceof WorldFailedError, String(r));
+      assert.match(r.message, /out-of-memory killer/);
+    } else {
+      assert.ok(r.error, 'a 1 GiB memfd was written');
+    }
+  }),
+);
