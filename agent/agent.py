@@ -80,6 +80,11 @@ REPLIED = object()  # returned by a handler that has answered its request itself
 ROLE_OPS = {"snapshot": ("fork", "ping", "exit"), "spare": ("activate", "ping", "exit")}
 
 
+class Reborn(BaseException):
+    """Raised in a fork child once it is born: it unwinds the parent's request (whose stack the child
+    inherited) back to the serve loop, so a chain of 1,000 generations does not nest 1,000 serve loops."""
+
+
 class Fault(Exception):
     """An error reported to the host with a stable code."""
 
@@ -106,6 +111,13 @@ class World:
 
     def serve(self):
         signal.signal(signal.SIGCHLD, lambda *_: self.reap())
+        while True:
+            try:
+                self.serve_one()
+            except Reborn:
+                pass  # a fork child, born: it serves its own connection from here on
+
+    def serve_one(self):
         while True:
             try:
                 req = self.conn.recv()
@@ -262,11 +274,21 @@ class World:
         except OSError:
             cwd = self.home
         done = json.dumps({"id": req.get("id"), "ok": True, "result": {}}).encode() + b"\n"
+        # What the children inherit, as of now: a child reads it later, when this process has moved on.
+        live = self.role != "snapshot" and MODE != "none"
+        handles = rehome.own_handles(keep=(CONTROL_FD,)) if live else self.handles
+        shared = rehome.shared_maps() if live else []
         for birth in births:
+            # A child must copy shared memory before we touch it again: wait for it (only when there is any).
+            ready_r, ready_w = os.pipe() if shared else (None, None)
             pid = os.fork()
             if pid == 0:
-                self.born(birth, role, req.get("sameRandom", False), cwd)
+                self.born(birth, role, req.get("sameRandom", False), cwd, handles, shared, ready_w)
             self.children.add(pid)
+            if ready_w is not None:
+                os.close(ready_w)
+                os.read(ready_r, 1)
+                os.close(ready_r)
         if req.get("refreshOwn"):
             # overlay: the keeper froze our files under us and our handles still point into the frozen layer.
             # Note them while their paths still read /world/..., take the fresh mount, reopen them on it.
@@ -278,10 +300,19 @@ class World:
         self.conn.sock.sendall(done)
         return REPLIED
 
-    def born(self, birth, role, same_random, cwd):
-        """In a fork child: become a new domain (module docstring), then serve. Never returns."""
+    def born(self, birth, role, same_random, cwd, handles, shared, ready):
+        """In a fork child: become a new domain (module docstring), then raise Reborn to serve it.
+
+        `handles` and `shared` are the parent's open files and shared mappings at the fork; `ready` (when
+        there are shared mappings) is told once this child has its own copy of them.
+        """
+        conn = None
         try:
             from_snapshot = self.role == "snapshot"
+            if shared:
+                regions = rehome.own_mappings(frozen=role == "snapshot")
+                os.write(ready, b"c")
+                os.close(ready)
             self.conn.drop()
             os.setsid()  # own session and process group: a terminal-less world of its own
             if MODE != "none":
@@ -289,18 +320,14 @@ class World:
             os.setresuid(birth["uid"], birth["uid"], birth["uid"])
             conn = Conn.at(CONTROL_FD)
             if MODE != "none":
-                if from_snapshot:
-                    rehome.take_handles(keep=(CONTROL_FD,))
-                    rehome.reopen(self.handles)
-                    rehome.share_again(self.shared)
-                elif role == "snapshot":
-                    self.handles = rehome.take_handles(keep=(CONTROL_FD,))
-                    self.shared = rehome.own_mappings(frozen=True)
+                rehome.take_handles(keep=(CONTROL_FD,))
+                if role == "snapshot":
+                    self.handles, self.shared = handles, (regions if shared else [])
                 else:
-                    rehome.reopen(rehome.take_handles(keep=(CONTROL_FD,)))
-                    rehome.own_mappings(frozen=False)
-            if role != "snapshot":
-                self.handles, self.shared = [], []
+                    rehome.reopen(handles)
+                    if from_snapshot:
+                        rehome.share_again(self.shared)
+                    self.handles, self.shared = [], []
             self.conn = conn
             self.children = set()
             self.upload = None
@@ -310,12 +337,14 @@ class World:
                 self.warm_up()
             else:
                 self.become(home, cwd, role, same_random)
-        except BaseException:
+        except BaseException as e:
+            if conn is not None:
+                try:  # the host records why this world could not start
+                    conn.send({"fatal": "%s: %s" % (type(e).__name__, e)})
+                except BaseException:
+                    pass
             os._exit(1)
-        try:
-            self.serve()
-        finally:
-            os._exit(1)
+        raise Reborn()
 
     def become(self, home, cwd, role, same_random, memory_mib=None):
         self.home, self.role = home, role

@@ -282,6 +282,8 @@ class Keeper:
     def refuse(self, n):
         sandbox.respond(self.listener, n, error=1)
         d = self.owner_of(n.pid)
+        if d is None or d.refused < 8:
+            self.log("refused %s(%s) from pid %d (%s)" % (n.name, ", ".join("%#x" % (a & 0xFFFFFFFF) for a in n.args[:3]), n.pid, d.id if d else "not a world"))
         if d is not None:
             d.refused += 1
             if d.refused > MAX_REFUSED and not d.ending:
@@ -450,29 +452,36 @@ class Keeper:
             d.pidfd = None
         deadline = time.monotonic() + 5
         while True:
-            left = self.kill_once(d)
+            self.kill_once(d)
+            if d.pid:
+                _wait_gone(d.pid, deadline)  # its agent first: then one scan is usually the last
+            left = self.kill_once(d, check=True)
             if not left or time.monotonic() > deadline:
                 return not left
-            time.sleep(0.0002)
+            time.sleep(0.0005)
 
     def live_of_uid(self, kuid):
-        """Whether a process of this uid is alive (zombies waiting to be reaped do not count)."""
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                with open("/proc/%s/status" % name, "rb") as f:
-                    status = f.read()
-            except OSError:
-                continue
-            state = status.split(b"State:", 1)[1].split()[0] if b"State:" in status else b"?"
-            uid = status.split(b"Uid:", 1)[1].split()[0] if b"Uid:" in status else b"-1"
-            if int(uid) == kuid and state not in (b"Z", b"X"):
-                return True
+        """Whether a process of this uid is alive (zombies waiting to be reaped do not count).
+
+        A stat of each /proc entry (its owner is the process's uid) is all most entries cost: this runs once
+        or twice per destroy, in a tree that may hold a thousand snapshots."""
+        with os.scandir("/proc") as entries:
+            for e in entries:
+                if not e.name.isdigit():
+                    continue
+                try:
+                    if e.stat().st_uid != kuid:
+                        continue
+                    with open("/proc/%s/stat" % e.name, "rb") as f:
+                        stat = f.read()
+                except OSError:
+                    continue
+                if stat[stat.rindex(b")") + 2:][:1] not in (b"Z", b"X"):
+                    return True
         return False
 
-    def kill_once(self, d):
-        """SIGKILL every process of the domain; True while any of them is still alive."""
+    def kill_once(self, d, check=False):
+        """SIGKILL every process of the domain; with `check`, True while any of them is still alive."""
         if self.mode == "world":
             # kill(-1) as the world's uid reaches exactly its processes, and no fork can slip past it.
             kuid = self.base + d.uid
@@ -483,7 +492,7 @@ class Keeper:
                 pass
             finally:
                 os.setresuid(0, 0, 0)
-            return self.live_of_uid(kuid)
+            return check and self.live_of_uid(kuid)
         left = self.tree_mode_left(d)
         for pid in left:
             try:
@@ -531,7 +540,7 @@ class Keeper:
         for d in doms:
             d.ending = True
             self.kill_domain(d)
-            self.release(d, keep_layer=True)
+            self.release(d, keep_layer=not req.get("drop"))
         return {}
 
     def births_from(self, pid):
@@ -614,6 +623,11 @@ class Keeper:
                 self.release(d)
             except Exception:
                 pass
+        for lid in list(self.layers.layers):  # layers of worlds that ended before (a failed world keeps its own)
+            try:
+                self.layers.drop(lid)
+            except Exception:
+                pass
         if reply_to is not None:
             try:
                 self.send({"id": reply_to, "ok": True, "result": {}})
@@ -644,6 +658,19 @@ class Keeper:
                 self.layers.poll_flattening()
             if self.idmaps is not None:
                 self.idmaps.refill()
+
+
+def _wait_gone(pid, deadline):
+    """Until `pid` is dead (a zombie counts as dead) or the deadline passes."""
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/stat" % pid, "rb") as f:
+                stat = f.read()
+        except OSError:
+            return
+        if stat[stat.rindex(b")") + 2:][:1] in (b"Z", b"X"):
+            return
+        time.sleep(0.0002)
 
 
 def _set_oom_score(value):

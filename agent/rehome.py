@@ -107,6 +107,11 @@ def remap_files(maps):
         _map_own_file(addr, length, perms, offset, path)
 
 
+def shared_maps():
+    """This process's shared mappings: (address, length, perms, offset, path)."""
+    return _shared_maps()
+
+
 def _shared_maps():
     out = []
     with open("/proc/self/maps", "rb") as f:

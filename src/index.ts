@@ -24,6 +24,7 @@ export type {
   ExecError,
   ExecOptions,
   ExecResult,
+  FsBackend,
   Isolation,
   RunOptions,
   RunResult,

@@ -71,7 +71,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
 
     // Event ids are unique for the life of the ledger, which persists across runs in the demo's home.
     const pd = await rt.pushDown(world, { event: `event-${Date.now().toString(36)}`, snapshotName: 'pre-event' });
-    out(`3. pushed the world down into ${pd.verses.length} verses (snapshot "${pd.snapshot.name}" in ${fmt(pd.snapshot.snapshotTimeMs)}, whole push-down ${fmt(pd.pushDownTimeMs)}, gf3 sum ${pd.gf3Sum})`);
+    out(
+      `3. pushed the world down into ${pd.verses.length} verses (snapshot "${pd.snapshot.name}" in ${fmt(pd.snapshot.snapshotTimeMs)}, whole push-down ${fmt(pd.pushDownTimeMs)}, gf3 sum ${pd.gf3Sum})`,
+    );
     await L.pushDown(pd.event, 'alice', 'usd', 300n);
     const held = await Promise.all(pd.verses.map((v) => L.balance(v.verse, 'alice', 'usd')));
     out(`4. pushed 300 usd of alice down: the root keeps ${await L.balance(L.root, 'alice', 'usd')}, the verses hold ${held.join(' / ')}`);
@@ -82,16 +84,26 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
     for (const v of pd.verses) {
       const r = results.find((x) => x.verse === v.verse);
       const what = r?.ok ? `score ${r.result?.value}` : `failed: ${r?.error ?? r?.result?.error?.message}`;
-      out(`     verse-${v.name.padEnd(8)} trit ${String(v.trit).padStart(2)}  prob ${v.probability.padEnd(5)} ${STRATEGIES[v.name]?.split(';')[0]?.padEnd(26)} ${what}`);
+      out(
+        `     verse-${v.name.padEnd(8)} trit ${String(v.trit).padStart(2)}  prob ${v.probability.padEnd(5)} ${STRATEGIES[v.name]?.split(';')[0]?.padEnd(26)} ${what}`,
+      );
     }
 
     const up = await rt.pullUp(pd.event, { oracle: 'score', score: 'score' });
-    out(`6. the score oracle resolved the event in ${fmt(up.pullUpTimeMs)}: winner verse-${up.winner.name}; collapsed ${up.collapsed.map((c) => c.split('/').pop()).join(', ')}`);
-    out(`   WEV (balance that evaporated with the collapsed verses): ${Object.entries(up.wev).map(([a, x]) => `${x} ${a}`).join(', ') || '0'}`);
+    out(
+      `6. the score oracle resolved the event in ${fmt(up.pullUpTimeMs)}: winner verse-${up.winner.name}; collapsed ${up.collapsed.map((c) => c.split('/').pop()).join(', ')}`,
+    );
+    out(
+      `   WEV (balance that evaporated with the collapsed verses): ${
+        Object.entries(up.wev)
+          .map(([a, x]) => `${x} ${a}`)
+          .join(', ') || '0'
+      }`,
+    );
     await L.pullUp(pd.event, 'alice', 'usd', 300n);
     out(`7. pulled alice's 300 usd back up from the winner: root balance ${await L.balance(L.root, 'alice', 'usd')} usd`);
     const check = await L.check();
-    out(`   ledger check: ${check.ok ? `invariant holds over ${check.ops} journaled operations` : check.problems.join("; ")}`);
+    out(`   ledger check: ${check.ok ? `invariant holds over ${check.ops} journaled operations` : check.problems.join('; ')}`);
 
     const branchMs = pd.verses[0]?.world.bootTimeMs ?? 0;
     out('\nmeasured (this run) beside the seed:');

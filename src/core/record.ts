@@ -41,7 +41,13 @@ export class Recorder {
 
   snapshotted(s: Snapshot): void {
     this.store.recordEntity({ entityId: s.id, entityType: 'snapshot', parentId: s.worldId, state: 'snapshotted', createdAt: s.createdAt });
-    this.store.recordBranch({ branchId: newId('b'), parentEntityId: s.worldId, childEntityIds: [s.id], branchType: 'snapshot', snapshotTimeMs: s.snapshotTimeMs });
+    this.store.recordBranch({
+      branchId: newId('b'),
+      parentEntityId: s.worldId,
+      childEntityIds: [s.id],
+      branchType: 'snapshot',
+      snapshotTimeMs: s.snapshotTimeMs,
+    });
     this.store.recordMetric({ entityId: s.worldId, snapshotTimeMs: s.snapshotTimeMs });
   }
 

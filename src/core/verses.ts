@@ -214,7 +214,8 @@ export class VerseBook {
   private async decide(verses: VerseWorld[], o: PullUpOptions): Promise<{ winner: VerseWorld; scores?: Record<string, number | null>; oracleSource: string }> {
     const oracle = o.oracle ?? (o.score !== undefined ? 'score' : 'manual');
     if (oracle === 'manual') {
-      if (typeof o.outcome !== 'string') throw new InvalidArgumentError('pullUp: the manual oracle needs `outcome`, the name or verse id of the surviving child');
+      if (typeof o.outcome !== 'string')
+        throw new InvalidArgumentError('pullUp: the manual oracle needs `outcome`, the name or verse id of the surviving child');
       const winner = verses.find((v) => v.name === o.outcome || v.verse === o.outcome);
       if (!winner) throw new InvalidArgumentError(`pullUp: "${o.outcome}" is not a child of this event (children: ${verses.map((v) => v.name).join(', ')})`);
       return { winner, oracleSource: 'manual' };

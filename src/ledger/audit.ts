@@ -85,8 +85,22 @@ export function auditState(r: Replayed): string[] {
     const asset = splitPair(k)[1];
     perAsset.set(asset, (perAsset.get(asset) ?? 0n) + d);
   }
-  conservation(state, perAsset, (_v, key) => splitPair(key)[1], () => undefined, 'asset', problems);
-  conservation(state, r.deposits, (_v, key) => key, (v) => r.transfers.get(v), 'owner/asset', problems);
+  conservation(
+    state,
+    perAsset,
+    (_v, key) => splitPair(key)[1],
+    () => undefined,
+    'asset',
+    problems,
+  );
+  conservation(
+    state,
+    r.deposits,
+    (_v, key) => key,
+    (v) => r.transfers.get(v),
+    'owner/asset',
+    problems,
+  );
   return problems;
 }
 

@@ -16,9 +16,7 @@ const str = (v: unknown): string | null => (v === null || v === undefined ? null
 /** Non-zero balances as stored (the `ledger_balances` view), sorted like `LedgerState.balanceRows()`. */
 export async function storedBalances(db: SerialConnection): Promise<BalanceRow[]> {
   const rows = await db.rows(`SELECT verse, owner, asset, amount FROM ledger_balances`);
-  return rows
-    .map((r) => ({ verse: String(r.verse), owner: String(r.owner), asset: String(r.asset), amount: BigInt(r.amount as bigint) }))
-    .sort(compareRows);
+  return rows.map((r) => ({ verse: String(r.verse), owner: String(r.owner), asset: String(r.asset), amount: BigInt(r.amount as bigint) })).sort(compareRows);
 }
 
 /** Verses in creation order (parents before children). */
@@ -68,10 +66,7 @@ export async function storedEvents(db: SerialConnection, verses: VerseRecord[]):
     resolved: r.resolved === true,
     winner: str(r.winner),
     oracleSource: str(r.oracle_source),
-    wev:
-      r.wev === null
-        ? null
-        : Object.fromEntries(Object.entries(JSON.parse(String(r.wev)) as Record<string, string>).map(([k, v]) => [k, BigInt(v)])),
+    wev: r.wev === null ? null : Object.fromEntries(Object.entries(JSON.parse(String(r.wev)) as Record<string, string>).map(([k, v]) => [k, BigInt(v)])),
     createdSeq: num(r.created_seq),
     resolvedSeq: r.resolved_seq === null ? null : num(r.resolved_seq),
   }));

@@ -5,14 +5,7 @@
  */
 
 import { formatProbability } from './validate.js';
-import {
-  PROBABILITY_SCALE,
-  ROOT_VERSE,
-  type BalanceRow,
-  type EventInfo,
-  type Trit,
-  type VerseInfo,
-} from './types.js';
+import { PROBABILITY_SCALE, ROOT_VERSE, type BalanceRow, type EventInfo, type Trit, type VerseInfo } from './types.js';
 
 /** Internal verse record (mutable; callers outside the ledger only ever see copies). */
 export interface VerseRecord {

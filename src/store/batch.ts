@@ -16,8 +16,7 @@
 import type { BranchRec, EntityRec, MetricRec, Op, PatchRec, ResolutionRec } from './ops.js';
 import { bool, numOrNull, str, strListOrNull, strOrNull, tsOrNull } from './sql.js';
 
-const ENTITY_COLS =
-  'entity_id, entity_type, parent_id, snapshot_id, trit, state, memory_mib, vcpu_count, boot_time_ms, created_at, resolved_at';
+const ENTITY_COLS = 'entity_id, entity_type, parent_id, snapshot_id, trit, state, memory_mib, vcpu_count, boot_time_ms, created_at, resolved_at';
 const BRANCH_COLS = 'branch_id, parent_entity_id, child_entity_ids, branch_type, snapshot_time_ms, gf3_sum, branched_at';
 const METRIC_COLS = 'metric_id, entity_id, boot_time_ms, snapshot_time_ms, branch_time_ms, memory_overhead_mb, measured_at';
 const RESOLUTION_COLS = 'resolution_id, verses, winning_verse, oracle_source, wev_extracted, pull_up_time_ms, resolved_at';

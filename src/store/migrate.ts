@@ -45,11 +45,7 @@ export async function currentVersion(conn: DuckDBConnection, table: string): Pro
  * @returns the versions applied by this call
  * @throws {SchemaTooNewError} when `table` holds a version above the last migration
  */
-export async function runMigrations(
-  conn: DuckDBConnection,
-  migrations: readonly Migration[],
-  options: { table: string; dbPath: string },
-): Promise<number[]> {
+export async function runMigrations(conn: DuckDBConnection, migrations: readonly Migration[], options: { table: string; dbPath: string }): Promise<number[]> {
   checkSequence(migrations);
   const { table, dbPath } = options;
   if (!/^[a-z_][a-z0-9_]*$/.test(table)) throw new InvalidArgumentError(`bad migrations table name ${JSON.stringify(table)}`);

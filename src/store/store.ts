@@ -12,14 +12,7 @@ import { RuntimeClosedError } from '../core/errors.js';
 import { claim, lockedError, lockKey, parseLockHolder, release } from './lock.js';
 import { currentVersion, runMigrations } from './migrate.js';
 import { branchRec, entityId as checkId, entityRec, metricRec, patchRec, resolutionRec } from './ops.js';
-import {
-  type EntityFilter,
-  readBranches,
-  readEntities,
-  readMetricSummary,
-  readMetrics,
-  readResolutions,
-} from './read.js';
+import { type EntityFilter, readBranches, readEntities, readMetricSummary, readMetrics, readResolutions } from './read.js';
 import { STORE_MIGRATIONS, STORE_MIGRATIONS_TABLE } from './schema.js';
 import { Serial } from './serial.js';
 import { str, tsOrNull } from './sql.js';
@@ -266,9 +259,7 @@ export class Store {
     return this.lane.run(async () => {
       await conn.run('BEGIN TRANSACTION');
       try {
-        const reader = await conn.runAndReadAll(
-          `SELECT entity_id FROM world_runtime_entities WHERE state IN (${inList}) ORDER BY created_at, rowid`,
-        );
+        const reader = await conn.runAndReadAll(`SELECT entity_id FROM world_runtime_entities WHERE state IN (${inList}) ORDER BY created_at, rowid`);
         const ids = reader.getRows().map((r) => String(r[0]));
         // Not `UPDATE … RETURNING`: DuckDB refuses RETURNING on rows that a foreign key references.
         await conn.run(

@@ -107,6 +107,7 @@ export class AgentConnection extends EventEmitter {
     const p = typeof msg.id === 'number' ? this.pending.get(msg.id) : undefined;
     if (!p || msg.id === undefined) {
       if (this.role === 'keeper') this.emit('message', msg);
+      else if (typeof msg.fatal === 'string' && this.failure === undefined) this.fail(`it could not start: ${msg.fatal.slice(0, 500)}`);
       else if (++this.unsolicited > UNSOLICITED_LIMIT) this.fail(`it sent more than ${UNSOLICITED_LIMIT} messages answering no request`);
       return;
     }

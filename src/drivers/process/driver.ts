@@ -233,8 +233,7 @@ export class ProcessDriver implements Driver {
         await this.request(p, conn, 'fork', { role: 'snapshot', births: born, refreshOwn: this.fs.kind === 'overlay' });
       } catch (err) {
         this.control.cancel(token, err as Error);
-        await p.tree.kill([id]).catch(() => {});
-        await p.tree.drop([id]).catch(() => {});
+        await p.tree.kill([id], true).catch(() => {});
         throw toDriverError(err, p);
       }
       const snap = this.adopt(id, id, connection, p.tree, p.memoryMib, p.diskMib);
@@ -312,6 +311,7 @@ export class ProcessDriver implements Driver {
       python: this.python,
       pythonVersion,
       memoryLimit: this.cgroups ? 'cgroup' : 'address-space',
+      processLimit: world ? 512 : null,
       diskLimit: this.fs.quotas !== null,
       pools: { spareTrees: this.opts.spareTrees, sparesPerSnapshot: this.opts.sparesPerSnapshot },
       notes: [
@@ -446,8 +446,7 @@ export class ProcessDriver implements Driver {
       });
     } catch (err) {
       for (const w of waits) this.control.cancel(w.token, err as Error);
-      await p.tree.kill(keys).catch(() => {});
-      await p.tree.drop(keys).catch(() => {});
+      await p.tree.kill(keys, true).catch(() => {});
       throw err;
     }
     return Promise.all(waits.map((w) => w.connection));
@@ -464,8 +463,7 @@ export class ProcessDriver implements Driver {
         for (const [i, conn] of conns.entries()) {
           const key = keys[i] as string;
           if (p.ending || !this.procs.has(p.id)) {
-            await p.tree.kill([key]).catch(() => {});
-            await p.tree.drop([key]).catch(() => {});
+            await p.tree.kill([key], true).catch(() => {});
             continue;
           }
           const spare = { conn, key };
@@ -546,8 +544,7 @@ export class ProcessDriver implements Driver {
     else p.ending = true;
     const keys = [p.key, ...p.spares.splice(0).map((s) => s.key)];
     try {
-      await withTimeout(p.tree.kill(keys), KILL_TIMEOUT_MS, `ending ${p.id}`);
-      await p.tree.drop(keys).catch(() => {});
+      await withTimeout(p.tree.kill(keys, true), KILL_TIMEOUT_MS, `ending ${p.id}`);
     } catch (err) {
       // The keeper did not answer: end the whole tree, which the kernel cannot refuse.
       this.opts.warn(`world-runtime: ${(err as Error).message}; ending its fork tree`);
@@ -563,10 +560,7 @@ export class ProcessDriver implements Driver {
     p.tree.members.delete(p.id);
     if (p.spares.length > 0) {
       const keys = p.spares.splice(0).map((s) => s.key);
-      void p.tree
-        .kill(keys)
-        .then(() => p.tree.drop(keys))
-        .catch(() => {});
+      void p.tree.kill(keys, true).catch(() => {});
     }
     void this.endTreeIfEmpty(p.tree);
   }

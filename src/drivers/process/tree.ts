@@ -133,10 +133,10 @@ export class Tree {
     return r.births as Born[];
   }
 
-  /** End every process of these worlds or snapshots; resolves once none is left. */
-  async kill(ids: string[]): Promise<void> {
+  /** End every process of these worlds or snapshots; resolves once none is left. `drop`: their layers too. */
+  async kill(ids: string[], drop = false): Promise<void> {
     if (this.isEnded || ids.length === 0) return;
-    await this.keeper.request('kill', { ids });
+    await this.keeper.request('kill', { ids, drop });
   }
 
   /** Delete layers nothing depends on any more. */
