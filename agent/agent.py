@@ -12,6 +12,7 @@ Only then does it serve requests. No user code runs in a child before step 3.
 
 import base64
 import builtins
+import errno
 import gc
 import io
 import json
@@ -196,6 +197,8 @@ class World:
                 view = view[os.write(fd, view):]
         except OSError as e:
             self.abort_upload()
+            if e.errno in (errno.EDQUOT, errno.ENOSPC):
+                raise Fault("DISK_FULL", "cannot write %r: %s (the world's disk limit, diskMib)" % (req.get("path"), e.strerror))
             raise Fault("WRITE", "cannot write %r: %s" % (req.get("path"), e.strerror))
         if req.get("last"):
             os.close(fd)

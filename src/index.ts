@@ -8,7 +8,9 @@ export { World, Snapshot } from './core/world.js';
 export * from './core/errors.js';
 export type { OpenOptions } from './core/options.js';
 export {
+  DEFAULT_DISK_MIB,
   MAX_BRANCH_COUNT,
+  MAX_DISK_MIB,
   MAX_MEMORY_MIB,
   MAX_METADATA_BYTES,
   MAX_METADATA_DEPTH,

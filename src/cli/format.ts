@@ -37,6 +37,19 @@ export function ms(v: number | null | undefined): string {
 }
 
 /** A trit as -1, 0, +1 (or -). */
+/** Bytes as B, KiB, MiB or GiB; '-' when unknown. */
+export function bytes(v: number | null | undefined): string {
+  if (v === null || v === undefined) return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let n = v;
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
+}
+
 export function trit(v: number | null | undefined): string {
   return v === null || v === undefined ? '-' : v > 0 ? `+${v}` : String(v);
 }

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'RUNTIME_CLOSED'
   | 'HOME_LOCKED'
   | 'CAPACITY'
+  | 'DISK_FULL'
   | 'DRIVER'
   | 'LEDGER'
   | 'NOT_FOUND'
@@ -143,6 +144,14 @@ export class CapacityError extends WorldRuntimeError {
   }
 }
 
+/** A write past the world's disk limit (`diskMib`), or its filesystem is full: nothing was written. */
+export class DiskFullError extends WorldRuntimeError {
+  override name = 'DiskFullError';
+  constructor(message: string) {
+    super('DISK_FULL', message);
+  }
+}
+
 export class DriverError extends WorldRuntimeError {
   override name = 'DriverError';
   constructor(message: string, cause?: unknown) {
@@ -170,6 +179,7 @@ const classes: Partial<Record<ErrorCode, new (...args: never[]) => WorldRuntimeE
   RUNTIME_CLOSED: RuntimeClosedError,
   HOME_LOCKED: HomeLockedError,
   CAPACITY: CapacityError,
+  DISK_FULL: DiskFullError,
   DRIVER: DriverError,
   LEDGER: LedgerError,
 };

@@ -26,6 +26,12 @@ import {
 } from './verses.js';
 import { Snapshot, World, type WorldHost } from './world.js';
 
+/** What a world or snapshot uses (see `WorldRuntime.usage`). */
+export interface Usage {
+  diskBytes: number | null;
+  memoryBytes: number | null;
+}
+
 export interface DoctorReport {
   node: string;
   platform: string;
@@ -192,6 +198,19 @@ export class WorldRuntime implements WorldHost {
     const s = this.liveSnapshots.get(id);
     if (!s) throw new SnapshotNotFoundError(id);
     return s;
+  }
+
+  /**
+   * Bytes each world or snapshot uses, where the driver can tell: `diskBytes` what it wrote that still
+   * exists (not what it inherited), `memoryBytes` its interpreter's resident memory. Null when unknown.
+   */
+  async usage(items: readonly (World | Snapshot)[]): Promise<Map<string, Usage>> {
+    this.ensureOpen();
+    const out = new Map<string, Usage>();
+    const live = items.filter((x) => (x instanceof World ? x.state === 'running' : x.state === 'ready'));
+    const u = this.driver.usage ? await this.driver.usage(live.map((x) => x.handle)) : {};
+    for (const x of items) out.set(x.id, u[x.id] ?? { diskBytes: null, memoryBytes: null });
+    return out;
   }
 
   /** What this machine supports: isolation, limits, drivers. */

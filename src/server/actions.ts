@@ -23,7 +23,7 @@ export interface BranchFields {
 
 export type WorldAction =
   // Worlds
-  | { kind: 'world.create'; trit?: Trit | null; memoryMib?: number; vcpus?: number; metadata?: Record<string, unknown> }
+  | { kind: 'world.create'; trit?: Trit | null; memoryMib?: number; vcpus?: number; diskMib?: number; metadata?: Record<string, unknown> }
   | { kind: 'world.list' }
   | { kind: 'world.get'; id: string }
   | { kind: 'world.destroy'; id: string }

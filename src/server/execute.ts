@@ -76,17 +76,23 @@ export class Executor {
         this.rt.create({
           ...(a.trit !== undefined && a.trit !== null ? { trit: a.trit } : {}),
           ...(a.memoryMib !== undefined ? { memoryMib: a.memoryMib } : {}),
+          ...(a.diskMib !== undefined ? { diskMib: a.diskMib } : {}),
           ...(a.vcpus !== undefined ? { vcpus: a.vcpus } : {}),
           ...(a.metadata !== undefined ? { metadata: a.metadata } : {}),
         }),
       );
       return worldInfo(w);
     },
-    'world.list': async () => ({ worlds: this.rt.worlds().map(worldInfo) }),
+    'world.list': async () => {
+      const worlds = this.rt.worlds();
+      const usage = await this.rt.usage(worlds);
+      return { worlds: worlds.map((w) => ({ ...worldInfo(w), usage: usage.get(w.id) })) };
+    },
     'world.get': async (a) => {
       const tomb = this.tombstones.get(a.id);
       if (tomb?.what === 'world') return tomb.json as WorldInfo;
-      return worldInfo(this.rt.world(a.id));
+      const w = this.rt.world(a.id);
+      return { ...worldInfo(w), usage: (await this.rt.usage([w])).get(w.id) };
     },
     'world.destroy': async (a) => {
       if (this.tombstones.get(a.id)?.what === 'world') return { id: a.id, state: 'destroyed' };
@@ -123,11 +129,16 @@ export class Executor {
       const w = this.world(a.id, 'branch');
       return { worlds: (await this.withCapacity(a.count, () => this.rt.branch(w, a.count, branchOptions(a)))).map(worldInfo) };
     },
-    'snapshot.list': async () => ({ snapshots: this.rt.snapshots().map(snapshotInfo) }),
+    'snapshot.list': async () => {
+      const snaps = this.rt.snapshots();
+      const usage = await this.rt.usage(snaps);
+      return { snapshots: snaps.map((s) => ({ ...snapshotInfo(s), usage: usage.get(s.id) })) };
+    },
     'snapshot.get': async (a) => {
       const tomb = this.tombstones.get(a.id);
       if (tomb?.what === 'snapshot') return tomb.json as SnapshotInfo;
-      return snapshotInfo(this.rt.snapshot(a.id));
+      const s = this.rt.snapshot(a.id);
+      return { ...snapshotInfo(s), usage: (await this.rt.usage([s])).get(s.id) };
     },
     'snapshot.destroy': async (a) => {
       if (this.tombstones.get(a.id)?.what === 'snapshot') return { id: a.id, state: 'destroyed' };

@@ -52,6 +52,8 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   LEDGER: 409,
   TOO_LARGE: 413,
   CAPACITY: 503,
+  // The world's disk limit (diskMib) or its filesystem: WebDAV's "insufficient storage".
+  DISK_FULL: 507,
   RUNTIME_CLOSED: 503,
   ISOLATION_UNAVAILABLE: 503,
   TIMEOUT: 504,

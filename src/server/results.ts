@@ -3,7 +3,7 @@
  * The JSON shapes the daemon answers with, one per action kind (`ActionResults`). `openapi.json` describes
  * the same shapes; the server tests hold every response to it.
  */
-import type { DoctorReport } from '../core/runtime.js';
+import type { DoctorReport, Usage } from '../core/runtime.js';
 import type { ExecError, RunResult, Trit, WorldState } from '../core/types.js';
 import type { CheckReport, EventInfo, LedgerOpName, VerseInfo } from '../ledger/types.js';
 import type { BranchRow, EntityRow, MetricRow, MetricSummary, ResolutionRow } from '../store/types.js';
@@ -18,10 +18,13 @@ export interface WorldInfo {
   trit: Trit | null;
   metadata: Record<string, unknown>;
   memoryMib: number;
+  diskMib: number;
   vcpus: number;
   bootTimeMs: number;
   createdAt: string;
   failure?: string;
+  /** On GET of one world and in the list: what it uses now. */
+  usage?: Usage;
 }
 
 /** A snapshot as `Snapshot.toJSON()` gives it. */
@@ -32,6 +35,7 @@ export interface SnapshotInfo {
   state: 'ready' | 'destroyed';
   snapshotTimeMs: number;
   createdAt: string;
+  usage?: Usage;
 }
 
 /** `ExecResult` with `value` and `error` always present (null when absent), as the seed's execute returns. */

@@ -3,17 +3,17 @@
  * Commands on worlds and snapshots: create, exec, run, snapshot, branch, destroy, ls.
  */
 import { readFileSync } from 'node:fs';
-import { MAX_BRANCH_COUNT, MAX_MEMORY_MIB, MAX_TIMEOUT_MS, MAX_VCPUS } from '../../core/options.js';
+import { DEFAULT_DISK_MIB, MAX_BRANCH_COUNT, MAX_DISK_MIB, MAX_MEMORY_MIB, MAX_TIMEOUT_MS, MAX_VCPUS } from '../../core/options.js';
 import type { DaemonClient } from '../../server/client.js';
 import type { ExecReply, RunReply, SnapshotInfo, WorldInfo } from '../../server/results.js';
 import { type Command, type Context, intOption, need, parseMeta, parseTrit, UsageError } from '../command.js';
-import { keyValues, ms, table, time, trit } from '../format.js';
+import { bytes, keyValues, ms, table, time, trit } from '../format.js';
 import { withProgress } from '../progress.js';
 
 function worldRows(worlds: WorldInfo[]): string {
   return table(
-    ['ID', 'STATE', 'TRIT', 'PARENT', 'SNAPSHOT', 'BOOT', 'CREATED'],
-    worlds.map((w) => [w.id, w.state, trit(w.trit), w.parentId, w.snapshotId, ms(w.bootTimeMs), time(w.createdAt)]),
+    ['ID', 'STATE', 'TRIT', 'PARENT', 'SNAPSHOT', 'BOOT', 'DISK', 'MEMORY', 'CREATED'],
+    worlds.map((w) => [w.id, w.state, trit(w.trit), w.parentId, w.snapshotId, ms(w.bootTimeMs), bytes(w.usage?.diskBytes), bytes(w.usage?.memoryBytes), time(w.createdAt)]),
   );
 }
 
@@ -33,7 +33,8 @@ function showWorld(ctx: Context, w: WorldInfo, quiet: boolean): void {
       ['trit', trit(w.trit)],
       ['parent', w.parentId],
       ['snapshot', w.snapshotId],
-      ['memory', `${w.memoryMib} MiB`],
+      ['memory', `${w.memoryMib} MiB${w.usage?.memoryBytes != null ? ` (using ${bytes(w.usage.memoryBytes)})` : ''}`],
+      ['disk', `${w.diskMib} MiB${w.usage?.diskBytes != null ? ` (wrote ${bytes(w.usage.diskBytes)})` : ''}`],
       ['vcpus', w.vcpus],
       ['boot', ms(w.bootTimeMs)],
       ['metadata', Object.keys(w.metadata).length ? w.metadata : null],
@@ -92,10 +93,11 @@ async function sourceId(client: DaemonClient, id: string): Promise<string> {
 export const create: Command = {
   name: 'create',
   summary: 'create a world (or start one from a snapshot with --from)',
-  usage: 'world-runtime create [--trit=T] [--memory MIB] [--vcpus N] [--meta KEY=VALUE]... [--from SOURCE] [-q]',
+  usage: 'world-runtime create [--trit=T] [--memory MIB] [--disk MIB] [--vcpus N] [--meta KEY=VALUE]... [--from SOURCE] [-q]',
   options: {
     trit: { type: 'string' },
     memory: { type: 'string' },
+    disk: { type: 'string' },
     vcpus: { type: 'string' },
     meta: { type: 'string', multiple: true },
     from: { type: 'string' },
@@ -104,6 +106,7 @@ export const create: Command = {
   help: `Options:
   --trit=T            -1, 0 or 1 (write --trit=-1: a bare -1 reads as an option)
   --memory MIB        memory limit in MiB, 1 to ${MAX_MEMORY_MIB} (default 512)
+  --disk MIB          disk limit in MiB (its files and /tmp), 1 to ${MAX_DISK_MIB} (default ${DEFAULT_DISK_MIB})
   --vcpus N           virtual CPUs to record, 1 to ${MAX_VCPUS} (default 1)
   --meta KEY=VALUE    metadata; VALUE is JSON if it parses, else a string (repeatable)
   --from SOURCE       start the world from a snapshot (s-...) or a running world (w-...) instead of fresh
@@ -115,7 +118,7 @@ export const create: Command = {
     const t = typeof v.trit === 'string' ? parseTrit('--trit', v.trit) : undefined;
     let world: WorldInfo;
     if (typeof v.from === 'string') {
-      if (v.memory !== undefined || v.vcpus !== undefined) throw new UsageError('--memory and --vcpus come from the source with --from');
+      if (v.memory !== undefined || v.vcpus !== undefined || v.disk !== undefined) throw new UsageError('--memory, --disk and --vcpus come from the source with --from');
       const from = await sourceId(client, v.from);
       const fields = { count: 1, ...(t !== undefined ? { trits: [t] } : {}), ...(metadata ? { metadata } : {}) };
       const r = await withProgress(`starting a world from ${from}`, () =>
@@ -126,12 +129,14 @@ export const create: Command = {
       world = r.worlds[0] as WorldInfo;
     } else {
       const memoryMib = intOption(v, 'memory', 1, MAX_MEMORY_MIB);
+      const diskMib = intOption(v, 'disk', 1, MAX_DISK_MIB);
       const vcpus = intOption(v, 'vcpus', 1, MAX_VCPUS);
       world = await withProgress('creating a world', () =>
         client.dispatch({
           kind: 'world.create',
           ...(t !== undefined ? { trit: t } : {}),
           ...(memoryMib !== undefined ? { memoryMib } : {}),
+          ...(diskMib !== undefined ? { diskMib } : {}),
           ...(vcpus !== undefined ? { vcpus } : {}),
           ...(metadata ? { metadata } : {}),
         }),
@@ -326,7 +331,7 @@ export const ls: Command = {
 
 function snapshotRows(snapshots: SnapshotInfo[]): string {
   return table(
-    ['ID', 'WORLD', 'NAME', 'STATE', 'SNAPSHOT', 'CREATED'],
-    snapshots.map((s) => [s.id, s.worldId, s.name, s.state, ms(s.snapshotTimeMs), time(s.createdAt)]),
+    ['ID', 'WORLD', 'NAME', 'STATE', 'SNAPSHOT', 'DISK', 'CREATED'],
+    snapshots.map((s) => [s.id, s.worldId, s.name, s.state, ms(s.snapshotTimeMs), bytes(s.usage?.diskBytes), time(s.createdAt)]),
   );
 }

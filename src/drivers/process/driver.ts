@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DriverError, FileNotFoundError, ForkRefusedError, InvalidArgumentError, WorldFailedError } from '../../core/errors.js';
+import { DiskFullError, DriverError, FileNotFoundError, ForkRefusedError, InvalidArgumentError, WorldFailedError } from '../../core/errors.js';
 import { DEFAULT_DISK_MIB } from '../../core/options.js';
 import type { ExecOptions, ExecResult, FsBackend, Isolation, RunOptions, RunResult } from '../../core/types.js';
 import type { Driver, DriverBranchOptions, DriverCreateOptions, DriverReport, SnapshotHandle, WorldExitListener, WorldHandle } from '../driver.js';
@@ -576,6 +576,7 @@ function toDriverError(err: unknown, p?: Proc): Error {
   if (!(err instanceof AgentRequestError)) return err as Error;
   if (err.code === 'FORK_REFUSED') return new ForkRefusedError(err.message);
   if (err.code === 'NO_FILE') return new FileNotFoundError(err.message);
+  if (err.code === 'DISK_FULL') return new DiskFullError(err.message);
   if (err.code === 'PATH_OUTSIDE' || err.code === 'SPAWN' || err.code === 'TOO_LARGE' || err.code === 'WRITE')
     return new InvalidArgumentError(err.message, { agentCode: err.code });
   if (err.code === 'GONE' && p) return new WorldFailedError(p.id, p.failure ?? err.message);

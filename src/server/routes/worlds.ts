@@ -20,7 +20,7 @@ export const worldRoutes: readonly Route[] = [
     schema: 'CreateWorldRequest',
     decode: ({ body }) => ({
       kind: 'world.create',
-      ...pick<Extract<WorldAction, { kind: 'world.create' }>>(body, ['trit', 'memoryMib', 'vcpus']),
+      ...pick<Extract<WorldAction, { kind: 'world.create' }>>(body, ['trit', 'memoryMib', 'vcpus', 'diskMib']),
       ...metadataField(body),
     }),
   },
