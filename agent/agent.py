@@ -321,6 +321,9 @@ class World:
             if MODE != "none":
                 sandbox.unshare(sandbox.BIRTH_FLAGS)
             os.setresuid(birth["uid"], birth["uid"], birth["uid"])
+            if MODE != "none":
+                sandbox.setns(sandbox.NETNS_FD, sandbox.CLONE_NEWNET)
+                os.close(sandbox.NETNS_FD)
             conn = Conn.at(CONTROL_FD)
             if MODE != "none":
                 rehome.take_handles(keep=(CONTROL_FD,))
@@ -400,6 +403,9 @@ def limit_memory(memory_mib):
     with builtins_open("/proc/self/statm", "rb") as f:
         base = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     limit = base + memory_mib * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)  # inherited from the source: a world cannot raise it, and need not
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
@@ -428,7 +434,7 @@ def first_world(sp, role, mode, uid, memory_mib, home):
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write("0")  # the keeper shields itself from the OOM killer; its worlds must not inherit that
         if mode != "none":
-            sandbox.unshare(sandbox.BIRTH_FLAGS | (sandbox.CLONE_NEWUSER if mode == "world" else 0))
+            sandbox.unshare(sandbox.FIRST_FLAGS | (sandbox.CLONE_NEWUSER if mode == "world" else 0))
         sp.sendall(b"u")
         if sp.recv(1) != b"g":  # the keeper has written our id maps and built our root
             os._exit(1)

@@ -45,7 +45,7 @@ class Domain:
     """One world, snapshot or spare: a uid, a layer, and (once born) its agent's pid."""
 
     __slots__ = ("id", "role", "uid", "token", "layer", "memory_mib", "disk_mib", "pid", "pidfd",
-                 "ending", "refused", "registered", "mnt_ino", "home", "remount")
+                 "ending", "refused", "registered", "mnt_ino", "home", "remount", "netns")
 
     def __init__(self, birth, uid):
         self.id, self.role, self.token = birth["id"], birth["role"], birth["token"]
@@ -57,6 +57,7 @@ class Domain:
         self.registered = 0
         self.home = None
         self.remount = False
+        self.netns = False  # given a network namespace to join, not joined yet
 
 
 def _ticks_now():
@@ -85,6 +86,8 @@ class Keeper:
         self.pending = {}  # parent pid -> [Domain] waiting to be born from it
         self.newborns = {}  # pid -> parent pid: children that unshared and have yet to take their uid
         self.deferred_kills = []  # (request, deadline)
+        self.netns_maker = None
+        self.tree_userns = None  # the tree's user namespace, from its first world
         self.settling = {}  # pid -> (parent pid, host uid): let into setresuid(), maybe not yet through it
         self.listener = None
         self.sel = selectors.DefaultSelector()
@@ -121,6 +124,9 @@ class Keeper:
         if not data:
             self.shutdown()
         self.inbox += data
+        self.handle_inbox()
+
+    def handle_inbox(self):
         while True:
             nl = self.inbox.find(b"\n")
             if nl < 0:
@@ -162,7 +168,7 @@ class Keeper:
     def new_domain(self, birth):
         if birth["id"] in self.domains:
             raise Fault("EXISTS", "domain %s exists" % birth["id"])
-        d = Domain(birth, self.allocate_uid())
+        d = Domain(birth, birth["uid"] if birth.get("uid") is not None else self.allocate_uid())
         self.domains[d.id] = d
         self.memory_total()
         return d
@@ -219,6 +225,13 @@ class Keeper:
         else:
             os.close(fds[0])
 
+    def netns(self):
+        """The tree's network-namespace maker, started with its first world (it needs the tree's user ns)."""
+        if self.netns_maker is None:
+            self.netns_maker = limits.Netns(self.tree_userns if self.mode == "world" else None)
+            self.sel.register(self.netns_maker.sock, selectors.EVENT_READ, self.netns_maker.on_ready)
+        return self.netns_maker
+
     def op_prepare(self, req):
         """Make the layers, cgroups and uids of worlds about to be forked from `parent`, and expect them."""
         parent = self.domain(req["parent"])
@@ -259,8 +272,23 @@ class Keeper:
 
     # ------------------------------------------------------------ notifications
 
+    def drain_host(self):
+        """Handle requests already waiting on the host connection: a child's notification can overtake the
+        `prepare` of its own birth, which the host sent first."""
+        while True:
+            try:
+                data = self.host.recv(1 << 16, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            if not data:
+                self.shutdown()
+            self.inbox += data
+            self.handle_inbox()
+
     def on_notification(self):
         n = sandbox.receive(self.listener)
+        if n is not None and n.name == "setns":
+            return self.on_setns(n)
         if n is None:
             if sandbox.listener_hung_up(self.listener):
                 # No process of the tree runs under the filter any more; a new first world brings a new one.
@@ -310,6 +338,8 @@ class Keeper:
         """
         flags = n.args[0] & 0xFFFFFFFF
         d = self.by_pid.get(n.pid)
+        if flags == 0 and d is not None and not d.remount:
+            self.drain_host()
         if flags == 0 and d is not None and d.remount:
             d.remount = False
             self.remount(d)
@@ -317,21 +347,35 @@ class Keeper:
         if flags != sandbox.BIRTH_FLAGS or n.pid in self.newborns or d is not None:
             return self.refuse(n)
         ppid = self.expected_child(n.pid)
+        if ppid is None:
+            self.drain_host()
+            ppid = self.expected_child(n.pid)
         if ppid is None or sum(1 for p in self.newborns.values() if p == ppid) >= len(self.pending.get(ppid, ())):
             return self.refuse(n)
         self.newborns[n.pid] = ppid
         sandbox.respond(self.listener, n, proceed=True)
 
+    def on_setns(self, n):
+        """A newborn joins the network namespace the keeper put at NETNS_FD, once; nothing else joins anything."""
+        d = self.by_pid.get(n.pid)
+        if d is None or not d.netns or n.args[0] & 0xFFFFFFFF != sandbox.NETNS_FD or n.args[1] & 0xFFFFFFFF != sandbox.CLONE_NEWNET:
+            return self.refuse(n)
+        d.netns = False
+        sandbox.respond(self.listener, n, proceed=True)
+
     def expected_child(self, pid):
-        """The parent pid of `pid` if that parent has births pending and `pid` started after they were expected."""
+        """The parent pid of `pid` if that parent has births pending.
+
+        A child of the parent that is already a world (a sibling) is refused by the caller (it is in
+        `by_pid`); the only other children an agent has are processes its own world started, which belong
+        to that world already: a birth is never handed across worlds. (The fork request and `prepare` travel
+        side by side, so a newborn may be older than its registration: start times prove nothing here.)
+        """
         try:
-            ppid, started = _proc_stat(pid)
+            ppid, _ = _proc_stat(pid)
         except OSError:
             return None
-        queue = self.pending.get(ppid)
-        if not queue or started < min(d.registered for d in queue) - 1:
-            return None
-        return ppid
+        return ppid if self.pending.get(ppid) else None
 
     def on_setuid(self, n):
         uid = n.args[0] & 0xFFFFFFFF
@@ -350,7 +394,7 @@ class Keeper:
         if not queue:
             del self.pending[ppid]
         try:
-            self.setup(d, n)
+            self.setup(d, n, first=ppid == os.getpid())
         except Exception as e:
             import traceback
 
@@ -365,11 +409,19 @@ class Keeper:
                     self.births_from(parent)  # drops the children that are through
             self.settling[n.pid] = (ppid, self.base + d.uid)
 
-    def setup(self, d, n):
-        """Give a newborn its own files, /tmp, /dev/shm, network, cgroups and host connection."""
+    def setup(self, d, n, first=False):
+        """Give a newborn its own files, /tmp, /dev/shm, network and host connection.
+
+        The tree's first world made its own network namespace (there was no maker yet): its loopback is
+        brought up here; every later newborn is given a ready namespace to join at NETNS_FD."""
         pid = n.pid
         mnt = os.open("/proc/%d/ns/mnt" % pid, os.O_RDONLY | os.O_CLOEXEC)
-        net = os.open("/proc/%d/ns/net" % pid, os.O_RDONLY | os.O_CLOEXEC)
+        if self.mode == "none":
+            net = None
+        elif first:
+            net = os.open("/proc/%d/ns/net" % pid, os.O_RDONLY | os.O_CLOEXEC)
+        else:
+            net = self.netns().take()
         idmap = None
         try:
             if self.mode != "none":
@@ -383,7 +435,12 @@ class Keeper:
                 finally:
                     if merged is not None:
                         os.close(merged)
-                views.net_up(net, self.own_net)
+                if first:
+                    views.net_up(net, self.own_net)
+                    self.tree_userns = os.open("/proc/%d/ns/user" % pid, os.O_RDONLY | os.O_CLOEXEC)
+                else:
+                    sandbox.add_fd(self.listener, n, net, sandbox.NETNS_FD)
+                    d.netns = True
                 d.mnt_ino = os.fstat(mnt).st_ino
             conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -394,7 +451,8 @@ class Keeper:
                 conn.close()
         finally:
             os.close(mnt)
-            os.close(net)
+            if net is not None:
+                os.close(net)
             if idmap is not None:
                 os.close(idmap)
         d.pid = pid

@@ -7,6 +7,7 @@
 """
 
 import os
+import socket
 
 import sandbox
 
@@ -63,6 +64,57 @@ class Cgroups:
                 return int(f.read())
         except OSError:
             return None
+
+
+class Netns:
+    """A helper that makes network namespaces (loopback up) ahead of births, on the other core.
+
+    It runs in the tree's user namespace (so worlds, which hold CAP_SYS_ADMIN there, may join what it makes)
+    and hands each namespace over as an fd; the keeper keeps a few ready.
+    """
+
+    def __init__(self, userns_fd=None, ready=4):
+        self.ready, self.fds, self.asked = ready, [], 0
+        self.sock, child = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self.sock.close()
+                if userns_fd is not None:
+                    sandbox.setns(userns_fd, sandbox.CLONE_NEWUSER)
+                sandbox.close_range(3, child.fileno() - 1)
+                sandbox.close_range(child.fileno() + 1)
+                while child.recv(1):
+                    sandbox.unshare(sandbox.CLONE_NEWNET)
+                    sandbox.loopback_up()
+                    fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+                    socket.send_fds(child, [b"n"], [fd])
+                    os.close(fd)
+            finally:
+                os._exit(0)
+        child.close()
+        self.pid = pid
+        self.refill()
+
+    def refill(self):
+        want = self.ready - len(self.fds) - self.asked
+        if want > 0:
+            self.sock.sendall(b"n" * want)
+            self.asked += want
+
+    def on_ready(self):
+        _, fds, _, _ = socket.recv_fds(self.sock, 1, 1)
+        self.asked -= 1
+        self.fds.extend(fds)
+
+    def take(self):
+        """A ready namespace (the caller closes it), waiting for the next one if none is."""
+        if not self.fds:
+            self.refill()
+            self.on_ready()
+        fd = self.fds.pop(0)
+        self.refill()
+        return fd
 
 
 class Idmaps:

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { withRuntime } from '../fixtures/runtime.js';
+import type { ProcessDriver } from '../../src/drivers/process/driver.js';
+import { eventually, withRuntime } from '../fixtures/runtime.js';
 
 test('branches start with the memory and files of the snapshot and then diverge independently', () =>
   withRuntime(async (rt) => {
@@ -104,6 +105,23 @@ test('the heap is frozen before fork, and forked children are reaped (no zombies
       'import os\nme = os.getpid()\nz = 0\nfor p in os.listdir("/proc"):\n    if p.isdigit():\n        try:\n            st = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()\n        except OSError:\n            continue\n        if int(st[1]) == me and st[0] == "Z":\n            z += 1\nz',
     );
     assert.equal(zombies.value, '0');
+  }));
+
+test('a branch that takes a ready spare starts from the snapshot, reseeded, with the source\u2019s limits', () =>
+  withRuntime(async (rt) => {
+    const w = await rt.create({ memoryMib: 256 });
+    await w.exec('import random\nv = 7\nbig = None');
+    const s = await w.snapshot();
+    const driver = rt.driver as ProcessDriver;
+    assert.ok(await eventually(() => driver.sparesReady(s.handle) === 2), 'the snapshot has its two spares');
+    const [a, b] = await rt.branch(s, 2);
+    assert.equal(driver.sparesReady(s.handle), 0, 'both came from the spares');
+    assert.equal((await a?.exec('v'))?.value, '7');
+    assert.notEqual((await a?.exec('random.random()'))?.value, (await b?.exec('random.random()'))?.value);
+    assert.equal(a?.memoryMib, 256);
+    // The source's address-space limit holds in the spare too.
+    assert.equal((await a?.exec('big = bytearray(512 << 20)'))?.error?.type, 'MemoryError');
+    assert.ok(await eventually(() => driver.sparesReady(s.handle) === 2), 'the snapshot refills its spares');
   }));
 
 test('branching many at once from a snapshot with and without spares', () =>

@@ -25,7 +25,7 @@ test('syntax errors, exceptions and SystemExit come back as error and the world 
     assert.equal(exc.error?.type, 'ValueError');
     assert.equal(exc.error?.message, 'bad value');
     assert.match(exc.error?.traceback ?? '', /File "<exec>", line 2/);
-    assert.doesNotMatch(exc.error?.traceback ?? '', /agent\.py/, 'the agent\'s own frames are hidden');
+    assert.doesNotMatch(exc.error?.traceback ?? '', /agent\.py/, "the agent's own frames are hidden");
     const exit = await w.exec('import sys; sys.exit(3)');
     assert.equal(exit.error?.type, 'SystemExit');
     assert.equal((await w.exec('y')).value, '1');

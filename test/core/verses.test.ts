@@ -7,18 +7,27 @@ test('pushDown makes one verse world per child of the seed triad, recorded as pu
     const w = await rt.create();
     await w.exec('universe = list(range(10))');
     const pd = await rt.pushDown(w, { event: 'e1' });
-    assert.deepEqual(pd.verses.map((v) => [v.name, v.trit, v.probability]), [
-      ['nash', -1, '0.45'],
-      ['optimal', 0, '0.35'],
-      ['chaos', 1, '0.2'],
-    ]);
+    assert.deepEqual(
+      pd.verses.map((v) => [v.name, v.trit, v.probability]),
+      [
+        ['nash', -1, '0.45'],
+        ['optimal', 0, '0.35'],
+        ['chaos', 1, '0.2'],
+      ],
+    );
     assert.equal(pd.gf3Sum, 0);
     for (const v of pd.verses) {
       assert.equal((await v.world.exec('len(universe)')).value, '10');
       assert.equal(v.world.metadata.verse, v.name);
     }
     const verses = await rt.ledger.verses();
-    assert.deepEqual(verses.filter((v) => v.event === 'e1').map((v) => v.id).sort(), pd.verses.map((v) => v.verse).sort());
+    assert.deepEqual(
+      verses
+        .filter((v) => v.event === 'e1')
+        .map((v) => v.id)
+        .sort(),
+      pd.verses.map((v) => v.verse).sort(),
+    );
     await rt.record?.flush();
     const rows = await rt.record?.branches();
     const row = rows?.find((b) => b.branchType === 'push_down');
@@ -71,7 +80,10 @@ test('the score oracle picks the highest score, ties broken by name; a failing v
     const w = await rt.create();
     const pd = await rt.pushDown(w, { event: 'e3' });
     const results = await rt.executeIn(pd.verses, { nash: 'score = 5', optimal: 'score = 5', chaos: 'raise RuntimeError("boom")' });
-    assert.deepEqual(results.map((r) => r.ok), [true, true, false]);
+    assert.deepEqual(
+      results.map((r) => r.ok),
+      [true, true, false],
+    );
     const up = await rt.pullUp('e3', { oracle: 'score', score: 'score' });
     assert.equal(up.winner.name, 'nash', 'tie between nash and optimal goes to the first name');
     assert.deepEqual(up.scores, { nash: 5, optimal: 5, chaos: null });
@@ -81,7 +93,13 @@ test('the score oracle picks the highest score, ties broken by name; a failing v
 test('nested push-downs collapse whole subtrees', () =>
   withRuntime(async (rt) => {
     const w = await rt.create();
-    const outer = await rt.pushDown(w, { event: 'outer', children: [{ name: 'a', trit: 1, probability: '0.5' }, { name: 'b', trit: -1, probability: '0.5' }] });
+    const outer = await rt.pushDown(w, {
+      event: 'outer',
+      children: [
+        { name: 'a', trit: 1, probability: '0.5' },
+        { name: 'b', trit: -1, probability: '0.5' },
+      ],
+    });
     const a = outer.verses[0];
     assert.ok(a);
     const inner = await rt.pushDown(a.world, { event: 'inner' });
@@ -98,8 +116,24 @@ test('bad push-downs change nothing', () =>
   withRuntime(async (rt) => {
     const w = await rt.create();
     const before = rt.worlds().length;
-    await assert.rejects(rt.pushDown(w, { children: [{ name: 'x', trit: 1, probability: '0.5' }, { name: 'y', trit: 1, probability: '0.5' }] }), { code: 'LEDGER' });
-    await assert.rejects(rt.pushDown(w, { children: [{ name: 'x', trit: 1, probability: '0.6' }, { name: 'y', trit: -1, probability: '0.5' }] }), { code: 'LEDGER' });
+    await assert.rejects(
+      rt.pushDown(w, {
+        children: [
+          { name: 'x', trit: 1, probability: '0.5' },
+          { name: 'y', trit: 1, probability: '0.5' },
+        ],
+      }),
+      { code: 'LEDGER' },
+    );
+    await assert.rejects(
+      rt.pushDown(w, {
+        children: [
+          { name: 'x', trit: 1, probability: '0.6' },
+          { name: 'y', trit: -1, probability: '0.5' },
+        ],
+      }),
+      { code: 'LEDGER' },
+    );
     assert.equal(rt.worlds().length, before);
     await rt.record?.flush();
     assert.equal((await rt.record?.entities({ type: 'verse' }))?.length, 0, 'a refused push-down starts no verse world');

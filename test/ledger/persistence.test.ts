@@ -52,11 +52,7 @@ test('a failed commit rejects the whole batch and memory is reloaded from the ta
     const other = await inst.connect();
     await other.run(`INSERT INTO ledger_journal VALUES (2, 'deposit', '{"owner":"bob","asset":"usd","amount":"7"}',
       TIMESTAMP '2024-01-01 00:00:00', '[["root","bob","usd","7"]]')`);
-    const settled = await Promise.allSettled([
-      L.deposit('alice', 'usd', 5n),
-      L.transfer(L.root, 'usd', 'alice', 'carol', 3n),
-      L.withdraw('alice', 'usd', 1n),
-    ]);
+    const settled = await Promise.allSettled([L.deposit('alice', 'usd', 5n), L.transfer(L.root, 'usd', 'alice', 'carol', 3n), L.withdraw('alice', 'usd', 1n)]);
     for (const s of settled) {
       assert.equal(s.status, 'rejected');
       assert.equal((s as PromiseRejectedResult).reason.details.reason, 'COMMIT_FAILED');
@@ -94,7 +90,13 @@ async function tamper(path: string, sql: string): Promise<void> {
 async function seeded(path: string): Promise<void> {
   const L = await Ledger.open(path);
   await L.deposit('alice', 'usd', 100n);
-  await L.partition(L.root, { event: 'e', children: [{ name: 'a', probability: '0.25', trit: 0 }, { name: 'b', probability: '0.75', trit: 0 }] });
+  await L.partition(L.root, {
+    event: 'e',
+    children: [
+      { name: 'a', probability: '0.25', trit: 0 },
+      { name: 'b', probability: '0.75', trit: 0 },
+    ],
+  });
   await L.pushDown('e', 'alice', 'usd', 30n);
   assert.deepEqual((await L.check()).problems, []);
   await L.close();
@@ -107,7 +109,10 @@ test('check() reports stored balances that the journal does not explain', async 
   const L = await Ledger.open(path);
   const report = await L.check();
   assert.equal(report.ok, false);
-  assert.ok(report.problems.some((p) => p.includes('stored balances differ')), report.problems.join('\n'));
+  assert.ok(
+    report.problems.some((p) => p.includes('stored balances differ')),
+    report.problems.join('\n'),
+  );
   await L.close();
 });
 

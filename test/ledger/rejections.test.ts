@@ -76,7 +76,18 @@ const cases: [reason: string, label: string, run: () => Promise<unknown>][] = [
   ['BAD_PROBABILITIES', 'a sum off by 10^-18', () => L.partition(L.root, { event: 'e', children: [P, { ...Q, probability: '0.500000000000000001' }] })],
   ['BAD_PROBABILITIES', 'more than 18 decimals', () => L.partition(L.root, { event: 'e', children: [{ ...P, probability: '0.5000000000000000001' }, Q] })],
   ['BAD_PROBABILITIES', 'a negative probability', () => L.partition(L.root, { event: 'e', children: [{ ...P, probability: -0.5 }, Q] })],
-  ['BAD_PROBABILITIES', 'a probability above 1', () => L.partition(L.root, { event: 'e', children: [{ ...P, probability: '1.5' }, { ...Q, probability: 0 }] })],
+  [
+    'BAD_PROBABILITIES',
+    'a probability above 1',
+    () =>
+      L.partition(L.root, {
+        event: 'e',
+        children: [
+          { ...P, probability: '1.5' },
+          { ...Q, probability: 0 },
+        ],
+      }),
+  ],
   ['BAD_PROBABILITIES', 'not a number', () => L.partition(L.root, { event: 'e', children: [{ ...P, probability: 'half' }, Q] })],
   ['GF3_UNBALANCED', 'trits summing to 2', () => L.partition(L.root, { event: 'e', children: [P, { ...Q, trit: 1 }] })],
   ['ROOT_ONLY', 'deposit into a child verse', () => L.deposit('alice', 'usd', 1n, 'race/a')],

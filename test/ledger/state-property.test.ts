@@ -46,7 +46,9 @@ test('random operation sequences keep every invariant, and replay reproduces the
     }),
     { numRuns: 250 },
   );
-  t.diagnostic(`coverage ${JSON.stringify({ accepted: Object.fromEntries(seen.accepted), rejected: Object.fromEntries(seen.rejected), maxOutcomes: seen.maxOutcomes })}`);
+  t.diagnostic(
+    `coverage ${JSON.stringify({ accepted: Object.fromEntries(seen.accepted), rejected: Object.fromEntries(seen.rejected), maxOutcomes: seen.maxOutcomes })}`,
+  );
   // The generator must actually reach every operation and the interesting rejections, or the property is weak.
   for (const m of ['deposit', 'withdraw', 'transfer', 'partition', 'pushDown', 'pullUp', 'resolve']) {
     assert.ok((seen.accepted.get(m) ?? 0) > 50, `too few accepted ${m}: ${seen.accepted.get(m) ?? 0}`);
@@ -62,7 +64,19 @@ test('the brute-force oracle and auditState both catch a broken state (negative 
   const flows = emptyFlows();
   for (const call of [
     { method: 'deposit' as const, args: ['alice', 'usd', 100n] },
-    { method: 'partition' as const, args: ['root', { event: 'e', children: [{ name: 'a', probability: '0.5', trit: 1 }, { name: 'b', probability: '0.5', trit: -1 }] }] },
+    {
+      method: 'partition' as const,
+      args: [
+        'root',
+        {
+          event: 'e',
+          children: [
+            { name: 'a', probability: '0.5', trit: 1 },
+            { name: 'b', probability: '0.5', trit: -1 },
+          ],
+        },
+      ],
+    },
     { method: 'pushDown' as const, args: ['e', 'alice', 'usd', 30n] },
   ]) {
     assert.equal(applyPure(state, call, flows).ok, true);

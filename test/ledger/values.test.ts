@@ -24,7 +24,11 @@ test('probabilities parse exactly to 18-decimal fixed point', () => {
   assert.equal(parseProbability(1e-18, 'c'), 1n);
   assert.equal(parseProbability('4.5e-1', 'c'), 450_000_000_000_000_000n);
   for (const bad of ['0.0000000000000000001', 1e-19, '1.000000000000000001', '-0.5', 'NaN', Number.NaN, '', '.5', '0x1', Infinity, null]) {
-    assert.throws(() => parseProbability(bad, 'c'), (e: { details?: { reason?: string } }) => e.details?.reason === 'BAD_PROBABILITIES', String(bad));
+    assert.throws(
+      () => parseProbability(bad, 'c'),
+      (e: { details?: { reason?: string } }) => e.details?.reason === 'BAD_PROBABILITIES',
+      String(bad),
+    );
   }
 });
 
@@ -36,14 +40,22 @@ test('probabilities format canonically', () => {
 });
 
 test('journal args survive the JSON codec, bigints included; damaged entries are refused', () => {
-  const entry = { op: 'transfer' as const, args: { verse: 'root', asset: 'usd', from: 'a', to: 'b', amount: MAX_AMOUNT }, seq: 7, ts: '2024-05-06T07:08:09.010Z' };
+  const entry = {
+    op: 'transfer' as const,
+    args: { verse: 'root', asset: 'usd', from: 'a', to: 'b', amount: MAX_AMOUNT },
+    seq: 7,
+    ts: '2024-05-06T07:08:09.010Z',
+  };
   assert.deepEqual(decodeEntry(7, 'transfer', encodeArgs(entry), Date.parse(entry.ts)), entry);
   for (const [op, json] of [
     ['transfer', '{"verse":"root","asset":"usd","from":"a","to":"b","amount":12}'], // a JSON number, not a decimal string
     ['teleport', '{}'],
     ['deposit', 'not json'],
   ] as const) {
-    assert.throws(() => decodeEntry(1, op, json, 0), (e: { details?: { reason?: string } }) => e.details?.reason === 'CORRUPT_JOURNAL');
+    assert.throws(
+      () => decodeEntry(1, op, json, 0),
+      (e: { details?: { reason?: string } }) => e.details?.reason === 'CORRUPT_JOURNAL',
+    );
   }
 });
 

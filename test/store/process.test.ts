@@ -36,7 +36,10 @@ test('opening a database another process holds throws HomeLockedError; it opens 
   assert.deepEqual(await child.exited, { code: 0, signal: null });
   const store = await Store.open(db);
   t.after(() => store.close());
-  assert.deepEqual((await store.entities()).map((e) => e.entityId), ['held']);
+  assert.deepEqual(
+    (await store.entities()).map((e) => e.entityId),
+    ['held'],
+  );
 });
 
 test('SIGKILL mid-recording: the file reopens with every flushed row present', async (t) => {

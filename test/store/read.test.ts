@@ -85,10 +85,7 @@ test('entities() filters by state and type, newest first, with a limit', async (
   assert.deepEqual(await ids({ limit: 2 }), ['e', 'd']);
   await assert.rejects(store.entities({ limit: 0 }), InvalidArgumentError);
   await assert.rejects(store.entities({ state: 'zombie' as never }), InvalidArgumentError);
-  assert.deepEqual(
-    (await store.branches({ limit: 5 })).length,
-    0,
-  );
+  assert.deepEqual((await store.branches({ limit: 5 })).length, 0);
 });
 
 test('markRunningAsLost marks only running entities (even ones other tables reference) and returns them', async (t) => {
@@ -107,10 +104,14 @@ test('markRunningAsLost marks only running entities (even ones other tables refe
   const before = Date.now();
   assert.deepEqual(await store.markRunningAsLost(), ['r1', 'r2', 'r3']);
   const state = Object.fromEntries((await store.entities()).map((e) => [e.entityId, e]));
-  assert.deepEqual(
-    Object.fromEntries(Object.entries(state).map(([id, e]) => [id, e.state])),
-    { r1: 'lost', r2: 'lost', r3: 'lost', snap: 'snapshotted', gone: 'destroyed', dead: 'failed' },
-  );
+  assert.deepEqual(Object.fromEntries(Object.entries(state).map(([id, e]) => [id, e.state])), {
+    r1: 'lost',
+    r2: 'lost',
+    r3: 'lost',
+    snap: 'snapshotted',
+    gone: 'destroyed',
+    dead: 'failed',
+  });
   assert.ok(Date.parse(state.r1?.resolvedAt ?? '') >= before - 1000, 'resolved_at set to when the loss was noticed');
   assert.equal(state.dead?.resolvedAt, '2030-01-01T00:00:00.000Z');
   assert.deepEqual(await store.markRunningAsLost(), [], 'nothing left running');

@@ -89,10 +89,7 @@ test('migration 1 creates the seed schema exactly (columns, types, defaults, key
     SEED_CONSTRAINTS,
   );
   // The CHECK is live, not just listed.
-  await assert.rejects(
-    conn.run(`INSERT INTO world_runtime_entities (entity_id, entity_type, trit) VALUES ('x', 'sandbox', 2)`),
-    /CHECK constraint/,
-  );
+  await assert.rejects(conn.run(`INSERT INTO world_runtime_entities (entity_id, entity_type, trit) VALUES ('x', 'sandbox', 2)`), /CHECK constraint/);
 });
 
 test('migrations run once: reopening keeps the rows and the single migrations row', async (t) => {

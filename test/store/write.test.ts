@@ -79,7 +79,10 @@ for (const maxBatch of [1, 2, 3, 1000]) {
       ],
     );
     assert.deepEqual((await store.metrics()).map((m) => m.metricId).sort(), ['m-branch', 'm-create']);
-    assert.deepEqual((await store.resolutions()).map((r) => [r.resolutionId, r.winningVerse, r.wevExtracted]), [['r1', 'v0', 7]]);
+    assert.deepEqual(
+      (await store.resolutions()).map((r) => [r.resolutionId, r.winningVerse, r.wevExtracted]),
+      [['r1', 'v0', 7]],
+    );
   });
 }
 
@@ -141,8 +144,14 @@ test('a row the database refuses is reported and dropped; the rest of its batch 
   );
   assert.match(errors[0]?.error.message ?? '', /foreign key/i);
   assert.match(errors[1]?.error.message ?? '', /duplicate key/i);
-  assert.deepEqual((await store.entities()).map((e) => e.entityId), ['a']);
-  assert.deepEqual((await store.branches()).map((b) => b.branchId), ['ok']);
+  assert.deepEqual(
+    (await store.entities()).map((e) => e.entityId),
+    ['a'],
+  );
+  assert.deepEqual(
+    (await store.branches()).map((b) => b.branchId),
+    ['ok'],
+  );
   assert.deepEqual(store.writeStats, { batches: 0, written: 2, replays: 1, dropped: 2, retries: 0 });
 });
 
@@ -168,7 +177,10 @@ test('a batch that fails for a transient reason is kept, reported and retried un
   assert.equal(w?.state, 'destroyed');
   assert.ok(store.writeStats.retries >= 1);
   assert.equal(store.writeStats.dropped, 0);
-  assert.deepEqual((await store.metrics()).map((m) => m.metricId), ['m']);
+  assert.deepEqual(
+    (await store.metrics()).map((m) => m.metricId),
+    ['m'],
+  );
 });
 
 test('malformed rows throw on the caller and queue nothing', async (t) => {
@@ -193,7 +205,15 @@ test('values round-trip: quotes, unicode, float32 columns, timestamps, lists', a
   const id = `it's "quoted" -- ; DROP TABLE x; ☃ 🌍`;
   const at = new Date('2031-02-03T04:05:06.789Z');
   store.recordEntity({ entityId: id, entityType: 'verse', parentId: "o'k", trit: -1, memoryMib: 2048, vcpuCount: 2, bootTimeMs: 12.3, createdAt: at });
-  store.recordBranch({ branchId: "b'1", parentEntityId: id, childEntityIds: ["c'1", '', 'c,2'].filter(Boolean), branchType: 'fork', snapshotTimeMs: 0.1, gf3Sum: 3, branchedAt: at });
+  store.recordBranch({
+    branchId: "b'1",
+    parentEntityId: id,
+    childEntityIds: ["c'1", '', 'c,2'].filter(Boolean),
+    branchType: 'fork',
+    snapshotTimeMs: 0.1,
+    gf3Sum: 3,
+    branchedAt: at,
+  });
   store.recordResolution({ resolutionId: 'r', verses: [], winningVerse: null, resolvedAt: at });
   const [e] = await store.entities();
   assert.deepEqual(e, {

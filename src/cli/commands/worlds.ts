@@ -13,7 +13,17 @@ import { withProgress } from '../progress.js';
 function worldRows(worlds: WorldInfo[]): string {
   return table(
     ['ID', 'STATE', 'TRIT', 'PARENT', 'SNAPSHOT', 'BOOT', 'DISK', 'MEMORY', 'CREATED'],
-    worlds.map((w) => [w.id, w.state, trit(w.trit), w.parentId, w.snapshotId, ms(w.bootTimeMs), bytes(w.usage?.diskBytes), bytes(w.usage?.memoryBytes), time(w.createdAt)]),
+    worlds.map((w) => [
+      w.id,
+      w.state,
+      trit(w.trit),
+      w.parentId,
+      w.snapshotId,
+      ms(w.bootTimeMs),
+      bytes(w.usage?.diskBytes),
+      bytes(w.usage?.memoryBytes),
+      time(w.createdAt),
+    ]),
   );
 }
 
@@ -118,7 +128,8 @@ export const create: Command = {
     const t = typeof v.trit === 'string' ? parseTrit('--trit', v.trit) : undefined;
     let world: WorldInfo;
     if (typeof v.from === 'string') {
-      if (v.memory !== undefined || v.vcpus !== undefined || v.disk !== undefined) throw new UsageError('--memory, --disk and --vcpus come from the source with --from');
+      if (v.memory !== undefined || v.vcpus !== undefined || v.disk !== undefined)
+        throw new UsageError('--memory, --disk and --vcpus come from the source with --from');
       const from = await sourceId(client, v.from);
       const fields = { count: 1, ...(t !== undefined ? { trits: [t] } : {}), ...(metadata ? { metadata } : {}) };
       const r = await withProgress(`starting a world from ${from}`, () =>

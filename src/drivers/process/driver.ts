@@ -229,8 +229,10 @@ export class ProcessDriver implements Driver {
     return this.serial(p, async (conn) => {
       const { token, connection } = this.control.expect();
       try {
-        const born = await p.tree.prepare(p.key, [{ id, role: 'snapshot', token, memoryMib: p.memoryMib }]);
-        await this.request(p, conn, 'fork', { role: 'snapshot', births: born, refreshOwn: this.fs.kind === 'overlay' });
+        await this.prepareAndFork(p, conn, [{ id, role: 'snapshot', token, memoryMib: p.memoryMib }], {
+          role: 'snapshot',
+          refreshOwn: this.fs.kind === 'overlay',
+        });
       } catch (err) {
         this.control.cancel(token, err as Error);
         await p.tree.kill([id], true).catch(() => {});
@@ -249,7 +251,7 @@ export class ProcessDriver implements Driver {
     const p = this.proc(source);
     const taken = p.spares.splice(0, opts.ids.length);
     const fromSpares = taken.map(async (s, i) => {
-      await s.conn.request('activate', { sameRandom: opts.sameRandom, memoryMib: p.memoryMib });
+      await s.conn.request('activate', { sameRandom: opts.sameRandom }); // its limits are its snapshot's
       return this.adopt(opts.ids[i] as string, s.key, Promise.resolve(s.conn), p.tree, p.memoryMib, p.diskMib);
     });
     const rest = opts.ids.slice(taken.length);
@@ -278,6 +280,11 @@ export class ProcessDriver implements Driver {
 
   async destroySnapshot(snapshot: SnapshotHandle): Promise<void> {
     await this.destroyWorld(snapshot);
+  }
+
+  /** How many pre-born branches a snapshot has ready now (diagnostics and tests). */
+  sparesReady(snapshot: SnapshotHandle): number {
+    return this.procs.get(snapshot.id)?.spares.length ?? 0;
   }
 
   /** Bytes of disk (what each wrote that still exists) and memory each world or snapshot uses, when known. */
@@ -440,9 +447,8 @@ export class ProcessDriver implements Driver {
     const births: Birth[] = keys.map((key, i) => ({ id: key, role, token: (waits[i] as { token: string }).token, memoryMib: p.memoryMib, diskMib: p.diskMib }));
     try {
       await this.serial(p, async (conn) => {
-        const born = await p.tree.prepare(p.key, births);
         const live = conn.role !== 'snapshot'; // an activated spare says 'spare': it is a world now
-        await this.request(p, conn, 'fork', { role, births: born, sameRandom, refreshOwn: live && this.fs.kind === 'overlay' });
+        await this.prepareAndFork(p, conn, births, { role, sameRandom, refreshOwn: live && this.fs.kind === 'overlay' });
       });
     } catch (err) {
       for (const w of waits) this.control.cancel(w.token, err as Error);
@@ -450,6 +456,24 @@ export class ProcessDriver implements Driver {
       throw err;
     }
     return Promise.all(waits.map((w) => w.connection));
+  }
+
+  /**
+   * The keeper's `prepare` and the parent's `fork`, side by side: the parent is held (its queue) until both
+   * answer, so nothing runs in it between its fork and the keeper's snapshot of its files. Without a
+   * sandbox a child's home is the keeper's to say, so they go one after the other.
+   */
+  private async prepareAndFork(p: Proc, conn: AgentConnection, births: Birth[], fork: Record<string, unknown>): Promise<void> {
+    if (this.isolation.kind === 'none') {
+      const born = await p.tree.prepare(p.key, births);
+      await this.request(p, conn, 'fork', { ...fork, births: born });
+      return;
+    }
+    const prepared = p.tree.prepare(p.key, births);
+    const forked = this.request(p, conn, 'fork', { ...fork, births: p.tree.planned(births) });
+    const [a, b] = await Promise.allSettled([prepared, forked]);
+    if (a.status === 'rejected') throw a.reason;
+    if (b.status === 'rejected') throw b.reason;
   }
 
   /** Top a snapshot's pre-born spares back up, in the background. */

@@ -38,6 +38,8 @@ export interface Birth {
   token: string;
   memoryMib: number;
   diskMib?: number;
+  /** Its uid inside the tree's user namespace, from `Tree.uidFor`. */
+  uid?: number;
 }
 
 export interface Born {
@@ -52,20 +54,30 @@ const trace = debuglog('world-runtime');
 /** Inside every tree's user namespace: the owner of every world file on disk, and the worlds' group. */
 export const FILE_OWNER = 100;
 export const WORLD_GID = 1000;
+/** Worlds' uids inside the tree start here (agent/agent.py FIRST_WORLD_UID). */
+const FIRST_WORLD_UID = 1000;
 
 export class Tree {
   /** Ids of the worlds and snapshots alive in this tree; the tree ends with the last of them. */
   readonly members = new Set<string>();
   private ended = false;
   private readonly exitListeners = new Set<(id: string, reason: string) => void>();
+  // The host hands out uids (so a fork request can name them without waiting for the keeper), and takes
+  // one back only once the keeper says no process of it is left.
+  private readonly uids = new Map<string, number>();
+  private readonly freeUids: number[] = [];
+  private nextUid = FIRST_WORLD_UID;
 
   private constructor(
     readonly id: string,
     readonly keeper: AgentConnection,
     private readonly child: ChildProcess,
+    private readonly uidCount: number,
   ) {
     keeper.on('message', (msg: Record<string, unknown>) => {
-      if (msg.event === 'exit') for (const l of this.exitListeners) l(String(msg.id), String(msg.reason));
+      if (msg.event !== 'exit') return;
+      this.releaseUid(String(msg.id));
+      for (const l of this.exitListeners) l(String(msg.id), String(msg.reason));
     });
   }
 
@@ -105,12 +117,31 @@ export class Tree {
     });
     try {
       const keeper = await Promise.race([connection, early]);
-      return new Tree(id, keeper, child);
+      return new Tree(id, keeper, child, config.uidCount);
     } catch (err) {
       config.control.cancel(token, err as Error);
       child.kill('SIGKILL');
       throw err;
     }
+  }
+
+  /** The uid of the domain `key` (a new one the first time). */
+  uidFor(key: string): number {
+    let uid = this.uids.get(key);
+    if (uid === undefined) {
+      uid = this.freeUids.pop() ?? this.nextUid++;
+      if (uid >= this.uidCount) throw new DriverError(`fork tree ${this.id} has used all ${this.uidCount - FIRST_WORLD_UID} of its uids`);
+      this.uids.set(key, uid);
+    }
+    return uid;
+  }
+
+  /** Give a domain's uid back: no process of it is left (the keeper said so, or it was never born). */
+  releaseUid(key: string): void {
+    const uid = this.uids.get(key);
+    if (uid === undefined) return;
+    this.uids.delete(key);
+    this.freeUids.push(uid);
   }
 
   get isEnded(): boolean {
@@ -123,20 +154,31 @@ export class Tree {
 
   /** Fork the tree's first world (or a spare for a later create). Its connection arrives on its token. */
   async spawn(birth: Birth): Promise<{ pid: number; uid: number }> {
-    const r = await this.keeper.request('spawn', { birth });
+    const r = await this.keeper.request('spawn', { birth: { ...birth, uid: this.uidFor(birth.id) } });
     return { pid: Number(r.pid), uid: Number(r.uid) };
   }
 
   /** Make the layers, groups and uids of worlds about to be forked from `parent`. */
   async prepare(parent: string, births: Birth[]): Promise<Born[]> {
-    const r = await this.keeper.request('prepare', { parent, births });
-    return r.births as Born[];
+    try {
+      const r = await this.keeper.request('prepare', { parent, births: births.map((b) => ({ ...b, uid: this.uidFor(b.id) })) });
+      return r.births as Born[];
+    } catch (err) {
+      for (const b of births) this.releaseUid(b.id);
+      throw err;
+    }
+  }
+
+  /** What a fork request names for each birth before `prepare` has answered (uids are the host's to give). */
+  planned(births: Birth[]): Born[] {
+    return births.map((b) => ({ id: b.id, uid: this.uidFor(b.id), home: '/world' }));
   }
 
   /** End every process of these worlds or snapshots; resolves once none is left. `drop`: their layers too. */
   async kill(ids: string[], drop = false): Promise<void> {
     if (this.isEnded || ids.length === 0) return;
     await this.keeper.request('kill', { ids, drop });
+    for (const id of ids) this.releaseUid(id);
   }
 
   /** Delete layers nothing depends on any more. */
