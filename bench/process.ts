@@ -73,7 +73,7 @@ function plan(quick: boolean): Plan {
 }
 
 const SIZES = [10, 200] as const;
-const PY = '/usr/bin/python3';
+export const PY = '/usr/bin/python3';
 
 /**
  * Python that builds a world of about `mb` MB of live state: three quarters in one bytearray (every page
@@ -645,7 +645,7 @@ async function isolationOf(rig: Rig): Promise<string> {
 }
 
 /** Wall time of `n` cold process starts, each spawned and waited for. */
-async function spawnTimes(cmd: string, args: string[], n: number): Promise<number[]> {
+export async function spawnTimes(cmd: string, args: string[], n: number): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
@@ -685,7 +685,7 @@ function bwrapArgv(): string[] | undefined {
  * The floor: in a plain Python holding `mb` MB of the same state (gc.freeze() first, as the agent does),
  * time `os.fork()` until the child has written one byte to a pipe; and the fork() call alone.
  */
-async function forkFloor(py: string, mb: number, n: number, env: Record<string, string>): Promise<{ answer: number[]; forkP50: number; rssMib: number; hugeMib: number }> {
+export async function forkFloor(py: string, mb: number, n: number, env: Record<string, string>): Promise<{ answer: number[]; forkP50: number; rssMib: number; hugeMib: number }> {
   const script = `
 import gc, json, os, sys, time
 ${stateCode(mb)}
