@@ -1,0 +1,418 @@
+/**
+ * @module
+ * The `fs` section: what a world's files cost its snapshots and branches, per filesystem backend of the
+ * process driver (btrfs, copy; overlay is reported as skipped when this runtime cannot use it), for worlds
+ * with no files, 100 MiB in 2,000 files and 1 GiB in 50,000 files. Each figure sits beside the baselines of
+ * the same run: a cold Python start and a bare `os.fork()` of a plain Python. Disk use (the bytes actually
+ * allocated under the runtime's home) is recorded before and after populating and after N branches, to show
+ * whether a branch copies files. See bench/README.md for each row.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ExecResult, type Isolation, type Snapshot, type World, WorldRuntime } from '../src/index.js';
+import { PY, forkFloor, spawnTimes } from './process.js';
+import { type Row, type RowInput, SEED_250, type Target, p50AtMost, row, skipped, sleep, timed } from './stats.js';
+
+export interface FsBenchOptions {
+  quick: boolean;
+  isolation: Isolation;
+  log: (line: string) => void;
+}
+
+/** Samples per row; a row also stops after `budgetMs` (at least 2 samples), so the copy backend stays bounded. */
+interface Plan {
+  pyN: number;
+  forkN: number;
+  snapN: number;
+  branchN: number;
+  writeN: number;
+  /** Branches kept alive at once for the disk figure. */
+  keepN: number;
+  budgetMs: number;
+  /** Longest wait for a snapshot's spares to be forked again between pooled samples. */
+  spareWaitMs: number;
+}
+
+const plan = (quick: boolean): Plan =>
+  quick
+    ? { pyN: 6, forkN: 20, snapN: 6, branchN: 8, writeN: 6, keepN: 5, budgetMs: 4000, spareWaitMs: 10_000 }
+    : { pyN: 20, forkN: 60, snapN: 20, branchN: 25, writeN: 20, keepN: 20, budgetMs: 15_000, spareWaitMs: 30_000 };
+
+interface Size {
+  label: string;
+  files: number;
+  bytes: number;
+}
+
+const SIZES: Size[] = [
+  { label: 'no files', files: 0, bytes: 0 },
+  { label: '100 MiB in 2,000 files', files: 2000, bytes: 100 * 2 ** 20 },
+  { label: '1 GiB in 50,000 files', files: 50_000, bytes: 2 ** 30 },
+];
+const BIG = SIZES[2] as Size;
+
+const BACKENDS = ['btrfs', 'copy', 'overlay'] as const;
+type Backend = (typeof BACKENDS)[number];
+
+/** Row kinds, in table order within a backend. */
+const KINDS = ['snapshot', 'branch pool', 'branch nopool', 'branch live', 'write', 'disk'] as const;
+type Kind = (typeof KINDS)[number];
+
+/** Python: `files` files of `bytes / files` bytes each (one random block, 1,000 files a folder), flushed to disk. */
+function populateCode(s: Size): string {
+  const each = Math.floor(s.bytes / s.files);
+  return `import os
+_b = os.urandom(${each})
+for _d in range(${Math.ceil(s.files / 1000)}):
+    os.makedirs('/world/data/%03d' % _d)
+for _i in range(${s.files}):
+    with open('/world/data/%03d/%05d' % (_i // 1000, _i), 'wb') as _f:
+        _f.write(_b)
+del _b
+os.sync()`;
+}
+
+const ONE_MB = '/world/onemb.bin';
+/** Python, the first request a branch gets: the first write into a 1 MB file its source holds, in ms. */
+const FIRST_WRITE = `import time as _t
+_t0 = _t.perf_counter()
+_f = open('${ONE_MB}', 'r+b')
+_f.write(b'x')
+_f.flush()
+_ms = (_t.perf_counter() - _t0) * 1000
+_f.close()
+_ms`;
+
+async function ok(p: Promise<ExecResult>): Promise<ExecResult> {
+  const r = await p;
+  if (r.error) throw new Error(`exec failed in a bench world: ${r.error.type}: ${r.error.message}`);
+  return r;
+}
+
+/** Bytes allocated under `home` on its own filesystem: the btrfs image's blocks, or the copy backend's folders. */
+function diskBytes(home: string): number {
+  return Number(execFileSync('du', ['-x', '-s', '--block-size=1', home], { encoding: 'utf8' }).split('\t')[0]);
+}
+
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+/**
+ * The driver's private per-snapshot pool: its size (read when a snapshot's spares are refilled) and how many
+ * spares a snapshot holds now. Used to turn the pool off for the pool-off rows without a second runtime (the
+ * populated world is reused), and to say in each note whether the pool was warm. Undefined when the driver
+ * does not look as expected.
+ */
+interface DriverPeek {
+  opts?: { sparesPerSnapshot?: number };
+  procs?: Map<string, { spares?: unknown[] }>;
+}
+const peek = (rt: WorldRuntime) => rt.driver as unknown as DriverPeek;
+const spares = (rt: WorldRuntime, s: Snapshot) => peek(rt).procs?.get(s.id)?.spares?.length;
+
+/** Wait (bounded) until `s` holds `want` spares again; resolves with how many it holds. */
+async function refilled(rt: WorldRuntime, s: Snapshot, want: number, maxMs: number): Promise<number | undefined> {
+  const t0 = performance.now();
+  while ((spares(rt, s) ?? want) < want && performance.now() - t0 < maxMs) await sleep(5);
+  return spares(rt, s);
+}
+
+function poolNote(depth: (number | undefined)[]): string {
+  const seen = depth.filter((x): x is number => x !== undefined);
+  if (seen.length === 0) return 'spares: not visible';
+  const empty = seen.filter((x) => x === 0).length;
+  if (empty === seen.length) return 'no spare before any';
+  return `spares ready before each: ${Math.min(...seen)}–${Math.max(...seen)}${empty ? ` (none ${empty} of ${seen.length} times: those forked on the spot)` : ''}`;
+}
+
+class FsBench {
+  readonly rows: { backend: string; kind: Kind; size: number; row: Row }[] = [];
+  readonly base: Row[] = [];
+  /** p50 of each (backend, kind) for the no-files world: the 2× targets of the 1 GiB world. */
+  readonly empty = new Map<string, number>();
+  readonly p: Plan;
+  /** The runtime's isolation and files, from doctor, shown in the note of its first row. */
+  setup = '';
+  constructor(readonly o: FsBenchOptions) {
+    this.p = plan(o.quick);
+  }
+
+  add(backend: string, kind: Kind, size: number, r: Row): void {
+    r.load1 = Math.round((loadavg()[0] ?? 0) * 100) / 100;
+    if (size === 0 && r.n > 0) this.empty.set(`${backend} ${kind}`, r.p50);
+    this.rows.push({ backend, kind, size, row: r });
+  }
+
+  /** Samples of `fn` (ms) until `n` or the time budget; the note says when the budget cut the row. */
+  async loop(n: number, fn: () => Promise<number>): Promise<{ ms: number[]; cut: string }> {
+    const ms: number[] = [];
+    const t0 = performance.now();
+    while (ms.length < n) {
+      ms.push(await fn());
+      // Two samples at least, unless the first alone used the budget (a copy of 1 GiB).
+      const spent = performance.now() - t0;
+      if ((ms.length >= 2 && spent > this.p.budgetMs) || spent > 2 * this.p.budgetMs) break;
+    }
+    return { ms, cut: ms.length < n ? `; ${ms.length} of ${n} samples (${this.p.budgetMs / 1000} s budget)` : '' };
+  }
+
+  /** Targets of the issue, for the 1 GiB world: p50 ≤ 5 ms and ≤ 2× the no-files world's; the seed's 250 ms. */
+  targets(backend: string, kind: Kind, size: Size): Target[] {
+    if (size !== BIG) return [SEED_250];
+    const e = this.empty.get(`${backend} ${kind}`);
+    const twice = e === undefined || Number.isNaN(e) ? [] : [p50AtMost(2 * e, `≤ 2× no files (${(2 * e).toFixed(2)} ms)`)];
+    return [p50AtMost(5), ...twice, SEED_250];
+  }
+
+  async baselines(): Promise<void> {
+    const py = await spawnTimes(PY, ['-I', '-S', '-c', 'pass'], this.p.pyN);
+    this.base.push(row({ group: 'fs baseline', label: `cold start: ${PY} -I -S -c pass`, samples: py, note: 'spawned from node and waited for' }));
+    // The worlds here hold no heap state: the floor is a fork of a plain Python (stateCode(0)), with the
+    // huge-page malloc worlds ask for.
+    const f = await forkFloor(PY, 0, this.p.forkN, { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' });
+    this.base.push(
+      row({
+        group: 'fs baseline',
+        label: 'floor: os.fork() of a plain Python → child answers',
+        samples: f.answer,
+        note: `measured as in the process section; the fork() call alone p50 ${f.forkP50.toFixed(2)} ms; RSS ${f.rssMib.toFixed(0)} MiB`,
+      }),
+    );
+  }
+
+  async backend(backend: Backend): Promise<void> {
+    const home = mkdtempSync(join(tmpdir(), 'wr-bench-fs-'));
+    let rt: WorldRuntime | undefined;
+    try {
+      try {
+        rt = await WorldRuntime.open({ home, isolation: this.o.isolation, fs: backend, record: false, warn: (m) => this.o.log(`  ${m}`) });
+      } catch (err) {
+        this.add(backend, 'snapshot', 0, skipped(`fs ${backend}`, `${backend}: every row`, (err as Error).message.split('\n')[0] as string));
+        return;
+      }
+      const report = (await rt.doctor()).drivers[0] ?? {};
+      this.setup = `isolation ${String(report.isolation)}, ${(report.notes as string[] | undefined)?.find((n) => n.startsWith('files:')) ?? `fs ${String(report.fs)}`}`;
+      this.o.log(`  ${backend}: ${this.setup}`);
+      for (const [i, size] of SIZES.entries()) {
+        const t = await timed(() =>
+          this.size(rt as WorldRuntime, home, backend, i, size).catch((err: Error) =>
+            this.add(backend, 'disk', i, skipped(`fs ${backend}`, `the rows left, ${size.label}`, err.message.split('\n')[0] as string)),
+          ),
+        );
+        this.o.log(`  ${backend}, ${size.label}: ${(t.ms / 1000).toFixed(1)} s`);
+      }
+    } finally {
+      await rt?.close();
+      rmSync(home, { recursive: true, force: true });
+    }
+  }
+
+  /** Every row of one world size on one backend, from one world populated once. */
+  async size(rt: WorldRuntime, home: string, backend: Backend, si: number, size: Size): Promise<void> {
+    const { p } = this;
+    const group = `fs ${backend}`;
+    const of = size.label;
+    const drv = peek(rt).opts;
+    const pool = drv?.sparesPerSnapshot ?? 2;
+    const setPool = (n: number) => {
+      if (drv) drv.sparesPerSnapshot = n;
+    };
+    // The copy backend copies the whole world per snapshot, spare and branch: at 1 GiB that is tens of seconds
+    // each, so --quick leaves it out, and the full run keeps the pool off (2 spares would copy 2 GiB per
+    // snapshot in the background) and takes as few samples as the budget allows.
+    const heavy = backend === 'copy' && size === BIG;
+    const labels: Record<Kind, string> = {
+      snapshot: `snapshot, ${of}`,
+      'branch pool': `branch(snapshot) → first exec, default pool, ${of}`,
+      'branch nopool': `branch(snapshot) → first exec, pool off, ${of}`,
+      'branch live': `branch(live world) → first exec, ${of}`,
+      write: `first write to a 1 MB file after branch(snapshot), ${of}`,
+      disk: `disk allocated per branch, ${of}`,
+    };
+    const skip = (kind: Kind, why: string) => this.add(backend, kind, si, skipped(group, labels[kind], why));
+    if (heavy && this.o.quick) {
+      this.add(
+        backend,
+        'snapshot',
+        si,
+        skipped(
+          group,
+          `every row, ${of}`,
+          'not run with --quick: on the copy backend every snapshot and branch of this world copies all of its files; run without --quick',
+        ),
+      );
+      return;
+    }
+    /** One row: its failure becomes a skipped row with the error, and the rows after it still run. */
+    const attempt = async (kind: Kind, fn: () => Promise<Omit<RowInput, 'group' | 'label'>>) => {
+      try {
+        const r = await fn();
+        this.add(backend, kind, si, row({ group, label: labels[kind], ...r, targets: r.targets ?? this.targets(backend, kind, size) }));
+        return true;
+      } catch (err) {
+        skip(kind, `failed: ${(err as Error).message.split('\n')[0]}`);
+        return false;
+      }
+    };
+    const branchOnce = async (source: Snapshot | World) => {
+      const { ms, value: b } = await timed(async () => {
+        const [b] = await rt.branch(source, 1);
+        await ok((b as World).exec('1'));
+        return b as World;
+      });
+      await b.destroy();
+      return ms;
+    };
+
+    const w = await rt.create({ memoryMib: 1024, diskMib: 4096 });
+    try {
+      if (heavy) setPool(0);
+      await ok(w.exec('import os; os.sync()'));
+      const before = diskBytes(home);
+      let pop = 'no files';
+      if (size.files > 0) {
+        const t = await timed(() => ok(w.exec(populateCode(size), { timeoutMs: 600_000 })));
+        pop = `populated in ${(t.ms / 1000).toFixed(1)} s (not a row)`;
+        this.o.log(`  ${backend}, ${of}: ${pop}`);
+      }
+      const after = diskBytes(home);
+      const want = heavy ? 0 : pool;
+
+      // 1. snapshot: idle until its spares are forked (as in use), then destroyed.
+      await attempt('snapshot', async () => {
+        const snaps = await this.loop(p.snapN, async () => {
+          const { ms, value: s } = await timed(() => w.snapshot());
+          await refilled(rt, s, want, p.spareWaitMs);
+          await s.destroy();
+          return ms;
+        });
+        const setup = si === 0 ? `; ${this.setup}` : '';
+        return {
+          samples: snaps.ms,
+          note: `resolves at the fork${heavy ? ' (pool off here)' : '; spares forked after each'}, then destroyed; ${pop}${snaps.cut}${setup}`,
+        };
+      });
+
+      // 2. branch(snapshot) → first exec, default pool: each branch takes a spare, idle until it is replaced.
+      if (heavy) skip('branch pool', 'not run on the copy backend at 1 GiB: each spare is a copy of the whole world (see pool off)');
+      else
+        await attempt('branch pool', async () => {
+          const s = await w.snapshot();
+          try {
+            const depth: (number | undefined)[] = [await refilled(rt, s, pool, p.spareWaitMs)];
+            const pooled = await this.loop(p.branchN, async () => {
+              const ms = await branchOnce(s);
+              depth.push(await refilled(rt, s, pool, p.spareWaitMs));
+              return ms;
+            });
+            depth.pop();
+            return { samples: pooled.ms, note: `${poolNote(depth)}${pooled.cut}` };
+          } finally {
+            await s.destroy();
+          }
+        });
+
+      // 3. branch(live world) → first exec: a live world keeps no spares.
+      await attempt('branch live', async () => {
+        const live = await this.loop(p.branchN, () => branchOnce(w));
+        return { samples: live.ms, note: `forks on the spot${live.cut}` };
+      });
+
+      // 2'. Pools off: the same runtime with its per-snapshot pool at 0 (what pool.branchesPerSnapshot: 0 sets)
+      // for as long as this snapshot lives, so the populated world is reused. Also used for the disk figure.
+      if (!drv) {
+        skip('branch nopool', "the driver's pool size is not where the bench looks");
+        skip('disk', 'needs a snapshot without spares');
+      } else {
+        setPool(0);
+        const s0 = await w.snapshot();
+        try {
+          const nopool = await attempt('branch nopool', async () => {
+            const d0: (number | undefined)[] = [];
+            const cold = await this.loop(p.branchN, async () => {
+              d0.push(spares(rt, s0));
+              return branchOnce(s0);
+            });
+            return { samples: cold.ms, note: `sparesPerSnapshot 0 (${poolNote(d0)}): every branch forks on the spot${cold.cut}` };
+          });
+          // Disk: N branches of that snapshot alive at once (no spares, so exactly N), flushed, against the
+          // allocation with the snapshot alone. The copy backend copies every file per branch: N stays ≤ 4 GiB.
+          if (!nopool) skip('disk', 'branching failed (see pool off)');
+          else
+            await attempt('disk', async () => {
+              const n = backend === 'copy' && size.bytes > 0 ? Math.max(1, Math.min(p.keepN, Math.floor(2 ** 32 / size.bytes))) : p.keepN;
+              await ok(w.exec('import os; os.sync()'));
+              const withSnap = diskBytes(home);
+              const bs = await rt.branch(s0, n);
+              await Promise.all(bs.map((b) => ok(b.exec('1'))));
+              await ok((bs[0] as World).exec('import os; os.sync()'));
+              const kept = diskBytes(home);
+              await Promise.all(bs.map((b) => b.destroy()));
+              const per = (kept - withSnap) / n / 2 ** 20;
+              return {
+                unit: 'MiB',
+                samples: [per],
+                headline: { value: per, unit: 'MiB/branch', how: `(allocated with ${n} branches − with their snapshot alone) / ${n}` },
+                targets: [],
+                note: `${n} branches alive; du -x of the home, after os.sync(): before populating ${mib(before)}, after ${mib(after)} (+${mib(after - before)}), with a snapshot ${mib(withSnap)}, with ${n} branches of it ${mib(kept)} (+${mib(kept - withSnap)})`,
+              };
+            });
+        } finally {
+          await s0.destroy();
+          if (!heavy) setPool(pool);
+        }
+      }
+
+      // 4. First write to a 1 MB file after a branch (the file is added now, so rows 1–3 saw only the files above).
+      await attempt('write', async () => {
+        await ok(w.exec(`import os\nwith open('${ONE_MB}', 'wb') as _f:\n    _f.write(os.urandom(1 << 20))\nos.sync()`));
+        const s1 = await w.snapshot();
+        try {
+          const d1: (number | undefined)[] = [];
+          const writes = await this.loop(p.writeN, async () => {
+            d1.push(await refilled(rt, s1, want, p.spareWaitMs));
+            const [b] = await rt.branch(s1, 1);
+            const ms = Number((await ok((b as World).exec(FIRST_WRITE))).value);
+            await (b as World).destroy();
+            return ms;
+          });
+          return {
+            samples: writes.ms,
+            targets: [p50AtMost(2)],
+            note: `in the branch, as its first request: open(p, 'r+b').write(b'x') + flush(), timed in Python; ${poolNote(d1)}${writes.cut}`,
+          };
+        } finally {
+          await s1.destroy();
+        }
+      });
+    } finally {
+      setPool(pool);
+      await w.destroy();
+    }
+  }
+
+  /** Rows in table order: baselines, then per backend by kind, then by size. */
+  ordered(): Row[] {
+    const rank = (b: string) => BACKENDS.indexOf(b as Backend);
+    const sorted = [...this.rows].sort((a, b) => rank(a.backend) - rank(b.backend) || KINDS.indexOf(a.kind) - KINDS.indexOf(b.kind) || a.size - b.size);
+    return [...this.base, ...sorted.map((x) => x.row)];
+  }
+}
+
+/** The `fs` section; a backend or size that fails becomes a skipped row with the reason. */
+export async function benchFs(o: FsBenchOptions): Promise<{ rows: Row[] }> {
+  const b = new FsBench(o);
+  await b.baselines();
+  for (const backend of BACKENDS) {
+    const t = await timed(async () => {
+      try {
+        await b.backend(backend);
+      } catch (err) {
+        b.add(backend, 'snapshot', 0, skipped(`fs ${backend}`, `${backend}: remaining rows`, (err as Error).message.split('\n')[0] as string));
+      }
+    });
+    o.log(`  ${backend}: ${(t.ms / 1000).toFixed(1)} s`);
+  }
+  return { rows: b.ordered() };
+}
