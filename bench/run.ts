@@ -5,18 +5,20 @@
  * `bench/results/<timestamp>.json`.
  *
  * Flags: `--quick` (about 30 s instead of about 4 min), `--isolation=auto|bwrap|unshare|none`,
- * `--only=process,fs,store,ledger,microvm,verses` (a comma list of sections).
+ * `--only=process,fs,peer,store,ledger,microvm,verses` (a comma list of sections).
  *
- * The process-driver rows come from ./process.js, the filesystem rows from ./fs.js. The store, ledger and
- * microvm rows come from ./store.js (`benchStore`), ./ledger.js (`benchLedger`) and ./microvm.js
- * (`benchMicrovm`) when those modules exist; each is called with `{ quick, log }` and may return `Row[]`, `{ rows: Row[] }`, or rows
- * carrying raw `samples` (see ./stats.js), which are summarised here.
+ * The process-driver rows come from ./process.js, the filesystem rows from ./fs.js, the gVisor
+ * checkpoint/restore peer from ./peer.js. The store, ledger and microvm rows come from ./store.js
+ * (`benchStore`), ./ledger.js (`benchLedger`) and ./microvm.js (`benchMicrovm`) when those modules exist;
+ * each is called with `{ quick, log }` and may return `Row[]`, `{ rows: Row[] }`, or rows carrying raw
+ * `samples` (see ./stats.js), which are summarised here.
  */
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Isolation } from '../src/index.js';
 import { benchFs } from './fs.js';
+import { benchPeer } from './peer.js';
 import { benchProcess } from './process.js';
 import { type Row, fmt, row, skipped } from './stats.js';
 
@@ -33,7 +35,7 @@ function parseArgs(argv: string[]): Args {
     else if (arg.startsWith('--isolation=')) a.isolation = arg.slice('--isolation='.length) as Isolation;
     else if (arg.startsWith('--only=')) a.only = new Set(arg.slice('--only='.length).split(','));
     else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: npm run bench -- [--quick] [--isolation=auto|bwrap|unshare|none] [--only=process,fs,store,ledger,microvm,verses]\n');
+      process.stdout.write('usage: npm run bench -- [--quick] [--isolation=auto|bwrap|unshare|none] [--only=process,fs,peer,store,ledger,microvm,verses]\n');
       process.exit(0);
     } else throw new Error(`bench: unknown argument ${arg} (try --help)`);
   }
@@ -206,7 +208,10 @@ async function main(): Promise<void> {
     meta = r;
   }
   // Sections of this repository that take the process section's options.
-  for (const [section, fn] of [['fs', benchFs]] as const) {
+  for (const [section, fn] of [
+    ['fs', benchFs],
+    ['peer', benchPeer],
+  ] as const) {
     if (!want(section)) continue;
     log(`${section}:`);
     const t0 = performance.now();
@@ -227,7 +232,7 @@ async function main(): Promise<void> {
 
   const finishedAt = new Date();
   const left = leftovers();
-  // The process section's cold start when it ran, else the one the fs section measured.
+  // The process section's cold start when it ran, else the one the fs or peer section measured.
   const py = rows.find((r) => r.group.endsWith('baseline') && r.label.startsWith('cold start: /usr/bin/python3'));
   const seconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
   const out = [
