@@ -39,7 +39,7 @@ export interface PeerBenchOptions {
 
 const SIZES = [10, 200] as const;
 const GROUP = 'peer gVisor';
-/** ptrace: the platform that works here (no KVM for gVisor in this VM); no network at all. */
+/** ptrace: gVisor's platform that needs nothing from the host (no /dev/kvm); no network at all. */
 const FLAGS = ['--platform=ptrace', '--network=none'];
 
 function findRunsc(): string | undefined {
