@@ -43,6 +43,8 @@ export interface ProcessDriverOptions {
   sparesPerSnapshot?: number;
   /** Where warnings go (no per-world isolation, files copied, ...). @default console.warn */
   warn?: (msg: string) => void;
+  /** Longest line an agent may send (src/drivers/lines.ts). @default DEFAULT_MAX_LINE_BYTES (16 MiB) */
+  maxLineBytes?: number;
 }
 
 const AGENT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../agent');
@@ -117,8 +119,9 @@ export class ProcessDriver implements Driver {
     const fsctl = join(AGENT_DIR, 'fsctl.py');
     const sweep = sweepHome([join(options.home, 'run'), join(options.home, 'worlds'), join(options.home, 'layers'), fs.base], python, fsctl);
     if (sweep.runtimes > 0) {
+      const killed = sweep.killed > 0 ? `, ${sweep.killed} of their processes killed` : '';
       warn(
-        `world-runtime: removed what ${sweep.runtimes} runtime(s) that did not close left in ${options.home}: ${(sweep.freedBytes / 2 ** 20).toFixed(1)} MiB freed`,
+        `world-runtime: removed what ${sweep.runtimes} runtime(s) that did not close left in ${options.home}: ${(sweep.freedBytes / 2 ** 20).toFixed(1)} MiB freed${killed}`,
       );
     }
     const runtimeId = `${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -130,8 +133,11 @@ export class ProcessDriver implements Driver {
     const layersDir = join(fs.base, runtimeId);
     mkdirSync(layersDir, { recursive: true, mode: 0o700 });
     const cgroups = isolation.kind === 'world' ? openCgroups(runtimeId) : undefined;
+    if (isolation.kind === 'world' && !cgroups) {
+      warn('world-runtime: WARNING cgroup v1 memory is not writable here: a world is bounded per process (address space), not as a whole');
+    }
     const uidBase = isolation.kind === 'world' ? chooseUidBase((p) => readFileSync(p, 'utf8')) : 0;
-    const control = await ControlServer.listen(join(runDir, 'ctl.sock'));
+    const control = await ControlServer.listen(join(runDir, 'ctl.sock'), options.maxLineBytes);
     return new ProcessDriver(control, isolation, fs, cgroups, runtimeId, runDir, layersDir, python, uidBase, sweep, {
       interruptGraceMs: options.interruptGraceMs ?? 2000,
       spareTrees: options.spareTrees ?? 1,

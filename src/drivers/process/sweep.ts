@@ -9,7 +9,7 @@
  * process but no runtime of this process has that id.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { sweepCgroups } from './cgroup.js';
 
@@ -37,6 +37,27 @@ export interface SweepReport {
   runtimes: number;
   freedBytes: number;
   cgroups: number;
+  /** Processes of dead runtimes that were still alive (a keeper that outlived its host), now killed. */
+  killed: number;
+}
+
+/** SIGKILL every process naming one of `runtimes` on its command line (`keeper.py --runtime <id>`, and the
+ * worlds forked from keepers): a keeper is pid 1 of its tree, so killing it ends its tree. */
+function killRuntimeProcesses(runtimes: Set<string>): number {
+  let killed = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      const at = argv.indexOf('--runtime');
+      if (at < 0 || !runtimes.has(argv[at + 1] as string)) continue;
+      process.kill(Number(name), 'SIGKILL');
+      killed++;
+    } catch {
+      // gone meanwhile, or not ours
+    }
+  }
+  return killed;
 }
 
 /** Remove dead runtimes' folders under each of `parents` (layer folders may hold btrfs subvolumes). */
@@ -52,6 +73,7 @@ export function sweepHome(parents: string[], python: string, fsctl: string): Swe
       }
     }
   }
+  const killed = names.size > 0 ? killRuntimeProcesses(names) : 0;
   let freedBytes = 0;
   if (victims.length > 0) {
     try {
@@ -62,5 +84,5 @@ export function sweepHome(parents: string[], python: string, fsctl: string): Swe
     }
   }
   const cgroups = process.getuid?.() === 0 ? sweepCgroups(dead) : 0;
-  return { runtimes: names.size, freedBytes, cgroups };
+  return { runtimes: names.size, freedBytes, cgroups, killed };
 }
