@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import agent  # noqa: E402
+import children  # noqa: E402
 import layers as layers_mod  # noqa: E402
 import limits  # noqa: E402
 import sandbox  # noqa: E402
@@ -45,7 +46,7 @@ class Domain:
     """One world, snapshot or spare: a uid, a layer, and (once born) its agent's pid."""
 
     __slots__ = ("id", "role", "uid", "token", "layer", "memory_mib", "disk_mib", "pid", "pidfd",
-                 "ending", "refused", "registered", "mnt_ino", "home", "remount", "netns")
+                 "ending", "refused", "registered", "mnt_ino", "home", "remount", "netns", "copying", "waiting")
 
     def __init__(self, birth, uid):
         self.id, self.role, self.token = birth["id"], birth["role"], birth["token"]
@@ -58,6 +59,8 @@ class Domain:
         self.home = None
         self.remount = False
         self.netns = False  # given a network namespace to join, not joined yet
+        self.copying = None  # (request id, cp process, its pidfd) while its files are being copied
+        self.waiting = None  # its setresuid() notification, answered once they are
 
 
 def _ticks_now():
@@ -84,6 +87,7 @@ class Keeper:
         self.domains = {}
         self.by_pid = {}
         self.pending = {}  # parent pid -> [Domain] waiting to be born from it
+        self.copies = {}  # prepare request id -> [Domain] whose files are being copied (copy backend)
         self.newborns = {}  # pid -> parent pid: children that unshared and have yet to take their uid
         self.deferred_kills = []  # (request, deadline)
         self.netns_maker = None
@@ -120,7 +124,11 @@ class Keeper:
 
     def on_host(self):
         # Every complete line that arrived, not one per wakeup: several requests often come in one read.
-        data = self.host.recv(1 << 16)
+        # Never blocking: a handler earlier in the same wakeup may have drained it (`drain_host`).
+        try:
+            data = self.host.recv(1 << 16, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
         if not data:
             self.shutdown()
         self.inbox += data
@@ -229,8 +237,18 @@ class Keeper:
         """The tree's network-namespace maker, started with its first world (it needs the tree's user ns)."""
         if self.netns_maker is None:
             self.netns_maker = limits.Netns(self.tree_userns if self.mode == "world" else None)
-            self.sel.register(self.netns_maker.sock, selectors.EVENT_READ, self.netns_maker.on_ready)
+            self.sel.register(self.netns_maker.sock, selectors.EVENT_READ, self.on_netns_ready)
         return self.netns_maker
+
+    def on_netns_ready(self):
+        try:
+            self.netns_maker.on_ready()
+        except OSError as e:
+            # The next birth starts a new helper; this one's births fail on their own.
+            self.log("%s; starting another" % e)
+            self.sel.unregister(self.netns_maker.sock)
+            self.netns_maker.close()
+            self.netns_maker = None
 
     def op_prepare(self, req):
         """Make the layers, cgroups and uids of worlds about to be forked from `parent`, and expect them."""
@@ -240,7 +258,9 @@ class Keeper:
             for birth in req["births"]:
                 d = self.new_domain(birth)
                 made.append(d)
-                if d.role == "snapshot":
+                if self.layers.background:
+                    self.begin_copy(req.get("id"), parent, d)
+                elif d.role == "snapshot":
                     self.layers.snapshot(parent.layer, d.layer)
                 else:
                     self.layers.branch(parent.layer, d.layer, (d.disk_mib or 0) << 20)
@@ -255,7 +275,60 @@ class Keeper:
             # `refreshOwn`.
             parent.remount = True
         self.pending.setdefault(parent.pid, []).extend(made)
+        if self.layers.background:
+            self.copies[req.get("id")] = made
+            return DEFERRED
+        return self.prepared(made)
+
+    def prepared(self, made):
         return {"births": [{"id": d.id, "uid": d.uid, "home": self.home_of(d)} for d in made]}
+
+    def begin_copy(self, rid, parent, d):
+        """Copy a birth's files in the background; `prepare` is answered when all its copies are done."""
+        proc = self.layers.begin(parent.layer, d.layer)
+        try:
+            pidfd = sandbox.syscall("pidfd_open", proc.pid, 0)
+        except BaseException:
+            self.layers.abandon(d.layer, proc)
+            raise
+        d.copying = (rid, proc, pidfd)
+        self.sel.register(pidfd, selectors.EVENT_READ, lambda: self.copied(rid))
+
+    def end_copy(self, d):
+        _, proc, pidfd = d.copying
+        d.copying = None
+        self.sel.unregister(pidfd)
+        os.close(pidfd)
+        return proc
+
+    def copied(self, rid):
+        """A copy of request `rid` ended: once all have, adopt them and answer, or fail them all."""
+        made = [d for d in self.copies.get(rid, ()) if d.id in self.domains]
+        if any(d.copying[1].poll() is None for d in made if d.copying):
+            return
+        self.copies.pop(rid, None)
+        error = None
+        for d in made:
+            if d.copying:
+                proc = self.end_copy(d)
+                try:
+                    self.layers.finish(d.layer, proc, d.role == "snapshot")
+                except OSError as e:
+                    error = error or str(e)
+        if not made:
+            error = "the worlds were ended before their files were copied"
+        if error is not None:
+            for d in made:
+                if d.waiting is not None:
+                    n, d.waiting = d.waiting, None
+                    self.refuse(n)
+                self.release(d)
+            return self.send({"id": rid, "ok": False, "error": {"code": "LAYER", "message": error}})
+        self.send({"id": rid, "ok": True, "result": self.prepared(made)})
+        for d in made:
+            if d.waiting is not None:
+                n, d.waiting = d.waiting, None
+                self.notified(self.on_setuid, n)
 
     def home_of(self, d):
         """Where a world finds its files: /world in its own view, or (no sandbox) the layer's own folder."""
@@ -296,13 +369,16 @@ class Keeper:
                 os.close(self.listener)
                 self.listener = None
             return
+        if n.name == "unshare":
+            self.notified(self.on_unshare, n)
+        elif n.name in ("setresuid", "setuid", "setreuid"):
+            self.notified(self.on_setuid, n)
+        else:
+            self.refuse(n)
+
+    def notified(self, handler, n):
         try:
-            if n.name == "unshare":
-                self.on_unshare(n)
-            elif n.name in ("setresuid", "setuid", "setreuid"):
-                self.on_setuid(n)
-            else:
-                self.refuse(n)
+            handler(n)
         except Exception as e:
             self.refuse(n)
             self.log("notification %s from %d failed: %s: %s" % (n.name, n.pid, type(e).__name__, e))
@@ -388,6 +464,9 @@ class Keeper:
         d = next((x for x in self.pending.get(ppid, ()) if x.uid == uid), None) if ppid is not None else None
         if d is None:
             return self.refuse(n)
+        if d.copying is not None:
+            d.waiting = n  # its files are still being copied: answered then (`copied`)
+            return
         self.newborns.pop(n.pid, None)
         queue = self.pending[ppid]
         queue.remove(d)
@@ -582,6 +661,15 @@ class Keeper:
         for q in self.pending.values():
             if d in q:
                 q.remove(d)
+        if d.copying is not None:
+            rid = d.copying[0]
+            self.layers.abandon(d.layer, self.end_copy(d))
+            if rid in self.copies:
+                self.copied(rid)  # the request is answered even when all its births were ended
+        if d.waiting is not None:
+            n, d.waiting = d.waiting, None
+            if self.listener is not None:
+                sandbox.respond(self.listener, n, error=1)
         self.memory_total()
         if d.uid >= agent.FIRST_WORLD_UID:
             self.free_uids.append(d.uid)
@@ -748,24 +836,13 @@ def _rss(pid):
         return None
 
 
-def reap(signum, frame):
-    # pid 1 of the tree: orphans of every world end up here.
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
 def main():
     # argv names only the runtime (so its processes can be found); the rest comes on stdin, off `ps`.
     cfg = json.loads(sys.stdin.buffer.read())
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    signal.signal(signal.SIGCHLD, reap)
+    signal.signal(signal.SIGCHLD, children.reap)
     signal.siginterrupt(signal.SIGCHLD, False)  # SA_RESTART: a reaped helper must not fail an ioctl or setns
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     sandbox.prctl(sandbox.PR_SET_CHILD_SUBREAPER, 1)

@@ -14,7 +14,9 @@ import os
 import shutil
 import struct
 import subprocess
+import tempfile
 
+import children
 import sandbox
 
 _BTRFS = 0x94
@@ -61,6 +63,7 @@ class Layers:
     """The layers of one fork tree under `root` (a directory only the runtime can reach)."""
 
     kind = None
+    background = False  # snapshot and branch are instant; a backend that copies has begin/finish/abandon
 
     def __init__(self, root, owner, group):
         self.root, self.owner, self.group = root, owner, group
@@ -273,8 +276,8 @@ class OverlayLayers(Layers):
         finally:
             os.close(merged)
         self._hold(stack)  # kept while the copy reads it
-        cp = subprocess.Popen(["cp", "-a", "--reflink=auto", "--", mnt + "/.", dst],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cp = children.start(["cp", "-a", "--reflink=auto", "--", mnt + "/.", dst],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.flattening[key] = (cp, mnt, dst)
 
     def poll_flattening(self, wait=False):
@@ -284,6 +287,7 @@ class OverlayLayers(Layers):
                 cp.wait()
             if cp.poll() is None:
                 continue
+            children.done(cp)
             del self.flattening[key]
             try:
                 sandbox.umount(mnt)
@@ -329,9 +333,14 @@ class OverlayLayers(Layers):
 
 
 class CopyLayers(Layers):
-    """Each layer a plain directory; snapshots and branches are copies (the loudly-warned last resort)."""
+    """Each layer a plain directory; snapshots and branches are copies (the loudly-warned last resort).
+
+    A copy takes time in proportion to the files, so it runs in the background (`begin`) while the keeper
+    goes on serving the rest of the tree; the keeper adopts it once `cp` exits (`finish`).
+    """
 
     kind = "copy"
+    background = True
 
     def new(self, lid, disk_bytes=None):
         path = os.path.join(self.root, lid)
@@ -340,19 +349,44 @@ class CopyLayers(Layers):
         layer = self.layers[lid] = Layer(lid, path)
         return layer
 
-    def _copy(self, src_id, lid, readonly):
-        path = os.path.join(self.root, lid)
-        # As the owner of the files, never as root: a world's symlinks are copied, not followed.
-        subprocess.run(["cp", "-a", "--reflink=auto", "--", self.layers[src_id].path, path], check=True,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        layer = self.layers[lid] = Layer(lid, path, readonly)
+    def begin(self, src_id, lid):
+        """Start copying layer `src_id` to `lid`: the `cp` process, to wait on and hand to `finish`."""
+        errors = tempfile.TemporaryFile(dir=self.root)
+        try:
+            # As the owner of the files, never as root: a world's symlinks are copied, not followed.
+            proc = children.start(["cp", "-a", "--reflink=auto", "--", self.layers[src_id].path, os.path.join(self.root, lid)],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors)
+        except BaseException:
+            errors.close()
+            raise
+        proc.errors = errors
+        return proc
+
+    def finish(self, lid, proc, readonly):
+        """Adopt a finished copy as layer `lid`, or remove what it left and raise why it failed."""
+        children.done(proc)
+        errors, proc.errors = proc.errors, None
+        try:
+            if proc.returncode != 0:
+                errors.seek(0)
+                tail = errors.read()[-400:].decode(errors="replace").strip()
+                shutil.rmtree(os.path.join(self.root, lid), ignore_errors=True)
+                raise OSError("copying the files failed (cp exited %s): %s" % (proc.returncode, tail or "no output"))
+        finally:
+            errors.close()
+        layer = self.layers[lid] = Layer(lid, os.path.join(self.root, lid), readonly)
         return layer
 
-    def snapshot(self, src_id, lid):
-        return self._copy(src_id, lid, True)
-
-    def branch(self, src_id, lid, disk_bytes=None):
-        return self._copy(src_id, lid, False)
+    def abandon(self, lid, proc):
+        """Stop a copy that is no longer wanted and remove what it wrote."""
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        children.done(proc)
+        if proc.errors is not None:
+            proc.errors.close()
+            proc.errors = None
+        shutil.rmtree(os.path.join(self.root, lid), ignore_errors=True)
 
     def mounts(self, lid):
         layer = self.layers[lid]

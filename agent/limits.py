@@ -102,16 +102,28 @@ class Netns:
             self.sock.sendall(b"n" * want)
             self.asked += want
 
-    def on_ready(self):
-        _, fds, _, _ = socket.recv_fds(self.sock, 1, 1)
+    def on_ready(self, wait=False):
+        # The selector's wakeup may be stale: `take` can have received this namespace already.
+        try:
+            msg, fds, _, _ = socket.recv_fds(self.sock, 1, 1, 0 if wait else socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+        if not msg:
+            raise OSError("the network-namespace helper %d exited" % self.pid)
         self.asked -= 1
         self.fds.extend(fds)
+
+    def close(self):
+        self.sock.close()
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []  # the helper sees end-of-file and exits; the keeper's SIGCHLD handler reaps it
 
     def take(self):
         """A ready namespace (the caller closes it), waiting for the next one if none is."""
         if not self.fds:
             self.refill()
-            self.on_ready()
+            self.on_ready(wait=True)
         fd = self.fds.pop(0)
         self.refill()
         return fd

@@ -150,7 +150,7 @@ export class AgentConnection extends EventEmitter {
 interface Waiter {
   resolve: (conn: AgentConnection) => void;
   reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
 }
 
 /** The runtime's listening socket. `expect()` hands out a token and waits for the agent that presents it. */
@@ -177,18 +177,28 @@ export class ControlServer {
     });
   }
 
-  /** A fresh one-time token and a promise of the connection that will present it. */
-  expect(timeoutMs = 10_000): { token: string; connection: Promise<AgentConnection> } {
+  /**
+   * A fresh one-time token and a promise of the connection that will present it. The wait is bounded by
+   * `timeoutMs` from now, or (`deferred`) from `arm()`: a birth whose files take long to prepare (the copy
+   * backend copies them all) is timed from the fork, not from the request.
+   */
+  expect(timeoutMs = 10_000, deferred = false): { token: string; connection: Promise<AgentConnection>; arm: () => void } {
     const token = randomBytes(16).toString('hex');
+    let arm = () => {};
     const connection = new Promise<AgentConnection>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(token);
-        reject(new DriverError(`no agent connected within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiters.set(token, { resolve, reject, timer });
+      const waiter: Waiter = { resolve, reject, timer: undefined };
+      arm = () => {
+        if (waiter.timer !== undefined || !this.waiters.has(token)) return;
+        waiter.timer = setTimeout(() => {
+          this.waiters.delete(token);
+          reject(new DriverError(`no agent connected within ${timeoutMs} ms`));
+        }, timeoutMs);
+      };
+      this.waiters.set(token, waiter);
     });
+    if (!deferred) arm();
     connection.catch(() => {}); // callers that give up early must not cause an unhandled rejection
-    return { token, connection };
+    return { token, connection, arm };
   }
 
   /** Stop waiting for a token (its fork failed). */

@@ -233,12 +233,13 @@ export class ProcessDriver implements Driver {
   snapshot(world: WorldHandle, id: string): Promise<SnapshotHandle> {
     const p = this.proc(world);
     return this.serial(p, async (conn) => {
-      const { token, connection } = this.control.expect();
+      const { token, connection, arm } = this.control.expect(undefined, true);
       try {
         await this.prepareAndFork(p, conn, [{ id, role: 'snapshot', token, memoryMib: p.memoryMib }], {
           role: 'snapshot',
           refreshOwn: this.fs.kind === 'overlay',
         });
+        arm();
       } catch (err) {
         this.control.cancel(token, err as Error);
         await p.tree.kill([id], true).catch(() => {});
@@ -449,13 +450,14 @@ export class ProcessDriver implements Driver {
    * Only the request holds `p`'s queue: waiting for the children happens outside it.
    */
   private async forkChildren(p: Proc, keys: string[], role: 'world' | 'spare', sameRandom: boolean): Promise<AgentConnection[]> {
-    const waits = keys.map(() => this.control.expect());
+    const waits = keys.map(() => this.control.expect(undefined, true));
     const births: Birth[] = keys.map((key, i) => ({ id: key, role, token: (waits[i] as { token: string }).token, memoryMib: p.memoryMib, diskMib: p.diskMib }));
     try {
       await this.serial(p, async (conn) => {
         const live = conn.role !== 'snapshot'; // an activated spare says 'spare': it is a world now
         await this.prepareAndFork(p, conn, births, { role, sameRandom, refreshOwn: live && this.fs.kind === 'overlay' });
       });
+      for (const w of waits) w.arm();
     } catch (err) {
       for (const w of waits) this.control.cancel(w.token, err as Error);
       await p.tree.kill(keys, true).catch(() => {});

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { WorldRuntime } from '../../../src/index.js';
+import { type World, WorldRuntime } from '../../../src/index.js';
 import { checks } from '../../fixtures/fs-checks.js';
 import { withRuntime } from '../../fixtures/runtime.js';
 
@@ -79,4 +79,40 @@ test('fs auto picks btrfs as root when it can, and doctor says which', { skip: b
     assert.ok(d.notes.some((n) => /^files: btrfs/.test(n)));
     assert.ok(WorldRuntime);
   }),
+);
+
+/** Whether `cp --reflink=always` works under the system temp folder: then a copy is instant, not slow. */
+function reflinks(): boolean {
+  const dir = mkdtempSync(join(tmpdir(), 'wr-reflink-'));
+  const r = spawnSync('sh', ['-c', 'echo x > a && cp --reflink=always a b'], { cwd: dir });
+  spawnSync('rm', ['-rf', dir]);
+  return r.status === 0;
+}
+
+test(
+  'fs copy: the keeper serves the rest of its tree while it copies a large world',
+  { skip: backends[1]?.skip || (reflinks() && 'the temp folder copies by reflink, so no copy here is slow') },
+  () =>
+    withRuntime(
+      async (rt) => {
+        const big = await rt.create({ diskMib: 2048 });
+        const [small] = await rt.branch(big, 1); // the same fork tree, no files of its own
+        await big.exec("with open('/world/big', 'wb') as f:\n    for _ in range(256): f.write(b'x' * (1 << 20))");
+        const order: string[] = [];
+        const snapshotting = big.snapshot().then((s) => {
+          order.push('snapshot of the large world');
+          return s;
+        });
+        const branching = rt.branch(small as World, 1).then((ws) => {
+          order.push('branch of the small one');
+          return ws;
+        });
+        const [snap, [b]] = await Promise.all([snapshotting, branching]);
+        assert.deepEqual(order, ['branch of the small one', 'snapshot of the large world']);
+        const [copy] = await rt.branch(snap, 1);
+        assert.equal((await copy?.exec("__import__('os').path.getsize('/world/big')"))?.value, String(256 << 20));
+        assert.equal((await b?.exec('1'))?.value, '1');
+      },
+      { isolation: 'world', fs: 'copy', record: false, pool: { worlds: 0, branchesPerSnapshot: 0 } },
+    ),
 );
