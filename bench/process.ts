@@ -14,17 +14,7 @@ import { WorldRuntime } from '../src/index.js';
 import type { ExecResult, Isolation } from '../src/index.js';
 import type { SnapshotHandle, WorldHandle } from '../src/drivers/driver.js';
 import { ProcessDriver } from '../src/drivers/process/driver.js';
-import {
-  type Row,
-  SEED_250,
-  headlineAtLeast,
-  headlineAtMost,
-  p50AtMost,
-  row,
-  skipped,
-  sleep,
-  timed,
-} from './stats.js';
+import { type Row, SEED_250, headlineAtLeast, headlineAtMost, p50AtMost, row, skipped, sleep, timed } from './stats.js';
 
 const execFileP = promisify(execFile);
 
@@ -61,14 +51,42 @@ interface Plan {
 function plan(quick: boolean): Plan {
   return quick
     ? {
-        pyStartN: 10, shimStartN: 3, forkN: 20, createN: 6, createGapMs: 400, execN: 50, snapshotN: 8, branchN: 10,
-        branchGapMs: { 10: 60, 200: 150 }, idleBranches: 100, rateN: 60, rateNoPoolN: 30, batchSize: 50, batches: 1,
-        cpuBranches: 8, cpuReps: 1, cpuTargetMs: 300,
+        pyStartN: 10,
+        shimStartN: 3,
+        forkN: 20,
+        createN: 6,
+        createGapMs: 400,
+        execN: 50,
+        snapshotN: 8,
+        branchN: 10,
+        branchGapMs: { 10: 60, 200: 150 },
+        idleBranches: 100,
+        rateN: 60,
+        rateNoPoolN: 30,
+        batchSize: 50,
+        batches: 1,
+        cpuBranches: 8,
+        cpuReps: 1,
+        cpuTargetMs: 300,
       }
     : {
-        pyStartN: 30, shimStartN: 10, forkN: 60, createN: 25, createGapMs: 400, execN: 300, snapshotN: 30, branchN: 40,
-        branchGapMs: { 10: 60, 200: 150 }, idleBranches: 100, rateN: 200, rateNoPoolN: 100, batchSize: 50, batches: 4,
-        cpuBranches: 8, cpuReps: 3, cpuTargetMs: 300,
+        pyStartN: 30,
+        shimStartN: 10,
+        forkN: 60,
+        createN: 25,
+        createGapMs: 400,
+        execN: 300,
+        snapshotN: 30,
+        branchN: 40,
+        branchGapMs: { 10: 60, 200: 150 },
+        idleBranches: 100,
+        rateN: 200,
+        rateNoPoolN: 100,
+        batchSize: 50,
+        batches: 4,
+        cpuBranches: 8,
+        cpuReps: 3,
+        cpuTargetMs: 300,
       };
 }
 
@@ -87,11 +105,9 @@ export function stateCode(mb: number): string {
 }
 
 /** Python: (RSS kB, AnonHugePages kB) of the running process. */
-const MEM_CODE =
-  "(lambda t: (int(t.split('Rss:')[1].split()[0]), int(t.split('AnonHugePages:')[1].split()[0])))(open('/proc/self/smaps_rollup').read())";
+const MEM_CODE = "(lambda t: (int(t.split('Rss:')[1].split()[0]), int(t.split('AnonHugePages:')[1].split()[0])))(open('/proc/self/smaps_rollup').read())";
 
-export const STATE_RECIPE =
-  'N MB of state = bytearray(b"\\xa5") * 0.75N MiB (all pages written) + [(i, str(i), float(i)) for i in range(0.25N MiB / 170 B)]';
+export const STATE_RECIPE = 'N MB of state = bytearray(b"\\xa5") * 0.75N MiB (all pages written) + [(i, str(i), float(i)) for i in range(0.25N MiB / 170 B)]';
 
 // ------------------------------------------------------------------------------------------------
 // A rig: the same few operations over the public WorldRuntime (default pools) or over a ProcessDriver
@@ -130,13 +146,19 @@ let driverIds = 0;
 const nextId = (p: string) => `${p}-bench-${++driverIds}`;
 
 class DriverSnap implements BSnap {
-  constructor(readonly d: ProcessDriver, readonly h: SnapshotHandle) {}
+  constructor(
+    readonly d: ProcessDriver,
+    readonly h: SnapshotHandle,
+  ) {}
   destroy(): Promise<void> {
     return this.d.destroySnapshot(this.h);
   }
 }
 class DriverWorld implements BWorld {
-  constructor(readonly d: ProcessDriver, readonly h: WorldHandle) {}
+  constructor(
+    readonly d: ProcessDriver,
+    readonly h: WorldHandle,
+  ) {}
   exec(code: string): Promise<ExecResult> {
     return this.d.exec(this.h, code, {});
   }
@@ -148,7 +170,10 @@ class DriverWorld implements BWorld {
   }
 }
 class DriverRig implements Rig {
-  constructor(readonly d: ProcessDriver, readonly name: string) {}
+  constructor(
+    readonly d: ProcessDriver,
+    readonly name: string,
+  ) {}
   async create(): Promise<BWorld> {
     return new DriverWorld(this.d, await this.d.create({ id: nextId('w'), memoryMib: 512, vcpus: 1 }));
   }
@@ -244,7 +269,10 @@ class Bench {
     const w = await rig.create();
     await ok(w.exec(stateCode(mb)));
     const r = await ok(w.exec(MEM_CODE));
-    const [rss, huge] = String(r.value).slice(1, -1).split(',').map((x) => Number(x) / 1024);
+    const [rss, huge] = String(r.value)
+      .slice(1, -1)
+      .split(',')
+      .map((x) => Number(x) / 1024);
     return { w, rssMib: rss ?? Number.NaN, hugeMib: huge ?? Number.NaN };
   }
 
@@ -262,17 +290,14 @@ class Bench {
         ? row({ group: 'baseline', label: 'cold start: python3 -c pass via PATH', samples: viaPath, note: `PATH finds ${which}` })
         : skipped('baseline', 'cold start: python3 -c pass via PATH', 'no python3 on PATH'),
     );
-    const bwrap = bwrapArgv();
-    if (bwrap) {
-      const label = 'cold start: bwrap (all namespaces) + python3 -I -S -c pass';
-      const t = await spawnTimes(bwrap[0] as string, [...bwrap.slice(1), py, '-I', '-S', '-c', 'pass'], p.pyStartN).catch((e: Error) => e);
-      this.add(t instanceof Error ? skipped('baseline', label, t.message) : row({ group: 'baseline', label, samples: t }));
-    }
     // Worlds ask glibc for malloc on transparent huge pages; whether they get them is shown beside each
     // world's exec row ("on huge pages"). The floor is given both ways.
     const thp = { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' };
     for (const mb of SIZES) {
-      for (const [env, pages] of [[thp, 'THP malloc'], [{}, '4 KiB pages']] as const) {
+      for (const [env, pages] of [
+        [thp, 'THP malloc'],
+        [{}, '4 KiB pages'],
+      ] as const) {
         const f = await forkFloor(py, mb, p.forkN, env);
         this.add(
           row({
@@ -308,12 +333,28 @@ class Bench {
     await this.withRig('nopool', async (rig) => {
       this.isolation = await isolationOf(rig);
       const t = await this.createLoop(rig, p.createN, 100);
-      this.add(row({ group: 'create', label: 'cold create → first exec (pool off: spareTrees 0)', samples: t.ms, targets: target, note: '100 ms idle between creates' }));
+      this.add(
+        row({
+          group: 'create',
+          label: 'cold create → first exec (pool off: spareTrees 0)',
+          samples: t.ms,
+          targets: target,
+          note: '100 ms idle between creates',
+        }),
+      );
     });
     await this.withRig('pool', async (rig) => {
       await sleep(p.createGapMs); // the first spare sandbox
       const gapped = await this.createLoop(rig, p.createN, p.createGapMs);
-      this.add(row({ group: 'create', label: `create → first exec, warm pool, ${p.createGapMs} ms idle between (spare refills)`, samples: gapped.ms, targets: [SEED_250], note: poolNote('spare sandboxes ready', gapped.depth) }));
+      this.add(
+        row({
+          group: 'create',
+          label: `create → first exec, warm pool, ${p.createGapMs} ms idle between (spare refills)`,
+          samples: gapped.ms,
+          targets: [SEED_250],
+          note: poolNote('spare sandboxes ready', gapped.depth),
+        }),
+      );
       await sleep(p.createGapMs);
       const worlds: BWorld[] = [];
       const each: number[] = [];
@@ -383,16 +424,40 @@ class Bench {
         await s.destroy();
         await sleep(20);
       }
-      this.add(row({ group: 'snapshot', label: `snapshot, ${size}, ${gap} ms idle between`, samples: snaps, targets: mb >= 200 ? [p50AtMost(5), SEED_250] : [SEED_250], note: 'resolves at the fork; its spares are forked in the idle time, then it is destroyed' }));
+      this.add(
+        row({
+          group: 'snapshot',
+          label: `snapshot, ${size}, ${gap} ms idle between`,
+          samples: snaps,
+          targets: mb >= 200 ? [p50AtMost(5), SEED_250] : [SEED_250],
+          note: 'resolves at the fork; its spares are forked in the idle time, then it is destroyed',
+        }),
+      );
       // branch from a snapshot, warm pool
       const s = await w.snapshot();
       await sleep(gap * 3);
       const fromSnap = await this.branchLoop(rig, s, p.branchN, gap, s);
-      this.add(row({ group: 'branch', label: `branch(snapshot) → first exec, ${size}, warm pool, ${gap} ms idle between`, samples: fromSnap.ms, targets: branchTargets, note: poolNote("snapshot's spares ready", fromSnap.depth) }));
+      this.add(
+        row({
+          group: 'branch',
+          label: `branch(snapshot) → first exec, ${size}, warm pool, ${gap} ms idle between`,
+          samples: fromSnap.ms,
+          targets: branchTargets,
+          note: poolNote("snapshot's spares ready", fromSnap.depth),
+        }),
+      );
       await s.destroy();
       // branch from the live world (no spares are kept for a live world: it forks on the spot)
       const fromLive = await this.branchLoop(rig, w, p.branchN, gap);
-      this.add(row({ group: 'branch', label: `branch(live world) → first exec, ${size}, ${gap} ms idle between`, samples: fromLive.ms, targets: branchTargets, note: 'a live world keeps no spares: every branch forks on the spot' }));
+      this.add(
+        row({
+          group: 'branch',
+          label: `branch(live world) → first exec, ${size}, ${gap} ms idle between`,
+          samples: fromLive.ms,
+          targets: branchTargets,
+          note: 'a live world keeps no spares: every branch forks on the spot',
+        }),
+      );
     });
     await this.withRig('nopool', async (rig) => {
       const { w } = await this.stateWorld(rig, mb);
@@ -400,7 +465,15 @@ class Bench {
       const s = await w.snapshot();
       await sleep(gap);
       const cold = await this.branchLoop(rig, s, p.branchN, gap);
-      this.add(row({ group: 'branch', label: `branch(snapshot) → first exec, ${size}, pool off`, samples: cold.ms, targets: branchTargets, note: `sparesPerSnapshot 0: every branch forks on the spot; ${gap} ms idle between` }));
+      this.add(
+        row({
+          group: 'branch',
+          label: `branch(snapshot) → first exec, ${size}, pool off`,
+          samples: cold.ms,
+          targets: branchTargets,
+          note: `sparesPerSnapshot 0: every branch forks on the spot; ${gap} ms idle between`,
+        }),
+      );
     });
   }
 
@@ -440,7 +513,7 @@ class Bench {
       const want = new Set(nsPids);
       const treeProcs = [...byNs.values()].find((ps) => nsPids.every((x) => ps.some((q) => q.nspid === x)) && ps.some((q) => q.nspid === worldNs));
       if (!treeProcs) {
-        this.add(skipped('memory', `PSS per idle branch (${n} branches of a 10 MB world)`, 'could not find the branches among this process\'s descendants'));
+        this.add(skipped('memory', `PSS per idle branch (${n} branches of a 10 MB world)`, "could not find the branches among this process's descendants"));
         return;
       }
       const branchProcs = treeProcs.filter((q) => want.has(q.nspid));
@@ -465,7 +538,15 @@ class Bench {
           note: ctx,
         }),
       );
-      this.add(row({ group: 'memory', label: 'USS (private pages) per idle branch, same branches', unit: 'MiB', samples: uss, headline: { value: uss.reduce((a, b) => a + b, 0) / uss.length, unit: 'MiB/branch' } }));
+      this.add(
+        row({
+          group: 'memory',
+          label: 'USS (private pages) per idle branch, same branches',
+          unit: 'MiB',
+          samples: uss,
+          headline: { value: uss.reduce((a, b) => a + b, 0) / uss.length, unit: 'MiB/branch' },
+        }),
+      );
       this.add(
         row({
           group: 'memory',
@@ -557,7 +638,8 @@ class Bench {
       await ok(w.exec('def spin(n):\n    s = 0\n    for i in range(n):\n        s += i * i\n    return s\nimport time'));
       // Calibrate: the fastest of three probes, so that one exec takes about cpuTargetMs on a quiet core.
       let probe = Number.POSITIVE_INFINITY;
-      for (let i = 0; i < 3; i++) probe = Math.min(probe, Number((await ok(w.exec('t = time.perf_counter(); spin(1_000_000); time.perf_counter() - t'))).value));
+      for (let i = 0; i < 3; i++)
+        probe = Math.min(probe, Number((await ok(w.exec('t = time.perf_counter(); spin(1_000_000); time.perf_counter() - t'))).value));
       const iters = Math.max(10_000, Math.round((1_000_000 * p.cpuTargetMs) / 1000 / probe));
       const s = await w.snapshot();
       const bs = await rig.branch(s, p.cpuBranches);
@@ -667,25 +749,16 @@ function pathPython(): string {
   return 'not found';
 }
 
-/** bwrap with the namespaces a fork tree gets, for the sandbox start baseline; undefined without bwrap. */
-function bwrapArgv(): string[] | undefined {
-  const bwrap = ['/usr/bin/bwrap', '/bin/bwrap'].find((p) => existsSync(p));
-  if (!bwrap) return undefined;
-  const args = [bwrap, '--unshare-all', '--unshare-user', '--die-with-parent', '--new-session', '--cap-drop', 'ALL', '--ro-bind', '/usr', '/usr'];
-  for (const top of ['/bin', '/lib', '/lib64']) {
-    try {
-      args.push('--symlink', readlinkSync(top), top);
-    } catch {}
-  }
-  args.push('--proc', '/proc', '--dev', '/dev');
-  return args;
-}
-
 /**
  * The floor: in a plain Python holding `mb` MB of the same state (gc.freeze() first, as the agent does),
  * time `os.fork()` until the child has written one byte to a pipe; and the fork() call alone.
  */
-export async function forkFloor(py: string, mb: number, n: number, env: Record<string, string>): Promise<{ answer: number[]; forkP50: number; rssMib: number; hugeMib: number }> {
+export async function forkFloor(
+  py: string,
+  mb: number,
+  n: number,
+  env: Record<string, string>,
+): Promise<{ answer: number[]; forkP50: number; rssMib: number; hugeMib: number }> {
   const script = `
 import gc, json, os, sys, time
 ${stateCode(mb)}
@@ -732,9 +805,9 @@ function scanAgents(root: number): HostProc[] {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       ppid.set(pid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-      // A Python running agent.py: not the bwrap processes, whose argv also names agent.py.
+      // A Python running the agent: a world forked in a fork tree still has its keeper's argv.
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (/python[\d.]*$/.test(argv[0] ?? '') && argv.some((a) => a.endsWith('agent.py'))) agents.push(pid);
+      if (/python[\d.]*$/.test(argv[0] ?? '') && argv.some((a) => a.endsWith('agent.py') || a.endsWith('keeper.py'))) agents.push(pid);
     } catch {} // gone meanwhile
   }
   const descends = (pid: number) => {

@@ -4,7 +4,7 @@
  * each row is held to, marked ✓/✗) beside a baseline measured in the same run, and written as JSON to
  * `bench/results/<timestamp>.json`.
  *
- * Flags: `--quick` (about 30 s instead of about 4 min), `--isolation=auto|bwrap|unshare|none`,
+ * Flags: `--quick` (about 30 s instead of about 4 min), `--isolation=auto|world|tree|none`,
  * `--only=process,fs,peer,store,ledger,microvm,verses` (a comma list of sections).
  *
  * The process-driver rows come from ./process.js, the filesystem rows from ./fs.js, the gVisor
@@ -35,7 +35,7 @@ function parseArgs(argv: string[]): Args {
     else if (arg.startsWith('--isolation=')) a.isolation = arg.slice('--isolation='.length) as Isolation;
     else if (arg.startsWith('--only=')) a.only = new Set(arg.slice('--only='.length).split(','));
     else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: npm run bench -- [--quick] [--isolation=auto|bwrap|unshare|none] [--only=process,fs,peer,store,ledger,microvm,verses]\n');
+      process.stdout.write('usage: npm run bench -- [--quick] [--isolation=auto|world|tree|none] [--only=process,fs,peer,store,ledger,microvm,verses]\n');
       process.exit(0);
     } else throw new Error(`bench: unknown argument ${arg} (try --help)`);
   }
@@ -67,7 +67,10 @@ async function runOptional({ section, file, fn, args }: Optional, quick: boolean
     mod = (await import(file)) as Record<string, unknown>;
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const reason = e.code === 'ERR_MODULE_NOT_FOUND' && String(e.message).includes(file.slice(2)) ? `bench/${file.slice(2, -3)}.ts is not there yet` : `cannot load ${file}: ${e.message.split('\n')[0]}`;
+    const reason =
+      e.code === 'ERR_MODULE_NOT_FOUND' && String(e.message).includes(file.slice(2))
+        ? `bench/${file.slice(2, -3)}.ts is not there yet`
+        : `cannot load ${file}: ${e.message.split('\n')[0]}`;
     return [skipped(section, section, reason)];
   }
   const f = mod[fn];
@@ -90,12 +93,35 @@ function normalizeRows(section: string, result: unknown): Row[] {
     const label = String(x.label ?? x.name ?? `${section} #${i + 1}`);
     // Rows keep their module's section; a module's own grouping ("baseline") becomes "store baseline".
     const group = x.group === undefined || x.group === section ? section : `${section} ${String(x.group)}`;
-    if (typeof x.note === 'string' && x.note.startsWith('skipped') && !Array.isArray(x.samples)) return skipped(group, label, x.note.replace(/^skipped:\s*/, ''));
+    if (typeof x.note === 'string' && x.note.startsWith('skipped') && !Array.isArray(x.samples))
+      return skipped(group, label, x.note.replace(/^skipped:\s*/, ''));
     if (Array.isArray(x.samples) && (x.p50 === undefined || x.n === undefined)) {
-      return row({ group, label, unit: typeof x.unit === 'string' ? x.unit : 'ms', samples: x.samples as number[], headline: x.headline as Row['headline'], targets: x.targets as Row['targets'], note: x.note as string | undefined });
+      return row({
+        group,
+        label,
+        unit: typeof x.unit === 'string' ? x.unit : 'ms',
+        samples: x.samples as number[],
+        headline: x.headline as Row['headline'],
+        targets: x.targets as Row['targets'],
+        note: x.note as string | undefined,
+      });
     }
     if (typeof x.p50 === 'number') {
-      return { group, label, unit: String(x.unit ?? 'ms'), n: Number(x.n ?? 0), p50: x.p50, p99: Number(x.p99 ?? Number.NaN), mean: Number(x.mean ?? Number.NaN), min: Number(x.min ?? Number.NaN), max: Number(x.max ?? Number.NaN), headline: x.headline as Row['headline'], targets: (x.targets as Row['targets']) ?? [], note: x.note as string | undefined, samples: (x.samples as number[]) ?? [] };
+      return {
+        group,
+        label,
+        unit: String(x.unit ?? 'ms'),
+        n: Number(x.n ?? 0),
+        p50: x.p50,
+        p99: Number(x.p99 ?? Number.NaN),
+        mean: Number(x.mean ?? Number.NaN),
+        min: Number(x.min ?? Number.NaN),
+        max: Number(x.max ?? Number.NaN),
+        headline: x.headline as Row['headline'],
+        targets: (x.targets as Row['targets']) ?? [],
+        note: x.note as string | undefined,
+        samples: (x.samples as number[]) ?? [],
+      };
     }
     return skipped(group, label, 'row has neither samples nor p50');
   });
@@ -162,7 +188,9 @@ function render(rows: Row[], pyStartP50: number): string {
       continue;
     }
     const ratio = r.unit === 'ms' && pyStartP50 > 0 ? `${(r.p50 / pyStartP50).toFixed(2)}` : '';
-    lines.push(`${pad(r.label, labelW)}  ${lpad(Number.isNaN(r.n) ? '-' : String(r.n), 4)}  ${lpad(fmt(r.p50), 8)}  ${lpad(fmt(r.p99), 8)}  ${pad(r.unit, 4)}  ${lpad(ratio, 5)}  ${pad(headlineText(r), 24)}  ${targetsText(r)}`);
+    lines.push(
+      `${pad(r.label, labelW)}  ${lpad(Number.isNaN(r.n) ? '-' : String(r.n), 4)}  ${lpad(fmt(r.p50), 8)}  ${lpad(fmt(r.p99), 8)}  ${pad(r.unit, 4)}  ${lpad(ratio, 5)}  ${pad(headlineText(r), 24)}  ${targetsText(r)}`,
+    );
     if (r.note) lines.push(`${' '.repeat(4)}↳ ${r.note}`);
   }
   return lines.join('\n');
@@ -238,7 +266,9 @@ async function main(): Promise<void> {
   const out = [
     '',
     `world-runtime bench — ${startedAt.toISOString()} — ${seconds.toFixed(0)} s${args.quick ? ' (--quick)' : ''}`,
-    `machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, node ${process.version}; load ${load0.map((x) => x.toFixed(2)).join(' ')} → ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+    `machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, node ${process.version}; load ${load0.map((x) => x.toFixed(2)).join(' ')} → ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
     `isolation: ${meta.isolation}; world state: ${meta.recipe}`,
     'times are wall time in ms seen by the caller; "→ first exec" rows stop when the new world has answered exec("1");',
     '×py = p50 / p50 of the cold python start baseline of this run',
@@ -258,7 +288,15 @@ async function main(): Promise<void> {
     finishedAt: finishedAt.toISOString(),
     seconds,
     quick: args.quick,
-    machine: { cores: availableParallelism(), cpu: cpus()[0]?.model, memoryGiB: totalmem() / 2 ** 30, kernel: release(), node: process.version, loadBefore: load0, loadAfter: loadavg() },
+    machine: {
+      cores: availableParallelism(),
+      cpu: cpus()[0]?.model,
+      memoryGiB: totalmem() / 2 ** 30,
+      kernel: release(),
+      node: process.version,
+      loadBefore: load0,
+      loadAfter: loadavg(),
+    },
     isolation: meta.isolation,
     worldState: meta.recipe,
     warnings: meta.warnings,

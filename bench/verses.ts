@@ -40,7 +40,12 @@ async function pushPull(n: number): Promise<Row[]> {
       await pd.snapshot.destroy();
     }
     return [
-      row({ group: 'verses', label: 'pushDown of a 200 MB world into 3 verses (snapshot + split + durable partition)', samples: push, targets: [p50AtMost(15)] }),
+      row({
+        group: 'verses',
+        label: 'pushDown of a 200 MB world into 3 verses (snapshot + split + durable partition)',
+        samples: push,
+        targets: [p50AtMost(15)],
+      }),
       row({ group: 'verses', label: 'pullUp (manual oracle: durable resolve + collapse 2 worlds)', samples: pull, targets: [p50AtMost(10)] }),
     ];
   });
