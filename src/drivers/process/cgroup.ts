@@ -1,8 +1,9 @@
 /**
  * @module
  * The runtime's own cgroup v1 groups (`memory` and `pids`), under which each tree's keeper makes one group
- * per world (agent/limits.py). v1 is what these machines have (the v2 memory and pids controllers are not
- * available); a world joins its groups once, while it is born, never on a later fork. Needs root.
+ * for its tree (agent/limits.py). v1 is what these machines have (the v2 memory and pids controllers are not
+ * available); the keeper joins them once as it starts and its worlds inherit them, so no birth moves a
+ * process between groups. Needs root.
  */
 import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';

@@ -10,21 +10,23 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DiskFullError, DriverError, FileNotFoundError, ForkRefusedError, InvalidArgumentError, WorldFailedError } from '../../core/errors.js';
+import { DriverError, InvalidArgumentError } from '../../core/errors.js';
 import { DEFAULT_DISK_MIB } from '../../core/options.js';
 import type { ExecOptions, ExecResult, FsBackend, Isolation, RunOptions, RunResult } from '../../core/types.js';
 import type { Driver, DriverBranchOptions, DriverCreateOptions, DriverReport, SnapshotHandle, WorldExitListener, WorldHandle } from '../driver.js';
-import { openCgroups, removeCgroups, type RuntimeCgroups } from './cgroup.js';
+import { removeCgroups, type RuntimeCgroups } from './cgroup.js';
 import { type AgentConnection, AgentRequestError, ControlServer } from './control.js';
 import { readWorldFile, writeWorldFile } from './files.js';
-import { chooseFs, type FsChoice, releaseFs } from './fs.js';
-import { chooseIsolation, chooseUidBase, type IsolationChoice, isolationNote, UID_COUNT } from './isolation.js';
-import { Proc } from './proc.js';
-import { liveRuntimes, sweepHome } from './sweep.js';
+import { type FsChoice, releaseFs } from './fs.js';
+import { type IsolationChoice, UID_COUNT } from './isolation.js';
+import { type SpareTree, TreePool } from './pools.js';
+import { Proc, toDriverError } from './proc.js';
+import { doctorReport } from './report.js';
+import { prepareHome } from './setup.js';
+import { liveRuntimes } from './sweep.js';
 import { type Birth, Tree, type TreeConfig } from './tree.js';
 
 export interface ProcessDriverOptions {
@@ -58,25 +60,6 @@ const REASON_WAIT_MS = 1000;
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
-function findPython(explicit?: string): string {
-  const wanted = explicit ?? process.env.WORLD_RUNTIME_PYTHON;
-  if (wanted) return wanted;
-  // A version manager's shim adds ~100 ms per start; the system interpreter also lives under /usr, which
-  // every world sees read-only.
-  if (existsSync('/usr/bin/python3')) return '/usr/bin/python3';
-  try {
-    return execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new DriverError('no python3 found: install python3 or set WORLD_RUNTIME_PYTHON');
-  }
-}
-
-interface SpareTree {
-  tree: Tree;
-  conn: AgentConnection;
-  key: string;
-}
-
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<never>((_, reject) => {
@@ -90,8 +73,7 @@ export class ProcessDriver implements Driver {
   private readonly procs = new Map<string, Proc>();
   private readonly byKey = new Map<string, Proc>();
   private readonly trees = new Set<Tree>();
-  private readonly spareTrees: SpareTree[] = [];
-  private treeStarts: Promise<void>[] = [];
+  private readonly pool: TreePool;
   private closed = false;
   private readonly listeners = new Set<WorldExitListener>();
 
@@ -108,37 +90,14 @@ export class ProcessDriver implements Driver {
     private readonly sweep: { runtimes: number; freedBytes: number },
     private readonly opts: Required<Pick<ProcessDriverOptions, 'interruptGraceMs' | 'spareTrees' | 'sparesPerSnapshot' | 'warn'>>,
   ) {
-    this.refillTrees();
+    this.pool = new TreePool(opts.spareTrees, () => this.startSpareTree(), opts.warn);
   }
 
   static async open(options: ProcessDriverOptions): Promise<ProcessDriver> {
     const warn = options.warn ?? ((m: string) => console.warn(m));
-    const isolation = chooseIsolation(options.isolation ?? 'auto', warn);
-    const python = findPython(options.python);
-    const fs = chooseFs(options.fs ?? 'auto', isolation, options.home, python, AGENT_DIR, warn);
-    const fsctl = join(AGENT_DIR, 'fsctl.py');
-    const sweep = sweepHome([join(options.home, 'run'), join(options.home, 'worlds'), join(options.home, 'layers'), fs.base], python, fsctl);
-    if (sweep.runtimes > 0) {
-      const killed = sweep.killed > 0 ? `, ${sweep.killed} of their processes killed` : '';
-      warn(
-        `world-runtime: removed what ${sweep.runtimes} runtime(s) that did not close left in ${options.home}: ${(sweep.freedBytes / 2 ** 20).toFixed(1)} MiB freed${killed}`,
-      );
-    }
-    const runtimeId = `${process.pid}-${randomBytes(4).toString('hex')}`;
-    liveRuntimes.add(runtimeId);
-    // A unix socket path may hold at most 107 bytes; fall back to a short temp dir for deep homes.
-    let runDir = join(options.home, 'run', runtimeId);
-    if (join(runDir, 'ctl.sock').length > 100) runDir = mkdtempSync(join(tmpdir(), 'wr-'));
-    mkdirSync(runDir, { recursive: true, mode: 0o700 });
-    const layersDir = join(fs.base, runtimeId);
-    mkdirSync(layersDir, { recursive: true, mode: 0o700 });
-    const cgroups = isolation.kind === 'world' ? openCgroups(runtimeId) : undefined;
-    if (isolation.kind === 'world' && !cgroups) {
-      warn('world-runtime: WARNING cgroup v1 memory is not writable here: a world is bounded per process (address space), not as a whole');
-    }
-    const uidBase = isolation.kind === 'world' ? chooseUidBase((p) => readFileSync(p, 'utf8')) : 0;
-    const control = await ControlServer.listen(join(runDir, 'ctl.sock'), options.maxLineBytes);
-    return new ProcessDriver(control, isolation, fs, cgroups, runtimeId, runDir, layersDir, python, uidBase, sweep, {
+    const h = prepareHome(options.home, { isolation: options.isolation, fs: options.fs, python: options.python, agentDir: AGENT_DIR, warn });
+    const control = await ControlServer.listen(join(h.runDir, 'ctl.sock'), options.maxLineBytes);
+    return new ProcessDriver(control, h.isolation, h.fs, h.cgroups, h.runtimeId, h.runDir, h.layersDir, h.python, h.uidBase, h.sweep, {
       interruptGraceMs: options.interruptGraceMs ?? 2000,
       spareTrees: options.spareTrees ?? 1,
       sparesPerSnapshot: options.sparesPerSnapshot ?? 2,
@@ -152,11 +111,8 @@ export class ProcessDriver implements Driver {
 
   async create(options: DriverCreateOptions): Promise<WorldHandle> {
     const opts = { ...options, diskMib: options.diskMib ?? DEFAULT_DISK_MIB };
-    // A spare already on its way is sooner than a second cold start competing with it for the CPU.
-    if (this.spareTrees.length === 0 && this.treeStarts.length > 0) await Promise.race(this.treeStarts);
-    const spare = this.spareTrees.shift();
+    const spare = await this.pool.take();
     if (spare) {
-      this.refillTrees();
       try {
         if (opts.memoryMib !== SPARE_LIMITS.memoryMib || opts.diskMib !== SPARE_LIMITS.diskMib) {
           await spare.tree.limits(spare.key, { memoryMib: opts.memoryMib, diskMib: opts.diskMib });
@@ -312,47 +268,21 @@ export class ProcessDriver implements Driver {
   }
 
   async doctor(): Promise<DriverReport> {
-    let pythonVersion = 'unknown';
-    try {
-      pythonVersion = execFileSync(this.python, ['-I', '-S', '-c', 'import sys; print(sys.version.split()[0])'], { encoding: 'utf8' }).trim();
-    } catch {}
-    const world = this.isolation.kind === 'world';
-    return {
-      driver: 'process',
-      available: true,
-      isolation: this.isolation.kind,
-      fs: this.fs.kind,
+    return doctorReport({
       python: this.python,
-      pythonVersion,
-      memoryLimit: this.cgroups ? 'cgroup' : 'address-space',
-      processLimit: world ? 512 : null,
-      diskLimit: this.fs.quotas !== null,
+      isolation: this.isolation,
+      fs: this.fs,
+      cgroups: this.cgroups !== undefined,
+      uidBase: this.uidBase,
       pools: { spareTrees: this.opts.spareTrees, sparesPerSnapshot: this.opts.sparesPerSnapshot },
-      notes: [
-        `isolation: ${this.isolation.kind} (${this.isolation.reason})`,
-        isolationNote(this.isolation),
-        `files: ${this.fs.kind} (${this.fs.reason})${this.fs.image ? `, image of ${(this.fs.image.sizeBytes / 2 ** 30).toFixed(1)} GiB (sparse)` : ''}`,
-        this.fs.quotas
-          ? 'disk limit: per world, diskMib (btrfs simple quotas)'
-          : 'disk limit: NOT enforced here (needs btrfs with quotas, as root): a world can fill the disk',
-        this.cgroups
-          ? 'memory limit: per world, memoryMib for all its processes, /dev/shm and memfds (cgroup v1 memory), plus an address-space limit on its interpreter'
-          : 'memory limit: per process only (an address-space limit of memoryMib): a world with many processes can use more',
-        this.cgroups ? 'process limit: 512 per world (cgroup v1 pids)' : 'process limit: none per world (needs root and cgroup v1 pids)',
-        world
-          ? `uids: worlds run as host uids ${this.uidBase + 1000}.. (range ${this.uidBase}–${this.uidBase + UID_COUNT - 1}); files on disk belong to ${this.uidBase + 100}`
-          : "uids: worlds share this user's uid",
-        `pools: ${this.opts.spareTrees} started tree(s) for create, ${this.opts.sparesPerSnapshot} pre-born branch(es) per snapshot`,
-        ...(this.sweep.runtimes > 0 ? [`swept at open: ${this.sweep.runtimes} dead runtime(s), ${this.sweep.freedBytes} bytes freed`] : []),
-      ],
-    };
+      sweep: this.sweep,
+    });
   }
 
   async close(): Promise<void> {
     this.closed = true;
     for (const p of this.procs.values()) p.ending = true;
-    const spares = this.spareTrees.splice(0).map((s) => s.tree);
-    await Promise.allSettled(this.treeStarts);
+    const spares = await this.pool.close();
     await Promise.all([...this.trees, ...spares].map((t) => t.end().catch(() => {})));
     this.trees.clear();
     this.procs.clear();
@@ -513,37 +443,21 @@ export class ProcessDriver implements Driver {
       });
   }
 
-  /** Keep `spareTrees` started trees, each with a spare world, for the next creates. */
-  private refillTrees(): void {
-    while (!this.closed && this.spareTrees.length + this.treeStarts.length < this.opts.spareTrees) {
-      const start: Promise<void> = (async () => {
-        const tree = await Tree.start(`t-${randomBytes(5).toString('hex')}`, this.treeConfig());
-        try {
-          const key = `spare-${randomBytes(5).toString('hex')}`;
-          const { token, connection } = this.control.expect();
-          await tree.spawn({ id: key, role: 'spare', token, ...SPARE_LIMITS });
-          const conn = await connection;
-          if (this.closed) throw new DriverError('closed');
-          this.trees.add(tree);
-          this.watch(tree);
-          const spare = { tree, conn, key };
-          this.spareTrees.push(spare);
-          conn.once('close', () => {
-            const i = this.spareTrees.indexOf(spare);
-            if (i >= 0) this.spareTrees.splice(i, 1);
-          });
-        } catch (err) {
-          await tree.end().catch(() => {});
-          throw err;
-        }
-      })()
-        .catch((err: Error) => {
-          if (!this.closed) this.opts.warn(`world-runtime: could not start a spare tree: ${err.message}`);
-        })
-        .finally(() => {
-          this.treeStarts = this.treeStarts.filter((p) => p !== start);
-        });
-      this.treeStarts.push(start);
+  /** A started tree with a spare world born with default limits, for the pool `create` takes from. */
+  private async startSpareTree(): Promise<SpareTree> {
+    const tree = await Tree.start(`t-${randomBytes(5).toString('hex')}`, this.treeConfig());
+    try {
+      const key = `spare-${randomBytes(5).toString('hex')}`;
+      const { token, connection } = this.control.expect();
+      await tree.spawn({ id: key, role: 'spare', token, ...SPARE_LIMITS });
+      const conn = await connection;
+      if (this.closed) throw new DriverError('closed');
+      this.trees.add(tree);
+      this.watch(tree);
+      return { tree, conn, key };
+    } catch (err) {
+      await tree.end().catch(() => {});
+      throw err;
     }
   }
 
@@ -602,15 +516,4 @@ export class ProcessDriver implements Driver {
     this.trees.delete(tree);
     await tree.end().catch(() => {});
   }
-}
-
-function toDriverError(err: unknown, p?: Proc): Error {
-  if (!(err instanceof AgentRequestError)) return err as Error;
-  if (err.code === 'FORK_REFUSED') return new ForkRefusedError(err.message);
-  if (err.code === 'NO_FILE') return new FileNotFoundError(err.message);
-  if (err.code === 'DISK_FULL') return new DiskFullError(err.message);
-  if (err.code === 'PATH_OUTSIDE' || err.code === 'SPAWN' || err.code === 'TOO_LARGE' || err.code === 'WRITE')
-    return new InvalidArgumentError(err.message, { agentCode: err.code });
-  if (err.code === 'GONE' && p) return new WorldFailedError(p.id, p.failure ?? err.message);
-  return new DriverError(err.message, err);
 }
