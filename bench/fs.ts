@@ -140,22 +140,52 @@ function poolNote(depth: (number | undefined)[]): string {
   return `spares ready before each: ${Math.min(...seen)}–${Math.max(...seen)}${empty ? ` (none ${empty} of ${seen.length} times: those forked on the spot)` : ''}`;
 }
 
-class FsBench {
-  readonly rows: { backend: string; kind: Kind; size: number; row: Row }[] = [];
-  readonly base: Row[] = [];
-  /** p50 of each (backend, kind) for the no-files world: the 2× targets of the 1 GiB world. */
-  readonly empty = new Map<string, number>();
+/** One row of the section, with what orders it in the table. */
+export interface FsRow {
+  backend: string;
+  kind: Kind;
+  size: number;
+  row: Row;
+}
+
+export interface BackendOptions extends FsBenchOptions {
+  /** The runtime's home: made (and removed) by the caller, empty. */
+  home: string;
+}
+
+/**
+ * Every row of one backend, on one runtime opened on `o.home` and closed before it returns; each row is
+ * handed to `emit` as it is finished.
+ */
+export async function measureBackend(backend: Backend, o: BackendOptions, emit: (r: FsRow) => void): Promise<void> {
+  const b = new BackendBench(backend, o, emit);
+  try {
+    await b.run();
+  } catch (err) {
+    b.add('snapshot', 0, skipped(`fs ${backend}`, `${backend}: remaining rows`, firstLine(err)));
+  }
+}
+
+const firstLine = (err: unknown) => (err as Error).message.split('\n')[0] as string;
+
+class BackendBench {
+  /** p50 of each kind for the no-files world: the 2× targets of the 1 GiB world. */
+  readonly empty = new Map<Kind, number>();
   readonly p: Plan;
   /** The runtime's isolation and files, from doctor, shown in the note of its first row. */
   setup = '';
-  constructor(readonly o: FsBenchOptions) {
+  constructor(
+    readonly backend: Backend,
+    readonly o: BackendOptions,
+    readonly emit: (r: FsRow) => void,
+  ) {
     this.p = plan(o.quick);
   }
 
-  add(backend: string, kind: Kind, size: number, r: Row): void {
+  add(kind: Kind, size: number, r: Row): void {
     r.load1 = Math.round((loadavg()[0] ?? 0) * 100) / 100;
-    if (size === 0 && r.n > 0) this.empty.set(`${backend} ${kind}`, r.p50);
-    this.rows.push({ backend, kind, size, row: r });
+    if (size === 0 && r.n > 0) this.empty.set(kind, r.p50);
+    this.emit({ backend: this.backend, kind, size, row: r });
   }
 
   /** Samples of `fn` (ms) until `n` or the time budget; the note says when the budget cut the row. */
@@ -172,59 +202,44 @@ class FsBench {
   }
 
   /** Targets of the issue, for the 1 GiB world: p50 ≤ 5 ms and ≤ 2× the no-files world's; the seed's 250 ms. */
-  targets(backend: string, kind: Kind, size: Size): Target[] {
+  targets(kind: Kind, size: Size): Target[] {
     if (size !== BIG) return [SEED_250];
-    const e = this.empty.get(`${backend} ${kind}`);
+    const e = this.empty.get(kind);
     const twice = e === undefined || Number.isNaN(e) ? [] : [p50AtMost(2 * e, `≤ 2× no files (${(2 * e).toFixed(2)} ms)`)];
     return [p50AtMost(5), ...twice, SEED_250];
   }
 
-  async baselines(): Promise<void> {
-    const py = await spawnTimes(PY, ['-I', '-S', '-c', 'pass'], this.p.pyN);
-    this.base.push(row({ group: 'fs baseline', label: `cold start: ${PY} -I -S -c pass`, samples: py, note: 'spawned from node and waited for' }));
-    // The worlds here hold no heap state: the floor is a fork of a plain Python (stateCode(0)), with the
-    // huge-page malloc worlds ask for.
-    const f = await forkFloor(PY, 0, this.p.forkN, { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' });
-    this.base.push(
-      row({
-        group: 'fs baseline',
-        label: 'floor: os.fork() of a plain Python → child answers',
-        samples: f.answer,
-        note: `measured as in the process section; the fork() call alone p50 ${f.forkP50.toFixed(2)} ms; RSS ${f.rssMib.toFixed(0)} MiB`,
-      }),
-    );
-  }
-
-  async backend(backend: Backend): Promise<void> {
-    const home = mkdtempSync(join(tmpdir(), 'wr-bench-fs-'));
+  async run(): Promise<void> {
+    const { backend, o } = this;
+    const { home } = o;
     let rt: WorldRuntime | undefined;
     try {
       try {
-        rt = await WorldRuntime.open({ home, isolation: this.o.isolation, fs: backend, record: false, warn: (m) => this.o.log(`  ${m}`) });
+        rt = await WorldRuntime.open({ home, isolation: o.isolation, fs: backend, record: false, warn: (m) => o.log(`  ${m}`) });
       } catch (err) {
-        this.add(backend, 'snapshot', 0, skipped(`fs ${backend}`, `${backend}: every row`, (err as Error).message.split('\n')[0] as string));
+        this.add('snapshot', 0, skipped(`fs ${backend}`, `${backend}: every row`, firstLine(err)));
         return;
       }
       const report = (await rt.doctor()).drivers[0] ?? {};
       this.setup = `isolation ${String(report.isolation)}, ${(report.notes as string[] | undefined)?.find((n) => n.startsWith('files:')) ?? `fs ${String(report.fs)}`}`;
-      this.o.log(`  ${backend}: ${this.setup}`);
+      o.log(`  ${backend}: ${this.setup}`);
       for (const [i, size] of SIZES.entries()) {
         const t = await timed(() =>
-          this.size(rt as WorldRuntime, home, backend, i, size).catch((err: Error) =>
-            this.add(backend, 'disk', i, skipped(`fs ${backend}`, `the rows left, ${size.label}`, err.message.split('\n')[0] as string)),
+          this.size(rt as WorldRuntime, i, size).catch((err: Error) =>
+            this.add('disk', i, skipped(`fs ${backend}`, `the rows left, ${size.label}`, firstLine(err))),
           ),
         );
-        this.o.log(`  ${backend}, ${size.label}: ${(t.ms / 1000).toFixed(1)} s`);
+        o.log(`  ${backend}, ${size.label}: ${(t.ms / 1000).toFixed(1)} s`);
       }
     } finally {
       await rt?.close();
-      rmSync(home, { recursive: true, force: true });
     }
   }
 
   /** Every row of one world size on one backend, from one world populated once. */
-  async size(rt: WorldRuntime, home: string, backend: Backend, si: number, size: Size): Promise<void> {
-    const { p } = this;
+  async size(rt: WorldRuntime, si: number, size: Size): Promise<void> {
+    const { p, backend } = this;
+    const { home } = this.o;
     const group = `fs ${backend}`;
     const of = size.label;
     const drv = peek(rt).opts;
@@ -244,10 +259,9 @@ class FsBench {
       write: `first write to a 1 MB file after branch(snapshot), ${of}`,
       disk: `disk allocated per branch, ${of}`,
     };
-    const skip = (kind: Kind, why: string) => this.add(backend, kind, si, skipped(group, labels[kind], why));
+    const skip = (kind: Kind, why: string) => this.add(kind, si, skipped(group, labels[kind], why));
     if (heavy && this.o.quick) {
       this.add(
-        backend,
         'snapshot',
         si,
         skipped(
@@ -262,7 +276,7 @@ class FsBench {
     const attempt = async (kind: Kind, fn: () => Promise<Omit<RowInput, 'group' | 'label'>>) => {
       try {
         const r = await fn();
-        this.add(backend, kind, si, row({ group, label: labels[kind], ...r, targets: r.targets ?? this.targets(backend, kind, size) }));
+        this.add(kind, si, row({ group, label: labels[kind], ...r, targets: r.targets ?? this.targets(kind, size) }));
         return true;
       } catch (err) {
         // The driver waits 10 s for a new world's connection, and on the copy backend that includes the copy.
@@ -427,6 +441,43 @@ class FsBench {
       await w.destroy();
     }
   }
+}
+
+/** The section's table: the baselines (always measured here), then every backend's rows. */
+class FsBench {
+  readonly rows: FsRow[] = [];
+  readonly base: Row[] = [];
+  readonly p: Plan;
+  constructor(readonly o: FsBenchOptions) {
+    this.p = plan(o.quick);
+  }
+
+  async baselines(): Promise<void> {
+    const py = await spawnTimes(PY, ['-I', '-S', '-c', 'pass'], this.p.pyN);
+    this.base.push(row({ group: 'fs baseline', label: `cold start: ${PY} -I -S -c pass`, samples: py, note: 'spawned from node and waited for' }));
+    // The worlds here hold no heap state: the floor is a fork of a plain Python (stateCode(0)), with the
+    // huge-page malloc worlds ask for.
+    const f = await forkFloor(PY, 0, this.p.forkN, { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' });
+    this.base.push(
+      row({
+        group: 'fs baseline',
+        label: 'floor: os.fork() of a plain Python → child answers',
+        samples: f.answer,
+        note: `measured as in the process section; the fork() call alone p50 ${f.forkP50.toFixed(2)} ms; RSS ${f.rssMib.toFixed(0)} MiB`,
+      }),
+    );
+  }
+
+  /** One backend's rows, on a fresh home removed after. */
+  async backend(backend: Backend): Promise<void> {
+    const emit = (r: FsRow) => this.rows.push(r);
+    const home = mkdtempSync(join(tmpdir(), 'wr-bench-fs-'));
+    try {
+      await measureBackend(backend, { ...this.o, home }, emit);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  }
 
   /** Rows in table order: baselines, then per backend by kind, then by size. */
   ordered(): Row[] {
@@ -445,7 +496,7 @@ export async function benchFs(o: FsBenchOptions): Promise<{ rows: Row[] }> {
       try {
         await b.backend(backend);
       } catch (err) {
-        b.add(backend, 'snapshot', 0, skipped(`fs ${backend}`, `${backend}: remaining rows`, (err as Error).message.split('\n')[0] as string));
+        b.rows.push({ backend, kind: 'snapshot', size: 0, row: skipped(`fs ${backend}`, `${backend}: remaining rows`, firstLine(err)) });
       }
     });
     o.log(`  ${backend}: ${(t.ms / 1000).toFixed(1)} s`);
