@@ -1,16 +1,22 @@
 /**
  * @module
  * The `fs` section: what a world's files cost its snapshots and branches, per filesystem backend of the
- * process driver (btrfs, copy; overlay is reported as skipped when this runtime cannot use it), for worlds
- * with no files, 100 MiB in 2,000 files and 1 GiB in 50,000 files. Each figure sits beside the baselines of
- * the same run: a cold Python start and a bare `os.fork()` of a plain Python. Disk use (the bytes actually
- * allocated under the runtime's home) is recorded before and after populating and after N branches, to show
- * whether a branch copies files. See bench/README.md for each row.
+ * process driver (btrfs, copy, overlay), for worlds with no files, 100 MiB in 2,000 files and 1 GiB in
+ * 50,000 files. Each figure sits beside the baselines of the same run: a cold Python start and a bare
+ * `os.fork()` of a plain Python. Disk use (the bytes actually allocated under the runtime's home) is
+ * recorded before and after populating and after N branches, to show whether a branch copies files.
+ *
+ * `measureBackend` measures one backend. Overlay works with isolation 'tree' only, which runs unprivileged:
+ * as root, its rows are measured by this module run as a child process as nobody (`node fs.js --fs-child
+ * ...` under setpriv, on a home owned by nobody), which prints each row as a JSON line. See bench/README.md
+ * for each row.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chownSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { type ExecResult, type Isolation, type Snapshot, type World, WorldRuntime } from '../src/index.js';
 import { PY, forkFloor, spawnTimes } from './process.js';
 import { type Row, type RowInput, SEED_250, type Target, p50AtMost, row, skipped, sleep, timed } from './stats.js';
@@ -91,9 +97,18 @@ async function ok(p: Promise<ExecResult>): Promise<ExecResult> {
   return r;
 }
 
-/** Bytes allocated under `home` on its own filesystem: the btrfs image's blocks, or the copy backend's folders. */
+/**
+ * Bytes allocated under `home` on its own filesystem: the btrfs image's blocks, or the copy and overlay
+ * backends' folders. overlayfs makes the `work` folder inside each work dir mode 000 (its scratch space,
+ * empty between operations): du run by its unprivileged owner (overlay as nobody) cannot read it and leaves
+ * it out; any other error fails the row.
+ */
 function diskBytes(home: string): number {
-  return Number(execFileSync('du', ['-x', '-s', '--block-size=1', home], { encoding: 'utf8' }).split('\t')[0]);
+  const r = spawnSync('du', ['-x', '-s', '--block-size=1', home], { encoding: 'utf8' });
+  const bytes = Number(r.stdout?.split('\t')[0] || Number.NaN);
+  const errs = (r.stderr ?? '').split('\n').filter((l) => l && !/^du: cannot read directory '.*\/work': Permission denied$/.test(l));
+  if (errs.length > 0 || Number.isNaN(bytes)) throw new Error(`du -x -s ${home}: ${errs[0] ?? r.error?.message ?? `exit ${r.status ?? r.signal}`}`);
+  return bytes;
 }
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -140,7 +155,7 @@ function poolNote(depth: (number | undefined)[]): string {
   return `spares ready before each: ${Math.min(...seen)}–${Math.max(...seen)}${empty ? ` (none ${empty} of ${seen.length} times: those forked on the spot)` : ''}`;
 }
 
-/** One row of the section, with what orders it in the table. */
+/** One row of the section, with what orders it in the table; the child prints each as one JSON line. */
 export interface FsRow {
   backend: string;
   kind: Kind;
@@ -155,7 +170,7 @@ export interface BackendOptions extends FsBenchOptions {
 
 /**
  * Every row of one backend, on one runtime opened on `o.home` and closed before it returns; each row is
- * handed to `emit` as it is finished.
+ * handed to `emit` as it is finished. Called in-process, or by the child entry point (below) as another user.
  */
 export async function measureBackend(backend: Backend, o: BackendOptions, emit: (r: FsRow) => void): Promise<void> {
   const b = new BackendBench(backend, o, emit);
@@ -468,12 +483,13 @@ class FsBench {
     );
   }
 
-  /** One backend's rows, on a fresh home removed after. */
+  /** One backend's rows, on a fresh home removed after: in this process, or as nobody for overlay as root. */
   async backend(backend: Backend): Promise<void> {
     const emit = (r: FsRow) => this.rows.push(r);
     const home = mkdtempSync(join(tmpdir(), 'wr-bench-fs-'));
     try {
-      await measureBackend(backend, { ...this.o, home }, emit);
+      if (backend === 'overlay' && process.getuid?.() === 0) await asNobody(backend, { ...this.o, home }, emit);
+      else await measureBackend(backend, { ...this.o, home }, emit);
     } finally {
       rmSync(home, { recursive: true, force: true });
     }
@@ -503,3 +519,115 @@ export async function benchFs(o: FsBenchOptions): Promise<{ rows: Row[] }> {
   }
   return { rows: b.ordered() };
 }
+
+// ---- Overlay as root: the same rows, measured by a child process running as nobody. ----
+
+/** The unprivileged user the overlay rows run as when the bench is root (overlay needs isolation 'tree'). */
+const NOBODY = 65534;
+const AS_NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups', '--'];
+/** The child's stdout lines that carry a row; anything else it prints is logged. */
+const ROW_LINE = 'fs-row ';
+/** The child entry point: `node fs.js --fs-child --backend=B --isolation=I --home=H [--quick]` (childMain). */
+const CHILD_FLAG = '--fs-child';
+/** Longest the child may run (the full section's overlay rows take a few minutes). */
+const CHILD_TIMEOUT_MS = 60 * 60_000;
+
+function onPath(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+/**
+ * Why the overlay rows cannot run as nobody here, or undefined: setpriv (util-linux) must exist, and nobody
+ * must be allowed the unprivileged user namespace isolation 'tree' makes (the check the runtime does,
+ * run as nobody).
+ */
+function nobodyMissing(): string | undefined {
+  if (!onPath('setpriv'))
+    return "setpriv (util-linux) is not installed: as root the bench runs the overlay rows as nobody through it (isolation 'tree' runs unprivileged only)";
+  const r = spawnSync('setpriv', [...AS_NOBODY, 'unshare', '--user', '--map-root-user', '--pid', '--fork', '--mount', '--mount-proc', 'true'], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  if (r.status !== 0) {
+    const why = (r.stderr || r.error?.message || `exit ${r.status ?? r.signal}`).trim().split('\n')[0];
+    return `unprivileged user namespaces are not allowed for nobody (uid ${NOBODY}), which overlay needs (isolation 'tree'): setpriv … unshare --user --map-root-user --pid --mount failed: ${why}`;
+  }
+  return undefined;
+}
+
+/** SIGKILL each process of the child's runtimes (`--runtime <child pid>-…` on its command line); how many. */
+function killRuntimesOf(pid: number): string[] {
+  const killed: string[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      const at = argv.indexOf('--runtime');
+      if (at < 0 || !argv[at + 1]?.startsWith(`${pid}-`)) continue;
+      process.kill(Number(name), 'SIGKILL');
+      killed.push(`${name} ${argv.join(' ').trim()}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return killed;
+}
+
+/**
+ * `measureBackend` in a child process running as nobody (setpriv) with isolation 'tree', on `o.home` chowned
+ * to nobody: its rows come back as JSON lines, its progress on stderr is logged. A child that fails or leaves
+ * rows out adds a skipped row saying how it ended; any process of its runtimes still alive afterwards is
+ * killed and named in that row (the keepers end their trees when the child's connection drops, so there
+ * should be none).
+ */
+async function asNobody(backend: Backend, o: BackendOptions, emit: (r: FsRow) => void): Promise<void> {
+  const group = `fs ${backend}`;
+  const missing = nobodyMissing();
+  if (missing) return emit({ backend, kind: 'snapshot', size: 0, row: skipped(group, `${backend}: every row`, missing) });
+  chownSync(o.home, NOBODY, NOBODY);
+  const argv = [...AS_NOBODY, process.execPath, fileURLToPath(import.meta.url), CHILD_FLAG, `--backend=${backend}`, '--isolation=tree', `--home=${o.home}`];
+  if (o.quick) argv.push('--quick');
+  o.log(`  ${backend}: as root, measured by a child process as nobody (uid ${NOBODY}), isolation tree`);
+  const child = spawn('setpriv', argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, HOME: o.home, LANG: 'C.UTF-8' } });
+  let rows = 0;
+  const tail: string[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (!line.startsWith(ROW_LINE)) return o.log(`  ${backend} (child): ${line}`);
+    // JSON has no NaN: the child's NaN fields (n, p50, … of a skipped row) arrive as null.
+    emit(JSON.parse(line.slice(ROW_LINE.length), (_k, v) => (v === null ? Number.NaN : v)) as FsRow);
+    rows++;
+  });
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    o.log(line);
+    tail.push(line);
+    if (tail.length > 5) tail.shift();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
+  const end = await new Promise<string>((resolve) => {
+    child.once('error', (err) => resolve(`could not start setpriv: ${err.message}`));
+    child.once('close', (code, signal) => resolve(code === 0 ? '' : `exit ${signal ?? code}`));
+  });
+  clearTimeout(timer);
+  const left = child.pid === undefined ? [] : killRuntimesOf(child.pid);
+  if (left.length) o.log(`  ${backend}: killed ${left.length} process(es) of the child's runtime left after it: ${left.slice(0, 3).join('; ')}`);
+  if (end || left.length) {
+    const why = `${end ? `the nobody child ended with ${end}${tail.length ? ` (${tail.at(-1)?.trim()})` : ''}` : 'the nobody child exited'}${left.length ? `; ${left.length} process(es) of its runtime outlived it (killed)` : ''}`;
+    emit({ backend, kind: 'snapshot', size: rows ? SIZES.length : 0, row: skipped(group, `${backend}: ${rows ? 'remaining rows' : 'every row'}`, why) });
+  }
+}
+
+async function childMain(args: string[]): Promise<void> {
+  const flag = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const backend = flag('backend') as Backend;
+  const home = flag('home');
+  if (!BACKENDS.includes(backend) || !home) throw new Error(`usage: node fs.js ${CHILD_FLAG} --backend=${BACKENDS.join('|')} --isolation=I --home=H [--quick]`);
+  const o: BackendOptions = {
+    quick: args.includes('--quick'),
+    isolation: (flag('isolation') ?? 'auto') as Isolation,
+    home,
+    log: (l) => process.stderr.write(`${l}\n`),
+  };
+  await measureBackend(backend, o, (r) => process.stdout.write(`${ROW_LINE}${JSON.stringify(r)}\n`));
+}
+
+if (process.argv[2] === CHILD_FLAG && process.argv[1] === fileURLToPath(import.meta.url)) await childMain(process.argv.slice(3));
