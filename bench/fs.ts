@@ -111,6 +111,17 @@ function diskBytes(home: string): number {
   return bytes;
 }
 
+/** Python: how many lower layers the world's overlayfs /world has (its mount's `lowerdir+=` options). */
+const LOWERS = `sum(l.split(' - ')[1].count('lowerdir+=') for l in open('/proc/self/mountinfo') if l.split()[4] == '/world')`;
+
+/** overlay: the depth of the stack under `w` (that of its last snapshot), which grows with every snapshot. */
+async function stackNote(w: World): Promise<string> {
+  const r = await w.exec(LOWERS);
+  return r.error
+    ? `stack depth not read (${r.error.message})`
+    : `overlay stack under this snapshot: ${r.value} layers (the world's grows by one per snapshot of it and per branch of it while live; flattened in the background from 48)`;
+}
+
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
 /**
@@ -228,15 +239,20 @@ class BackendBench {
     const { backend, o } = this;
     const { home } = o;
     let rt: WorldRuntime | undefined;
+    // overlay: no spare sandbox for create (pool.worlds 0, which no row uses). The keeper names a tree's
+    // overlay folders `<kind>-<counter>` in the runtime's layer folder with a counter of its own, so a
+    // second fork tree alive at once (the spare) fails with EEXIST on `base-1`, and so does a create
+    // while it lives (see bench/README.md).
+    const pool = backend === 'overlay' ? { worlds: 0 } : undefined;
     try {
       try {
-        rt = await WorldRuntime.open({ home, isolation: o.isolation, fs: backend, record: false, warn: (m) => o.log(`  ${m}`) });
+        rt = await WorldRuntime.open({ home, isolation: o.isolation, fs: backend, record: false, pool, warn: (m) => o.log(`  ${m}`) });
       } catch (err) {
         this.add('snapshot', 0, skipped(`fs ${backend}`, `${backend}: every row`, firstLine(err)));
         return;
       }
       const report = (await rt.doctor()).drivers[0] ?? {};
-      this.setup = `isolation ${String(report.isolation)}, ${(report.notes as string[] | undefined)?.find((n) => n.startsWith('files:')) ?? `fs ${String(report.fs)}`}`;
+      this.setup = `isolation ${String(report.isolation)}, ${(report.notes as string[] | undefined)?.find((n) => n.startsWith('files:')) ?? `fs ${String(report.fs)}`}${pool ? '; pool.worlds 0 (one fork tree at a time)' : ''}`;
       o.log(`  ${backend}: ${this.setup}`);
       for (const [i, size] of SIZES.entries()) {
         const t = await timed(() =>
@@ -442,10 +458,11 @@ class BackendBench {
             await (b as World).destroy();
             return ms;
           });
+          const depth = backend === 'overlay' ? `; ${await stackNote(w)}` : '';
           return {
             samples: writes.ms,
             targets: [p50AtMost(2)],
-            note: `in the branch, as its first request: open(p, 'r+b').write(b'x') + flush(), timed in Python; ${poolNote(d1)}${writes.cut}`,
+            note: `in the branch, as its first request: open(p, 'r+b').write(b'x') + flush(), timed in Python; ${poolNote(d1)}${writes.cut}${depth}`,
           };
         } finally {
           await s1.destroy();
