@@ -418,11 +418,13 @@ def on_interrupt(signum, frame):
 _current_world = None
 
 
-def first_world(sp, role, mode, uid, memory_mib, home):
+def first_world(sp, role, mode, uid, memory_mib, home, cgroups=None):
     """In the keeper's fork child: become the tree's first world (or the spare a create will take)."""
     global MODE, HOME, _current_world
     try:
         MODE, HOME = mode, home
+        if cgroups:
+            cgroups.enter_worlds()  # out of the keeper's group, while we are still host root
         os.setsid()
         sandbox.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL)
         null = os.open("/dev/null", os.O_RDWR)
@@ -432,7 +434,8 @@ def first_world(sp, role, mode, uid, memory_mib, home):
         sandbox.close_range(sp.fileno() + 1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         with open("/proc/self/oom_score_adj", "w") as f:
-            f.write("0")  # the keeper shields itself from the OOM killer; its worlds must not inherit that
+            # Raised (lowering needs CAP_SYS_RESOURCE): the keeper's -1000, where it could set it, is not ours.
+            f.write("500")
         if mode != "none":
             sandbox.unshare(sandbox.FIRST_FLAGS | (sandbox.CLONE_NEWUSER if mode == "world" else 0))
         sp.sendall(b"u")

@@ -64,7 +64,7 @@ class Keeper(Births, Ending):
         self.cgroups = limits.Cgroups(cg["memory"], cg["pids"], cfg["tree"]) if cg else None
         if self.cgroups:
             self.cgroups.enter()  # before anything is forked: every process of the tree is born inside
-        _set_oom_score(-1000)  # the tree's memory limit is shared with it: the OOM killer must pick a world
+        _set_oom_score(-1000)  # where allowed; limits.Cgroups keeps the OOM killer of worlds away from it anyway
         self.oom_seen = 0
         self.idmaps = limits.Idmaps(self.owner, self.group) if self.mode == "world" else None
         self.host = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -149,7 +149,7 @@ class Keeper(Births, Ending):
         pid = os.fork()
         if pid == 0:
             sp_keeper.close()
-            agent.first_world(sp_child, d.role, self.mode, d.uid, d.memory_mib, self.home_of(d))
+            agent.first_world(sp_child, d.role, self.mode, d.uid, d.memory_mib, self.home_of(d), self.cgroups)
             os._exit(1)  # not reached
         sp_child.close()
         try:

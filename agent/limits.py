@@ -16,10 +16,14 @@ class Cgroups:
     """The tree's cgroup v1 `memory` and `pids` groups, under the runtime's own (made by the host).
 
     One group per tree, not per world: moving a process between v1 groups waits for an RCU grace period
-    (~6 ms here, measured: agent/limits.py's callers never do it on a birth), so the keeper joins its
-    tree's groups once, when it starts, and everything it forks is born inside. The memory limit is the sum
-    of the tree's worlds' `memoryMib`; each world's own processes are bounded by RLIMIT_NPROC (per uid)
-    and RLIMIT_AS (per process) as well.
+    (~6 ms here, measured), so the keeper joins its tree's groups once, when it starts, and what it forks is
+    born inside. Its worlds' memory is one level lower, in `<tree>/worlds`, limited to the sum of the tree's
+    worlds' `memoryMib`; the tree's own limit adds the keeper's overhead. So the OOM killer, which picks only
+    inside the group whose limit was hit, can take worlds but never the keeper or its helpers (a score of
+    -1000 would not do: it needs CAP_SYS_RESOURCE, and an OOM victim that has freed its pages but not yet
+    the memfd it held lets the killer look past it to the next process). Only a tree's first worlds (spawns)
+    move there, once, as they start; branches are forked from worlds and born inside. Each world's own
+    processes are bounded by RLIMIT_NPROC (per uid) and RLIMIT_AS (per process) as well.
     """
 
     OVERHEAD = 64 << 20  # the keeper and its helpers
@@ -27,9 +31,11 @@ class Cgroups:
 
     def __init__(self, memory_root, pids_root, tree_id):
         self.dirs = {"memory": os.path.join(memory_root, tree_id), "pids": os.path.join(pids_root, tree_id)}
+        self.worlds = os.path.join(self.dirs["memory"], "worlds")
+        self.world_bytes = 0
 
     def enter(self):
-        for d in self.dirs.values():
+        for d in (*self.dirs.values(), self.worlds):
             os.makedirs(d, exist_ok=True)
         with open(os.path.join(self.dirs["pids"], "pids.max"), "w") as f:
             f.write(str(self.PIDS_MAX))
@@ -38,25 +44,37 @@ class Cgroups:
             with open(os.path.join(d, "cgroup.procs"), "w") as f:
                 f.write(str(os.getpid()))
 
+    def enter_worlds(self):
+        """In a tree's first world, before it drops its host privileges: join the worlds' memory group."""
+        with open(os.path.join(self.worlds, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+
     def set_total(self, world_bytes):
-        """Allow the tree `world_bytes` plus the keeper's overhead; never below what it already uses."""
-        want = world_bytes + self.OVERHEAD
-        path = os.path.join(self.dirs["memory"], "memory.limit_in_bytes")
-        try:
-            with open(path, "w") as f:
-                f.write(str(want))
-        except OSError:
-            pass  # more is in use than that (pages a destroyed world shared with a snapshot): keep the old limit
+        """Allow the tree's worlds `world_bytes`, the tree that plus the keeper's overhead; a limit is never
+        set below what its group already uses (pages a destroyed world shared with a snapshot)."""
+        pairs = [(self.dirs["memory"], world_bytes + self.OVERHEAD), (self.worlds, max(world_bytes, 1 << 20))]
+        if world_bytes < self.world_bytes:
+            pairs.reverse()  # the tree's limit is raised before its worlds', lowered after
+        for path, value in pairs:
+            try:
+                with open(os.path.join(path, "memory.limit_in_bytes"), "w") as f:
+                    f.write(str(value))
+            except OSError:
+                pass  # more is in use than that: keep the old limit
+        self.world_bytes = world_bytes
 
     def oom_kills(self):
-        try:
-            with open(os.path.join(self.dirs["memory"], "memory.oom_control"), "rb") as f:
-                for line in f:
-                    if line.startswith(b"oom_kill "):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
+        """Processes the OOM killer ended in the tree (v1 counts each kill in the victim's own group)."""
+        kills = 0
+        for d in (self.dirs["memory"], self.worlds):
+            try:
+                with open(os.path.join(d, "memory.oom_control"), "rb") as f:
+                    for line in f:
+                        if line.startswith(b"oom_kill "):
+                            kills += int(line.split()[1])
+            except OSError:
+                pass
+        return kills
 
     def memory_used(self):
         try:

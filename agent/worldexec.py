@@ -234,7 +234,7 @@ def run_command(argv, cwd, env, timeout_ms, send=None):
         # If the world's memory runs out, the OOM killer takes a command before the interpreter holding
         # the world's state (a process can always raise its children's score, never lower it).
         with open("/proc/%d/oom_score_adj" % p.pid, "w") as f:
-            f.write("500")
+            f.write("1000")
     except OSError:
         pass
     parts = {"stdout": [], "stderr": []}

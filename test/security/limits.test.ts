@@ -24,6 +24,20 @@ function memoryGroup(pid: number): string {
 
 const read = (path: string) => Number(readFileSync(path, 'utf8'));
 
+/** The keeper of the fork tree a world's process `pid` lives in: the oldest ancestor running keeper.py under
+ * Python (a world is forked from it, so it shows the same argv; the keeper's parent is `unshare`). */
+function keeperOf(pid: number): number {
+  const parent = (p: number) => Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
+  const isKeeper = (p: number) => {
+    const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+    return /python/.test(argv[0] ?? '') && argv.some((a) => a.endsWith('keeper.py'));
+  };
+  let keeper = 0;
+  for (let p = parent(pid); p > 1; p = parent(p)) if (isKeeper(p)) keeper = p;
+  if (!keeper) throw new Error(`no keeper above ${pid}`);
+  return keeper;
+}
+
 test('memory taken through processes, /dev/shm and memfds stays within the tree\u2019s limit', { skip }, () =>
   withWorlds(async (rt) => {
     const hog = await rt.create({ memoryMib: 64, diskMib: 64 });
@@ -83,6 +97,15 @@ os.unlink('${path}')`,
 test('a world the OOM killer ended is failed with the reason, and its tree carries on', { skip }, () =>
   withWorlds(async (rt) => {
     const w = await rt.create({ memoryMib: 64 });
+    // The OOM killer picks only inside the group whose limit was hit: the keeper, whose death would end every
+    // world of its tree, must be outside the group that bounds the world (and outrank none of its processes).
+    const pids = processesIn(await worldTag(w));
+    const keeper = keeperOf(pids[0] as number);
+    for (const pid of pids) {
+      assert.ok(!memoryGroup(keeper).startsWith(memoryGroup(pid)), `the keeper shares the memory group of world process ${pid}`);
+      const [mine, its] = [read(`/proc/${pid}/oom_score`), read(`/proc/${keeper}/oom_score`)];
+      assert.ok(mine > its, `world process ${pid} scores ${mine}, its keeper ${its}`);
+    }
     // The world's own interpreter stops at its address-space limit ...
     assert.equal((await w.exec('x = bytearray(256 << 20)')).error?.type, 'MemoryError');
     // ... and memory it holds without an address (a memfd it keeps) meets the tree's cgroup.
