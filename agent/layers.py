@@ -181,10 +181,16 @@ class OverlayLayers(Layers):
         self.flattening = {}  # tuple(stack) -> (cp process, mount point, destination)
 
     def _dir(self, tag):
-        self.counter += 1
-        path = os.path.join(self.root, "%s-%d" % (tag, self.counter))
-        os.mkdir(path, 0o755)
-        return path
+        # Every fork tree of a runtime keeps its folders in the runtime's one layer folder, each with a counter
+        # of its own: a name another tree took is skipped.
+        while True:
+            self.counter += 1
+            path = os.path.join(self.root, "%s-%d" % (tag, self.counter))
+            try:
+                os.mkdir(path, 0o755)
+                return path
+            except FileExistsError:
+                continue
 
     def new(self, lid, disk_bytes=None):
         layer = self.layers[lid] = Layer(lid, None)
