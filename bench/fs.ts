@@ -239,20 +239,15 @@ class BackendBench {
     const { backend, o } = this;
     const { home } = o;
     let rt: WorldRuntime | undefined;
-    // overlay: no spare sandbox for create (pool.worlds 0, which no row uses). The keeper names a tree's
-    // overlay folders `<kind>-<counter>` in the runtime's layer folder with a counter of its own, so a
-    // second fork tree alive at once (the spare) fails with EEXIST on `base-1`, and so does a create
-    // while it lives (see bench/README.md).
-    const pool = backend === 'overlay' ? { worlds: 0 } : undefined;
     try {
       try {
-        rt = await WorldRuntime.open({ home, isolation: o.isolation, fs: backend, record: false, pool, warn: (m) => o.log(`  ${m}`) });
+        rt = await WorldRuntime.open({ home, isolation: o.isolation, fs: backend, record: false, warn: (m) => o.log(`  ${m}`) });
       } catch (err) {
         this.add('snapshot', 0, skipped(`fs ${backend}`, `${backend}: every row`, firstLine(err)));
         return;
       }
       const report = (await rt.doctor()).drivers[0] ?? {};
-      this.setup = `isolation ${String(report.isolation)}, ${(report.notes as string[] | undefined)?.find((n) => n.startsWith('files:')) ?? `fs ${String(report.fs)}`}${pool ? '; pool.worlds 0 (one fork tree at a time)' : ''}`;
+      this.setup = `isolation ${String(report.isolation)}, ${(report.notes as string[] | undefined)?.find((n) => n.startsWith('files:')) ?? `fs ${String(report.fs)}`}`;
       o.log(`  ${backend}: ${this.setup}`);
       for (const [i, size] of SIZES.entries()) {
         const t = await timed(() =>
