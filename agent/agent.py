@@ -423,8 +423,6 @@ def first_world(sp, role, mode, uid, memory_mib, home, cgroups=None):
     global MODE, HOME, _current_world
     try:
         MODE, HOME = mode, home
-        if cgroups:
-            cgroups.enter_worlds()  # out of the keeper's group, while we are still host root
         os.setsid()
         sandbox.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL)
         null = os.open("/dev/null", os.O_RDWR)
@@ -436,9 +434,13 @@ def first_world(sp, role, mode, uid, memory_mib, home, cgroups=None):
         with open("/proc/self/oom_score_adj", "w") as f:
             # Raised (lowering needs CAP_SYS_RESOURCE): the keeper's -1000, where it could set it, is not ours.
             f.write("500")
+        procs = cgroups.worlds_procs() if cgroups else None  # out of the keeper's memory group (limits.py)
         if mode != "none":
             sandbox.unshare(sandbox.FIRST_FLAGS | (sandbox.CLONE_NEWUSER if mode == "world" else 0))
         sp.sendall(b"u")
+        if procs is not None:
+            os.write(procs, b"0")
+            os.close(procs)
         if sp.recv(1) != b"g":  # the keeper has written our id maps and built our root
             os._exit(1)
         if mode == "world":

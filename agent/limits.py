@@ -22,7 +22,7 @@ class Cgroups:
     inside the group whose limit was hit, can take worlds but never the keeper or its helpers (a score of
     -1000 would not do: it needs CAP_SYS_RESOURCE, and an OOM victim that has freed its pages but not yet
     the memfd it held lets the killer look past it to the next process). Only a tree's first worlds (spawns)
-    move there, once, as they start; branches are forked from worlds and born inside. Each world's own
+    move there, once, while the keeper builds their sandbox (`worlds_procs`); branches are forked from worlds and born inside. Each world's own
     processes are bounded by RLIMIT_NPROC (per uid) and RLIMIT_AS (per process) as well.
     """
 
@@ -44,10 +44,13 @@ class Cgroups:
             with open(os.path.join(d, "cgroup.procs"), "w") as f:
                 f.write(str(os.getpid()))
 
-    def enter_worlds(self):
-        """In a tree's first world, before it drops its host privileges: join the worlds' memory group."""
-        with open(os.path.join(self.worlds, "cgroup.procs"), "w") as f:
-            f.write(str(os.getpid()))
+    def worlds_procs(self):
+        """An fd on the worlds' memory group's `cgroup.procs`, for a first world to join it by writing "0".
+
+        Opened while the world is still host root in the host's views, written once it has told the keeper it
+        is started: the move waits ~6 ms (an RCU grace period), meanwhile the keeper builds its sandbox. The
+        write is checked against the opener's credentials, so it works from the new user namespace too."""
+        return os.open(os.path.join(self.worlds, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
 
     def set_total(self, world_bytes):
         """Allow the tree's worlds `world_bytes`, the tree that plus the keeper's overhead; a limit is never
