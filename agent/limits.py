@@ -22,8 +22,9 @@ class Cgroups:
     inside the group whose limit was hit, can take worlds but never the keeper or its helpers (a score of
     -1000 would not do: it needs CAP_SYS_RESOURCE, and an OOM victim that has freed its pages but not yet
     the memfd it held lets the killer look past it to the next process). Only a tree's first worlds (spawns)
-    move there, once, while the keeper builds their sandbox (`worlds_procs`); branches are forked from worlds and born inside. Each world's own
-    processes are bounded by RLIMIT_NPROC (per uid) and RLIMIT_AS (per process) as well.
+    move there, once, while the keeper builds their sandbox (`worlds_procs`); branches are forked from
+    worlds and born inside. Each world's own processes are bounded by RLIMIT_NPROC (per uid) and RLIMIT_AS
+    (per process) as well.
     """
 
     OVERHEAD = 64 << 20  # the keeper and its helpers
