@@ -168,7 +168,8 @@ class World:
         env = dict(os.environ)
         env.update(req.get("env") or {})
         try:
-            return worldexec.run_command(req["argv"], self.resolve(req.get("cwd") or "."), env, req.get("timeoutMs"), send)
+            return worldexec.run_command(req["argv"], self.resolve(req.get("cwd") or "."), env, req.get("timeoutMs"), send,
+                                         uid_is_ours=MODE == "world")
         except worldexec.SpawnError as e:
             raise Fault("SPAWN", str(e))
 

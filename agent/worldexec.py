@@ -184,36 +184,53 @@ def _ticks():
     return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
 
 
-def kill_started_since(ticks, rounds=200):
+def kill_started_since(ticks, rounds=200, uid_is_ours=False):
     """SIGKILL every process of ours (same uid, not us) that started at or after `ticks`: what a timed-out
     command started, including children that left its process group (setsid, double forks). Processes
-    that older background jobs happened to start meanwhile go too: a run's timeout is that blunt."""
+    that older background jobs happened to start meanwhile go too: a run's timeout is that blunt.
+
+    `uid_is_ours` (a world with a uid of its own): everything else of the uid is stopped first, with one
+    kill(-1, SIGSTOP), which no fork slips past (it never reaches the caller); so one pass kills all, and the
+    rest (older background jobs) is continued. Otherwise passes repeat until one finds nothing: a fork bomb
+    that keeps forking as it is killed can outlast them."""
     me, uid = os.getpid(), os.getuid()
+    if uid_is_ours:
+        os.kill(-1, signal.SIGSTOP)
+        try:
+            _kill_pass(me, uid, ticks)
+        finally:
+            os.kill(-1, signal.SIGCONT)
+        return
     for _ in range(rounds):
-        found = False
-        for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) == me:
-                continue
-            try:
-                st = os.stat("/proc/" + name)
-                with open("/proc/%s/stat" % name, "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(b")") + 2:].split()
-            if st.st_uid != uid or fields[0] == b"Z" or int(fields[19]) < ticks:
-                continue
-            found = True
-            try:
-                os.kill(int(name), signal.SIGKILL)
-            except OSError:
-                pass
-        if not found:
+        if not _kill_pass(me, uid, ticks):
             return
         time.sleep(0.001)
 
 
-def run_command(argv, cwd, env, timeout_ms, send=None):
+def _kill_pass(me, uid, ticks):
+    """SIGKILL the processes of `uid` (not `me`, not zombies) started at or after `ticks`; whether any were."""
+    found = False
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            st = os.stat("/proc/" + name)
+            with open("/proc/%s/stat" % name, "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()
+        if st.st_uid != uid or fields[0] == b"Z" or int(fields[19]) < ticks:
+            continue
+        found = True
+        try:
+            os.kill(int(name), signal.SIGKILL)
+        except OSError:
+            pass
+    return found
+
+
+def run_command(argv, cwd, env, timeout_ms, send=None, uid_is_ours=False):
     """Run a command (argv list, or a string for /bin/sh -c) with the output cap and a timeout.
 
     The command gets its own process group, so a timeout kills everything it started. It returns when the
@@ -250,7 +267,7 @@ def run_command(argv, cwd, env, timeout_ms, send=None):
         if deadline is not None and now >= deadline:
             timed_out = True
             kill_group(p.pid)
-            kill_started_since(started)
+            kill_started_since(started, uid_is_ours=uid_is_ours)
             break
         # Once the command has exited, take what is already written and stop waiting for the pipes.
         if drain_until is None and p.poll() is not None:
