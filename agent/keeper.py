@@ -317,15 +317,34 @@ class Keeper(Births, Ending):
         flattening = getattr(self.layers, "flattening", None)
         while True:
             busy = self.deferred_kills or flattening
-            timeout = 0.05 if busy else 1.0 if self.idmaps else None
-            for key, _ in self.sel.select(timeout=timeout):
+            # Id-map helpers (a fork, ~1 ms), network namespaces (the helper's CPU) and btrfs layers for
+            # branches (a commit, ~2 ms) are made ahead only once the keeper has been idle a moment: a newborn
+            # must not wait behind them.
+            short = self.idmaps is not None and self.idmaps.short()
+            nets = self.netns_maker is not None and self.netns_maker.short()
+            ahead = short or nets or (self.layers.kind == "btrfs" and self.layers.wants_ready())
+            timeout = 0.05 if busy else 0.005 if ahead else 1.0 if self.idmaps else None
+            events = self.sel.select(timeout=timeout)
+            for key, _ in events:
                 key.data()
             if self.deferred_kills:
                 self.run_deferred_kills()
             if flattening:
                 self.layers.poll_flattening()
-            if self.idmaps is not None:
+            if ahead and not events:
+                self.work_ahead(short, nets)
+
+    def work_ahead(self, short, nets):
+        """One piece of what births will need, made while nothing waits on the keeper."""
+        try:
+            if nets:
+                self.netns_maker.refill()  # a write: the helper makes them (loopback up) on its own
+            if short:
                 self.idmaps.refill()
+            elif self.layers.kind == "btrfs" and self.layers.wants_ready():
+                self.layers.make_ready()
+        except OSError as e:
+            self.log("making ahead failed: %s" % e)  # a birth makes its own then
 
 
 def _set_oom_score(value):

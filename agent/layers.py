@@ -89,17 +89,26 @@ class Layers:
 class BtrfsLayers(Layers):
     kind = "btrfs"
 
+    # Writable snapshots kept ready per read-only snapshot, made while the keeper is idle: a branch born on
+    # the spot then renames one instead of waiting for a snapshot's transaction commit (~2 ms).
+    READY = 2
+
     def __init__(self, root, owner, group, quotas):
         super().__init__(root, owner, group)
         self.quotas = quotas  # the sysfs qgroups folder when simple quotas are on, else None
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.ready = {}  # read-only snapshot's layer id -> names of writable snapshots of it, made ahead
+        self.counter = 0
 
-    def _snap(self, src, lid, readonly):
+    def _create(self, src, name, readonly):
         s = os.open(src.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            fcntl.ioctl(self.root_fd, SNAP_CREATE_V2, _vol_args_v2(s, lid, SUBVOL_RDONLY if readonly else 0))
+            fcntl.ioctl(self.root_fd, SNAP_CREATE_V2, _vol_args_v2(s, name, SUBVOL_RDONLY if readonly else 0))
         finally:
             os.close(s)
+
+    def _snap(self, src, lid, readonly):
+        self._create(src, lid, readonly)
         layer = self.layers[lid] = Layer(lid, os.path.join(self.root, lid), readonly)
         return layer
 
@@ -111,12 +120,37 @@ class BtrfsLayers(Layers):
         return layer
 
     def snapshot(self, src_id, lid):
-        return self._snap(self.layers[src_id], lid, True)
+        layer = self._snap(self.layers[src_id], lid, True)
+        self.ready[lid] = []
+        return layer
 
     def branch(self, src_id, lid, disk_bytes=None):
-        layer = self._snap(self.layers[src_id], lid, False)
+        ready = self.ready.get(src_id)
+        if ready:
+            # A rename, no commit: a read-only snapshot's writable copy made earlier holds what it holds now.
+            os.rename(os.path.join(self.root, ready.pop()), os.path.join(self.root, lid))
+            layer = self.layers[lid] = Layer(lid, os.path.join(self.root, lid))
+        else:
+            layer = self._snap(self.layers[src_id], lid, False)
         self.limit(lid, disk_bytes)
         return layer
+
+    def wants_ready(self):
+        return any(names is not None and len(names) < self.READY for names in self.ready.values())
+
+    def make_ready(self):
+        """Make one writable snapshot ahead, for a read-only snapshot that has fewer than READY."""
+        for src_id, names in self.ready.items():
+            if names is not None and len(names) < self.READY:
+                self.counter += 1
+                name = "%s.ready-%d" % (src_id, self.counter)
+                try:
+                    self._create(self.layers[src_id], name, False)
+                except OSError:
+                    self.ready[src_id] = None  # its branches snapshot on the spot; not tried again
+                    raise
+                names.append(name)
+                return
 
     def mounts(self, lid):
         layer = self.layers[lid]
@@ -153,11 +187,14 @@ class BtrfsLayers(Layers):
             return None
 
     def drop(self, lid):
-        layer = self.layers.pop(lid, None)
-        if layer is None:
-            return
+        for name in self.ready.pop(lid, None) or ():
+            self._destroy(name)
+        if self.layers.pop(lid, None) is not None:
+            self._destroy(lid)
+
+    def _destroy(self, name):
         try:
-            fcntl.ioctl(self.root_fd, SNAP_DESTROY_V2, _vol_args_v2(0, lid))
+            fcntl.ioctl(self.root_fd, SNAP_DESTROY_V2, _vol_args_v2(0, name))
         except OSError as e:
             if e.errno != errno.ENOENT:
                 raise

@@ -141,14 +141,18 @@ class Netns:
             os.close(fd)
         self.fds = []  # the helper sees end-of-file and exits; the keeper's SIGCHLD handler reaps it
 
+    def short(self):
+        return len(self.fds) + self.asked < self.ready
+
     def take(self):
-        """A ready namespace (the caller closes it), waiting for the next one if none is."""
+        """A ready namespace (the caller closes it), waiting for the next one if none is. The keeper refills
+        when idle (`refill`): the helper's work would take the CPU from the birth that took this one."""
         if not self.fds:
-            self.refill()
+            if not self.asked:
+                self.sock.sendall(b"n")
+                self.asked += 1
             self.on_ready(wait=True)
-        fd = self.fds.pop(0)
-        self.refill()
-        return fd
+        return self.fds.pop(0)
 
 
 class Idmaps:
@@ -176,6 +180,9 @@ class Idmaps:
         os.close(w)
         os.close(go_r)
         self.blank.append((pid, r, go_w))
+
+    def short(self):
+        return len(self.blank) < self.ready
 
     def refill(self):
         while len(self.blank) < self.ready:

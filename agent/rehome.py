@@ -89,11 +89,12 @@ def own_handles(keep):
             continue
         try:
             path = os.readlink("/proc/self/fd/%d" % fd)
+            if not _own(path) or path.endswith(" (deleted)"):
+                continue
             pos, flags = _fdinfo(fd)
         except OSError:
             continue
-        if _own(path) and not path.endswith(" (deleted)"):
-            table.append((fd, path, pos, flags))
+        table.append((fd, path, pos, flags))
     return table
 
 
@@ -122,8 +123,24 @@ def _shared_maps():
                 continue
             lo, hi = (int(x, 16) for x in parts[0].split(b"-"))
             path = parts[5].strip().decode("utf-8", "replace") if len(parts) > 5 else ""
+            if _readonly_host_file(perms, parts[3], int(parts[4]), path):
+                continue
             out.append((lo, hi - lo, perms, int(parts[2], 16), path))
     return out
+
+
+def _readonly_host_file(perms, dev, ino, path):
+    """A read-only shared mapping of a host file that no world can write (glibc maps its gconv cache so):
+    the path names that very file (device and inode), on a read-only mount, so no handle that could have
+    made the mapping writable exists in any world. Sharing such pages carries nothing between worlds."""
+    if "w" in perms or not path.startswith(HOST_READONLY) or path.endswith(" (deleted)"):
+        return False
+    try:
+        st, fs = os.stat(path), os.statvfs(path)
+    except OSError:
+        return False
+    major, minor = (int(x, 16) for x in dev.split(b":"))
+    return (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino) == (major, minor, ino) and bool(fs.f_flag & os.ST_RDONLY)
 
 
 def _prot(perms):
