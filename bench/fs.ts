@@ -1,25 +1,12 @@
-/**
- * @module
- * The `fs` section: what a world's files cost its snapshots and branches, per filesystem backend of the
- * process driver (btrfs, copy, overlay), for worlds with no files, 100 MiB in 2,000 files and 1 GiB in
- * 50,000 files. Each figure sits beside the baselines of the same run: a cold Python start and a bare
- * `os.fork()` of a plain Python. Disk use (the bytes actually allocated under the runtime's home) is
- * recorded before and after populating and after N branches, to show whether a branch copies files.
- *
- * `measureBackend` measures one backend. Overlay works with isolation 'tree' only, which runs unprivileged:
- * as root, its rows are measured by this module run as a child process as nobody (`node fs.js --fs-child
- * ...` under setpriv, on a home owned by nobody), which prints each row as a JSON line. See bench/README.md
- * for each row.
- */
-import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { type ExecResult, type Isolation, type Snapshot, type World, WorldRuntime } from '../src/index.js';
-import { PY, forkFloor, spawnTimes } from './process.js';
-import { type Row, type RowInput, SEED_250, type Target, p50AtMost, row, skipped, sleep, timed } from './stats.js';
+import { type Isolation, type Snapshot, type World, WorldRuntime } from '../src/index.js';
+import { NOBODY, nobodyMissing, ROW_LINE, runAsNobody } from './fs-nobody.js';
+import { connected, diskBytes, FIRST_WRITE, mib, ONE_MB, ok, peek, poolNote, populateCode, refilled, type Size, spares, stackNote } from './fs-probes.js';
+import { forkFloor, PY, spawnTimes } from './process.js';
+import { p50AtMost, type Row, type RowInput, row, SEED_250, skipped, type Target, timed } from './stats.js';
 
 export interface FsBenchOptions {
   quick: boolean;
@@ -46,12 +33,6 @@ const plan = (quick: boolean): Plan =>
     ? { pyN: 6, forkN: 20, snapN: 6, branchN: 8, writeN: 6, keepN: 5, budgetMs: 4000, spareWaitMs: 10_000 }
     : { pyN: 20, forkN: 60, snapN: 20, branchN: 25, writeN: 20, keepN: 20, budgetMs: 6000, spareWaitMs: 30_000 };
 
-interface Size {
-  label: string;
-  files: number;
-  bytes: number;
-}
-
 const SIZES: Size[] = [
   { label: 'no files', files: 0, bytes: 0 },
   { label: '100 MiB in 2,000 files', files: 2000, bytes: 100 * 2 ** 20 },
@@ -65,106 +46,6 @@ type Backend = (typeof BACKENDS)[number];
 /** Row kinds, in table order within a backend. */
 const KINDS = ['snapshot', 'branch pool', 'branch nopool', 'branch live', 'write', 'disk'] as const;
 type Kind = (typeof KINDS)[number];
-
-/** Python: `files` files of `bytes / files` bytes each (one random block, 1,000 files a folder), flushed to disk. */
-function populateCode(s: Size): string {
-  const each = Math.floor(s.bytes / s.files);
-  return `import os
-_b = os.urandom(${each})
-for _d in range(${Math.ceil(s.files / 1000)}):
-    os.makedirs('/world/data/%03d' % _d)
-for _i in range(${s.files}):
-    with open('/world/data/%03d/%05d' % (_i // 1000, _i), 'wb') as _f:
-        _f.write(_b)
-del _b
-os.sync()`;
-}
-
-const ONE_MB = '/world/onemb.bin';
-/** Python, the first request a branch gets: the first write into a 1 MB file its source holds, in ms. */
-const FIRST_WRITE = `import time as _t
-_t0 = _t.perf_counter()
-_f = open('${ONE_MB}', 'r+b')
-_f.write(b'x')
-_f.flush()
-_ms = (_t.perf_counter() - _t0) * 1000
-_f.close()
-_ms`;
-
-async function ok(p: Promise<ExecResult>): Promise<ExecResult> {
-  const r = await p;
-  if (r.error) throw new Error(`exec failed in a bench world: ${r.error.type}: ${r.error.message}`);
-  return r;
-}
-
-/**
- * Bytes allocated under `home` on its own filesystem: the btrfs image's blocks, or the copy and overlay
- * backends' folders. overlayfs makes the `work` folder inside each work dir mode 000 (its scratch space,
- * empty between operations): du run by its unprivileged owner (overlay as nobody) cannot read it and leaves
- * it out; any other error fails the row.
- */
-function diskBytes(home: string): number {
-  const r = spawnSync('du', ['-x', '-s', '--block-size=1', home], { encoding: 'utf8' });
-  const bytes = Number(r.stdout?.split('\t')[0] || Number.NaN);
-  const errs = (r.stderr ?? '').split('\n').filter((l) => l && !/^du: cannot read directory '.*\/work': Permission denied$/.test(l));
-  if (errs.length > 0 || Number.isNaN(bytes)) throw new Error(`du -x -s ${home}: ${errs[0] ?? r.error?.message ?? `exit ${r.status ?? r.signal}`}`);
-  return bytes;
-}
-
-/** Python: how many lower layers the world's overlayfs /world has (its mount's `lowerdir+=` options). */
-const LOWERS = `sum(l.split(' - ')[1].count('lowerdir+=') for l in open('/proc/self/mountinfo') if l.split()[4] == '/world')`;
-
-/** overlay: the depth of the stack under `w` (that of its last snapshot), which grows with every snapshot. */
-async function stackNote(w: World): Promise<string> {
-  const r = await w.exec(LOWERS);
-  return r.error
-    ? `stack depth not read (${r.error.message})`
-    : `overlay stack under this snapshot: ${r.value} layers (the world's grows by one per snapshot of it and per branch of it while live; flattened in the background from 48)`;
-}
-
-const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-
-/**
- * The driver's private per-snapshot pool: its size (read when a snapshot's spares are refilled) and how many
- * spares a snapshot holds now. Used to turn the pool off for the pool-off rows without a second runtime (the
- * populated world is reused), and to say in each note whether the pool was warm. Undefined when the driver
- * does not look as expected.
- */
-interface DriverPeek {
-  opts?: { sparesPerSnapshot?: number };
-  procs?: Map<string, { spares?: unknown[]; ready?: Promise<unknown> }>;
-}
-const peek = (rt: WorldRuntime) => rt.driver as unknown as DriverPeek;
-const spares = (rt: WorldRuntime, s: Snapshot) => peek(rt).procs?.get(s.id)?.spares?.length;
-/**
- * A snapshot resolves at the fork and connects after: undefined once it has, else why it never did. One
- * whose connection failed before `snapshot()` returned is already gone from the driver (yet 'ready' to the
- * caller).
- */
-async function connected(rt: WorldRuntime, s: Snapshot): Promise<string | undefined> {
-  const procs = peek(rt).procs;
-  const proc = procs?.get(s.id);
-  if (procs && !proc) return 'gone from the driver by the time snapshot() returned: its connection had failed';
-  return proc?.ready?.then(
-    () => undefined,
-    (err: Error) => err.message,
-  );
-}
-
-/** Wait (bounded) until `s` holds `want` spares again; resolves with how many it holds. */
-async function refilled(rt: WorldRuntime, s: Snapshot, want: number, maxMs: number): Promise<number | undefined> {
-  const t0 = performance.now();
-  while ((spares(rt, s) ?? want) < want && performance.now() - t0 < maxMs) await sleep(5);
-  return spares(rt, s);
-}
-
-function poolNote(depth: (number | undefined)[]): string {
-  const seen = depth.filter((x): x is number => x !== undefined);
-  if (seen.length === 0) return 'spares: not visible';
-  const empty = seen.filter((x) => x === 0).length;
-  if (empty === seen.length) return 'no spare before any';
-  return `spares ready before each: ${Math.min(...seen)}–${Math.max(...seen)}${empty ? ` (none ${empty} of ${seen.length} times: those forked on the spot)` : ''}`;
-}
 
 /** One row of the section, with what orders it in the table; the child prints each as one JSON line. */
 export interface FsRow {
@@ -534,98 +415,22 @@ export async function benchFs(o: FsBenchOptions): Promise<{ rows: Row[] }> {
 
 // ---- Overlay as root: the same rows, measured by a child process running as nobody. ----
 
-/** The unprivileged user the overlay rows run as when the bench is root (overlay needs isolation 'tree'). */
-const NOBODY = 65534;
-const AS_NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups', '--'];
-/** The child's stdout lines that carry a row; anything else it prints is logged. */
-const ROW_LINE = 'fs-row ';
 /** The child entry point: `node fs.js --fs-child --backend=B --isolation=I --home=H [--quick]` (childMain). */
 const CHILD_FLAG = '--fs-child';
-/** Longest the child may run (the full section's overlay rows take a few minutes). */
-const CHILD_TIMEOUT_MS = 60 * 60_000;
-
-function onPath(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
 
 /**
- * Why the overlay rows cannot run as nobody here, or undefined: setpriv (util-linux) must exist, and nobody
- * must be allowed the unprivileged user namespace isolation 'tree' makes (the check the runtime does,
- * run as nobody).
- */
-function nobodyMissing(): string | undefined {
-  if (!onPath('setpriv'))
-    return "setpriv (util-linux) is not installed: as root the bench runs the overlay rows as nobody through it (isolation 'tree' runs unprivileged only)";
-  const r = spawnSync('setpriv', [...AS_NOBODY, 'unshare', '--user', '--map-root-user', '--pid', '--fork', '--mount', '--mount-proc', 'true'], {
-    encoding: 'utf8',
-    timeout: 10_000,
-  });
-  if (r.status !== 0) {
-    const why = (r.stderr || r.error?.message || `exit ${r.status ?? r.signal}`).trim().split('\n')[0];
-    return `unprivileged user namespaces are not allowed for nobody (uid ${NOBODY}), which overlay needs (isolation 'tree'): setpriv … unshare --user --map-root-user --pid --mount failed: ${why}`;
-  }
-  return undefined;
-}
-
-/** SIGKILL each process of the child's runtimes (`--runtime <child pid>-…` on its command line); how many. */
-function killRuntimesOf(pid: number): string[] {
-  const killed: string[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      const at = argv.indexOf('--runtime');
-      if (at < 0 || !argv[at + 1]?.startsWith(`${pid}-`)) continue;
-      process.kill(Number(name), 'SIGKILL');
-      killed.push(`${name} ${argv.join(' ').trim()}`);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return killed;
-}
-
-/**
- * `measureBackend` in a child process running as nobody (setpriv) with isolation 'tree', on `o.home` chowned
- * to nobody: its rows come back as JSON lines, its progress on stderr is logged. A child that fails or leaves
- * rows out adds a skipped row saying how it ended; any process of its runtimes still alive afterwards is
- * killed and named in that row (the keepers end their trees when the child's connection drops, so there
- * should be none).
+ * `measureBackend` in a child process running as nobody with isolation 'tree' (bench/fs-nobody.ts). A child
+ * that fails or leaves rows out adds a skipped row saying how it ended.
  */
 async function asNobody(backend: Backend, o: BackendOptions, emit: (r: FsRow) => void): Promise<void> {
   const group = `fs ${backend}`;
   const missing = nobodyMissing();
   if (missing) return emit({ backend, kind: 'snapshot', size: 0, row: skipped(group, `${backend}: every row`, missing) });
-  chownSync(o.home, NOBODY, NOBODY);
-  const argv = [...AS_NOBODY, process.execPath, fileURLToPath(import.meta.url), CHILD_FLAG, `--backend=${backend}`, '--isolation=tree', `--home=${o.home}`];
+  const argv = [fileURLToPath(import.meta.url), CHILD_FLAG, `--backend=${backend}`, '--isolation=tree', `--home=${o.home}`];
   if (o.quick) argv.push('--quick');
   o.log(`  ${backend}: as root, measured by a child process as nobody (uid ${NOBODY}), isolation tree`);
-  const child = spawn('setpriv', argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, HOME: o.home, LANG: 'C.UTF-8' } });
-  let rows = 0;
-  const tail: string[] = [];
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    if (!line.startsWith(ROW_LINE)) return o.log(`  ${backend} (child): ${line}`);
-    // JSON has no NaN: the child's NaN fields (n, p50, … of a skipped row) arrive as null.
-    emit(JSON.parse(line.slice(ROW_LINE.length), (_k, v) => (v === null ? Number.NaN : v)) as FsRow);
-    rows++;
-  });
-  createInterface({ input: child.stderr }).on('line', (line) => {
-    o.log(line);
-    tail.push(line);
-    if (tail.length > 5) tail.shift();
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
-  const end = await new Promise<string>((resolve) => {
-    child.once('error', (err) => resolve(`could not start setpriv: ${err.message}`));
-    child.once('close', (code, signal) => resolve(code === 0 ? '' : `exit ${signal ?? code}`));
-  });
-  clearTimeout(timer);
-  const left = child.pid === undefined ? [] : killRuntimesOf(child.pid);
-  if (left.length) o.log(`  ${backend}: killed ${left.length} process(es) of the child's runtime left after it: ${left.slice(0, 3).join('; ')}`);
-  if (end || left.length) {
-    const why = `${end ? `the nobody child ended with ${end}${tail.length ? ` (${tail.at(-1)?.trim()})` : ''}` : 'the nobody child exited'}${left.length ? `; ${left.length} process(es) of its runtime outlived it (killed)` : ''}`;
-    emit({ backend, kind: 'snapshot', size: rows ? SIZES.length : 0, row: skipped(group, `${backend}: ${rows ? 'remaining rows' : 'every row'}`, why) });
-  }
+  const { rows, why } = await runAsNobody<FsRow>(argv, o.home, (l) => o.log(l.startsWith('  (child)') ? `  ${backend}${l.slice(1)}` : l), emit);
+  if (why) emit({ backend, kind: 'snapshot', size: rows ? SIZES.length : 0, row: skipped(group, `${backend}: ${rows ? 'remaining rows' : 'every row'}`, why) });
 }
 
 async function childMain(args: string[]): Promise<void> {
