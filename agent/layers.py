@@ -125,14 +125,23 @@ class BtrfsLayers(Layers):
         return layer
 
     def branch(self, src_id, lid, disk_bytes=None):
-        ready = self.ready.get(src_id)
-        if ready:
-            # A rename, no commit: a read-only snapshot's writable copy made earlier holds what it holds now.
-            os.rename(os.path.join(self.root, ready.pop()), os.path.join(self.root, lid))
-            layer = self.layers[lid] = Layer(lid, os.path.join(self.root, lid))
-        else:
-            layer = self._snap(self.layers[src_id], lid, False)
+        layer = self._take_ready(src_id, lid) or self._snap(self.layers[src_id], lid, False)
         self.limit(lid, disk_bytes)
+        return layer
+
+    def _take_ready(self, src_id, lid):
+        """A writable snapshot of `src_id` made ahead, renamed to `lid` (no commit: a read-only snapshot's copy
+        made earlier holds what it holds now); None when there is none, or the rename failed."""
+        ready = self.ready.get(src_id)
+        if not ready:
+            return None
+        name = ready.pop()
+        try:
+            os.rename(os.path.join(self.root, name), os.path.join(self.root, lid))
+        except OSError:
+            self._destroy(name)
+            return None
+        layer = self.layers[lid] = Layer(lid, os.path.join(self.root, lid))
         return layer
 
     def wants_ready(self):
