@@ -101,15 +101,8 @@ class Births:
     def drain_host(self):
         """Handle requests already waiting on the host connection: a child's notification can overtake the
         `prepare` of its own birth, which the host sent first."""
-        while True:
-            try:
-                data = self.host.recv(1 << 16, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                return
-            if not data:
-                self.shutdown()
-            self.inbox += data
-            self.handle_inbox()
+        while self.on_host():
+            pass
 
     def on_notification(self):
         n = sandbox.receive(self.listener)

@@ -79,16 +79,17 @@ class Keeper(Births, Ending):
         self.host.sendall(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
 
     def on_host(self):
-        # Every complete line that arrived, not one per wakeup: several requests often come in one read.
-        # Never blocking: a handler earlier in the same wakeup may have drained it (`drain_host`).
+        """Handle every complete line that arrived; whether anything had. Several requests often come in one
+        read. Never blocking: a handler earlier in the same wakeup may have drained it (`drain_host`)."""
         try:
             data = self.host.recv(1 << 16, socket.MSG_DONTWAIT)
         except BlockingIOError:
-            return
+            return False
         if not data:
             self.shutdown()
         self.inbox += data
         self.handle_inbox()
+        return True
 
     def handle_inbox(self):
         while True:

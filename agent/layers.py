@@ -98,6 +98,7 @@ class BtrfsLayers(Layers):
         self.quotas = quotas  # the sysfs qgroups folder when simple quotas are on, else None
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self.ready = {}  # read-only snapshot's layer id -> names of writable snapshots of it, made ahead
+        self.short = set()  # the snapshots in `ready` with fewer than READY: asked after every keeper event
         self.counter = 0
 
     def _create(self, src, name, readonly):
@@ -122,6 +123,7 @@ class BtrfsLayers(Layers):
     def snapshot(self, src_id, lid):
         layer = self._snap(self.layers[src_id], lid, True)
         self.ready[lid] = []
+        self.short.add(lid)
         return layer
 
     def branch(self, src_id, lid, disk_bytes=None):
@@ -136,6 +138,7 @@ class BtrfsLayers(Layers):
         if not ready:
             return None
         name = ready.pop()
+        self.short.add(src_id)
         try:
             os.rename(os.path.join(self.root, name), os.path.join(self.root, lid))
         except OSError:
@@ -145,21 +148,22 @@ class BtrfsLayers(Layers):
         return layer
 
     def wants_ready(self):
-        return any(names is not None and len(names) < self.READY for names in self.ready.values())
+        return bool(self.short)
 
     def make_ready(self):
         """Make one writable snapshot ahead, for a read-only snapshot that has fewer than READY."""
-        for src_id, names in self.ready.items():
-            if names is not None and len(names) < self.READY:
-                self.counter += 1
-                name = "%s.ready-%d" % (src_id, self.counter)
-                try:
-                    self._create(self.layers[src_id], name, False)
-                except OSError:
-                    self.ready[src_id] = None  # its branches snapshot on the spot; not tried again
-                    raise
-                names.append(name)
-                return
+        src_id = next(iter(self.short))
+        names = self.ready[src_id]
+        self.counter += 1
+        name = "%s.ready-%d" % (src_id, self.counter)
+        try:
+            self._create(self.layers[src_id], name, False)
+        except OSError:
+            self.short.discard(src_id)  # its branches snapshot on the spot; not tried again
+            raise
+        names.append(name)
+        if len(names) >= self.READY:
+            self.short.discard(src_id)
 
     def mounts(self, lid):
         layer = self.layers[lid]
@@ -196,7 +200,8 @@ class BtrfsLayers(Layers):
             return None
 
     def drop(self, lid):
-        for name in self.ready.pop(lid, None) or ():
+        self.short.discard(lid)
+        for name in self.ready.pop(lid, ()):
             self._destroy(name)
         if self.layers.pop(lid, None) is not None:
             self._destroy(lid)

@@ -43,18 +43,26 @@ def _fdinfo(fd):
     return pos, flags
 
 
-def take_handles(keep):
-    """Close every inherited handle but `keep` and safe ones; return the table of those to reopen."""
-    table = []
+def _handles(keep):
+    """(fd, path) of each of this process's open handles but `keep`."""
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd in keep:
             continue
         try:
-            path = os.readlink("/proc/self/fd/%d" % fd)
-            pos, flags = _fdinfo(fd)
+            yield fd, os.readlink("/proc/self/fd/%d" % fd)
         except OSError:
             continue  # the directory listing's own handle, already closed
+
+
+def take_handles(keep):
+    """Close every inherited handle but `keep` and safe ones; return the table of those to reopen."""
+    table = []
+    for fd, path in _handles(keep):
+        try:
+            pos, flags = _fdinfo(fd)
+        except OSError:
+            continue
         readonly = (flags & os.O_ACCMODE) == os.O_RDONLY
         if path in KEPT_DEVICES or (readonly and path.startswith(HOST_READONLY)):
             continue
@@ -83,18 +91,13 @@ def reopen(table):
 def own_handles(keep):
     """This process's handles on its own files (/world, /tmp), for `reopen` after its files are remounted."""
     table = []
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd in keep:
+    for fd, path in _handles(keep):
+        if not _own(path) or path.endswith(" (deleted)"):
             continue
         try:
-            path = os.readlink("/proc/self/fd/%d" % fd)
-            if not _own(path) or path.endswith(" (deleted)"):
-                continue
-            pos, flags = _fdinfo(fd)
+            table.append((fd, path) + _fdinfo(fd))
         except OSError:
             continue
-        table.append((fd, path, pos, flags))
     return table
 
 

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { stateCode } from './process.js';
-import { fmt, summarize } from './stats.js';
+import { fmt, sleep, summarize, timed } from './stats.js';
 
 /** The part of the library's API both builds have. */
 interface BWorld {
@@ -52,13 +52,6 @@ interface Side {
   samples: Map<string, number[]>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await fn();
-  return performance.now() - t0;
-}
 
 async function ok(w: BWorld, code: string): Promise<void> {
   const r = await w.exec(code);
@@ -69,39 +62,20 @@ const ROWS: { label: string; idleMs: number; measure: (s: Side) => Promise<numbe
   {
     label: 'create → first exec, default pool',
     idleMs: 400,
-    measure: async (s) => {
-      let w: BWorld | undefined;
-      const ms = await timed(async () => {
-        w = await (s.pooled as BRuntime).create();
-        await ok(w, '1');
-      });
-      await w?.destroy();
-      return ms;
-    },
+    measure: (s) => createOnce(s.pooled as BRuntime),
   },
   {
     label: 'create → first exec, pool off (cold start)',
     idleMs: 100,
-    measure: async (s) => {
-      let w: BWorld | undefined;
-      const ms = await timed(async () => {
-        w = await (s.bare as BRuntime).create();
-        await ok(w, '1');
-      });
-      await w?.destroy();
-      return ms;
-    },
+    measure: (s) => createOnce(s.bare as BRuntime),
   },
   {
     label: 'snapshot, 10 MB world',
     idleMs: 100,
     measure: async (s) => {
-      let snap: BSnap | undefined;
-      const ms = await timed(async () => {
-        snap = await (s.world as BWorld).snapshot();
-      });
+      const { ms, value: snap } = await timed(() => (s.world as BWorld).snapshot());
       await sleep(60); // its spares are born before it is destroyed
-      await snap?.destroy();
+      await snap.destroy();
       return ms;
     },
   },
@@ -122,15 +96,19 @@ const ROWS: { label: string; idleMs: number; measure: (s: Side) => Promise<numbe
   },
 ];
 
-async function branchOnce(rt: BRuntime, from: BSnap | BWorld): Promise<number> {
-  let b: BWorld | undefined;
-  const ms = await timed(async () => {
-    [b] = await rt.branch(from, 1);
-    await ok(b as BWorld, '1');
+/** `make` → the new world answered exec('1'), in ms; the world is destroyed after the clock stops. */
+async function firstExec(make: () => Promise<BWorld>): Promise<number> {
+  const { ms, value: w } = await timed(async () => {
+    const w = await make();
+    await ok(w, '1');
+    return w;
   });
-  await b?.destroy();
+  await w.destroy();
   return ms;
 }
+
+const createOnce = (rt: BRuntime) => firstExec(() => rt.create());
+const branchOnce = (rt: BRuntime, from: BSnap | BWorld) => firstExec(async () => (await rt.branch(from, 1))[0] as BWorld);
 
 async function open(s: Side): Promise<void> {
   const home = () => {
