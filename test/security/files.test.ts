@@ -110,6 +110,40 @@ _result['log_path'] = os.readlink('/proc/self/fd/%d' % log.fileno())`,
   }),
 );
 
+test('a read-only shared mapping of a host file, which births keep shared, cannot be made writable', { skip }, () =>
+  withWorlds(async (rt) => {
+    // Births keep such mappings shared instead of copying them (agent/rehome.py): safe only while no world can
+    // write through one. The source maps a host file as a hostile world would, then the branch tries.
+    const w = await rt.create();
+    await w.exec(
+      "import mmap, os\nhost = os.open('/usr/lib/os-release', os.O_RDONLY)\nhostmap = mmap.mmap(host, 0, mmap.MAP_SHARED, mmap.PROT_READ)",
+    );
+    const [b] = await rt.branch(await w.snapshot(), 1);
+    if (!b) throw new Error('no branch');
+    const tried = await py<Record<string, unknown>>(
+      b,
+      `import ctypes, errno, mmap, os
+_result = {}
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+maps = [l for l in open('/proc/self/maps') if l.rstrip().endswith('/usr/lib/os-release')]
+_result['mapped'] = [l.split()[1] for l in maps]
+lo, hi = (int(x, 16) for x in maps[0].split()[0].split('-'))
+_result['mprotect'] = 'done' if libc.mprotect(lo, hi - lo, mmap.PROT_READ | mmap.PROT_WRITE) == 0 else errno.errorcode[ctypes.get_errno()]
+for what, flags in (('open rw', os.O_RDWR), ('open w', os.O_WRONLY)):
+    try:
+        os.close(os.open('/usr/lib/os-release', flags))
+        _result[what] = 'done'
+    except OSError as e:
+        _result[what] = errno.errorcode[e.errno]`,
+    );
+    assert.deepEqual(tried.mapped, ['r--s'], 'the branch holds the mapping, shared');
+    assert.equal(tried.mprotect, 'EACCES', 'the shared mapping was made writable');
+    assert.notEqual(tried['open rw'], 'done');
+    assert.notEqual(tried['open w'], 'done');
+  }),
+);
+
 test('a branch cannot signal, trace or see its sibling, snapshot or source', { skip }, () =>
   withWorlds(async (rt) => {
     const w = await rt.create();
