@@ -6,6 +6,7 @@
   wrote although each world runs as a different uid. Making one costs a fork, so a few are kept ready.
 """
 
+import array
 import os
 import socket
 
@@ -127,7 +128,7 @@ class Netns:
     def on_ready(self, wait=False):
         # The selector's wakeup may be stale: `take` can have received this namespace already.
         try:
-            msg, fds, _, _ = socket.recv_fds(self.sock, 1, 1, 0 if wait else socket.MSG_DONTWAIT)
+            msg, fds = _recv_fd(self.sock, 0 if wait else socket.MSG_DONTWAIT)
         except BlockingIOError:
             return
         if not msg:
@@ -153,6 +154,17 @@ class Netns:
                 self.asked += 1
             self.on_ready(wait=True)
         return self.fds.pop(0)
+
+
+def _recv_fd(sock, flags):
+    """One byte and the fd sent with it. Not socket.recv_fds: Python 3.11's drops its `flags`, so a
+    MSG_DONTWAIT read of a stale wakeup blocks the keeper (for good, if nothing more is coming)."""
+    msg, ancdata, _, _ = sock.recvmsg(1, socket.CMSG_LEN(array.array("i").itemsize), flags)
+    fds = array.array("i")
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    return msg, list(fds)
 
 
 class Idmaps:
