@@ -318,12 +318,10 @@ class Keeper(Births, Ending):
         flattening = getattr(self.layers, "flattening", None)
         while True:
             busy = self.deferred_kills or flattening
-            # Id-map helpers (a fork, ~1 ms), network namespaces (the helper's CPU) and btrfs layers for
-            # branches (a commit, ~2 ms) are made ahead only once the keeper has been idle a moment: a newborn
-            # must not wait behind them.
+            # Id-map helpers (a fork, ~1 ms) and btrfs layers for branches (a commit, ~2 ms) are made ahead
+            # only once the keeper has been idle a moment: a newborn must not wait behind them.
             short = self.idmaps is not None and self.idmaps.short()
-            nets = self.netns_maker is not None and self.netns_maker.short()
-            ahead = short or nets or (self.layers.kind == "btrfs" and self.layers.wants_ready())
+            ahead = short or (self.layers.kind == "btrfs" and self.layers.wants_ready())
             timeout = 0.05 if busy else 0.005 if ahead else 1.0 if self.idmaps else None
             events = self.sel.select(timeout=timeout)
             for key, _ in events:
@@ -333,13 +331,11 @@ class Keeper(Births, Ending):
             if flattening:
                 self.layers.poll_flattening()
             if ahead and not events:
-                self.work_ahead(short, nets)
+                self.work_ahead(short)
 
-    def work_ahead(self, short, nets):
+    def work_ahead(self, short):
         """One piece of what births will need, made while nothing waits on the keeper."""
         try:
-            if nets:
-                self.netns_maker.refill()  # a write: the helper makes them (loopback up) on its own
             if short:
                 self.idmaps.refill()
             elif self.layers.kind == "btrfs" and self.layers.wants_ready():

@@ -142,18 +142,14 @@ class Netns:
             os.close(fd)
         self.fds = []  # the helper sees end-of-file and exits; the keeper's SIGCHLD handler reaps it
 
-    def short(self):
-        return len(self.fds) + self.asked < self.ready
-
     def take(self):
-        """A ready namespace (the caller closes it), waiting for the next one if none is. The keeper refills
-        when idle (`refill`): the helper's work would take the CPU from the birth that took this one."""
+        """A ready namespace (the caller closes it), waiting for the next one if none is; asks for more."""
         if not self.fds:
-            if not self.asked:
-                self.sock.sendall(b"n")
-                self.asked += 1
+            self.refill()
             self.on_ready(wait=True)
-        return self.fds.pop(0)
+        fd = self.fds.pop(0)
+        self.refill()
+        return fd
 
 
 def _recv_fd(sock, flags):
