@@ -5,7 +5,7 @@
 export { WorldRuntime } from './core/runtime.js';
 export type { DoctorReport } from './core/runtime.js';
 export { World, Snapshot } from './core/world.js';
-export * from './core/errors.js';
+export * from './base/errors.js';
 export type { OpenOptions } from './core/options.js';
 export {
   DEFAULT_DISK_MIB,
@@ -18,7 +18,7 @@ export {
   MAX_SNAPSHOT_NAME,
   MAX_TIMEOUT_MS,
   MAX_VCPUS,
-} from './core/options.js';
+} from './base/limits.js';
 export type {
   BranchOptions,
   CreateOptions,
@@ -33,7 +33,7 @@ export type {
   SnapshotState,
   Trit,
   WorldState,
-} from './core/types.js';
+} from './base/types.js';
 export { MAX_VERSE_CHILDREN, SEED_TRIAD } from './core/verses.js';
 export type { PullUpOptions, PullUpResult, PushDownOptions, PushDownResult, VerseChild, VerseExecResult, VerseWorld } from './core/verses.js';
 export { Ledger } from './ledger/index.js';

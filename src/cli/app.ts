@@ -6,7 +6,7 @@
  * the command's own code, `exec` with 1 when the code raised.
  */
 import { parseArgs } from 'node:util';
-import { WorldRuntimeError } from '../core/errors.js';
+import { WorldRuntimeError } from '../base/errors.js';
 import { DaemonUnreachableError } from '../server/client.js';
 import { homePaths, resolveHome } from '../server/paths.js';
 import { VERSION } from '../server/version.js';

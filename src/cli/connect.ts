@@ -7,12 +7,13 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { WorldRuntimeError } from '../core/errors.js';
+import { WorldRuntimeError } from '../base/errors.js';
 import { DaemonClient, DaemonUnreachableError } from '../server/client.js';
 import type { HomePaths } from '../server/paths.js';
 import { readToken } from '../server/token.js';
 import { UsageError } from './command.js';
 import { startProgress } from './progress.js';
+import { env } from '../base/config.js';
 
 /** How long a freshly started daemon may take to answer. */
 const START_TIMEOUT_MS = 30_000;
@@ -27,7 +28,7 @@ export interface ConnectOptions {
 
 export async function connect(options: ConnectOptions): Promise<DaemonClient> {
   if (options.url) {
-    const token = options.token || process.env.WORLD_RUNTIME_TOKEN || readToken(options.paths.token) || undefined;
+    const token = options.token || env('WORLD_RUNTIME_TOKEN') || readToken(options.paths.token) || undefined;
     if (!token) throw new UsageError(`--url needs a bearer token: pass --token, set WORLD_RUNTIME_TOKEN, or keep ${options.paths.token}`);
     const client = new DaemonClient({ url: options.url, token });
     await client.dispatch({ kind: 'system.health' });
@@ -39,7 +40,7 @@ export async function connect(options: ConnectOptions): Promise<DaemonClient> {
     return client;
   } catch (err) {
     if (!(err instanceof DaemonUnreachableError)) throw err;
-    const autoStart = options.autoStart ?? process.env.WORLD_RUNTIME_AUTOSTART !== '0';
+    const autoStart = options.autoStart ?? env('WORLD_RUNTIME_AUTOSTART') !== '0';
     if (!autoStart) throw err;
   }
   await startDaemon(options.paths, client);

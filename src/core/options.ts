@@ -5,30 +5,13 @@
  * docs/api.md lists them) and metadata has a depth and a size, so nothing a caller passes reaches a driver,
  * a timer or a serialiser that would misread it.
  */
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { InvalidArgumentError } from './errors.js';
-import { boundedJsonCopy } from './json.js';
-import type { BranchOptions, CreateOptions, DriverName, FsBackend, Isolation, Trit } from './types.js';
+import { resolve } from 'node:path';
+import { defaultHome } from '../base/config.js';
+import { InvalidArgumentError } from '../base/errors.js';
+import { boundedJsonCopy } from '../base/json.js';
+import type { BranchOptions, CreateOptions, DriverName, FsBackend, Isolation, Trit } from '../base/types.js';
 
-/** Longest exec/run timeout: 24 h. Node timers hold at most 2^31 − 1 ms and fire after 1 ms past that. */
-export const MAX_TIMEOUT_MS = 86_400_000;
-/** Most memory per world: 1 TiB. */
-export const MAX_MEMORY_MIB = 1 << 20;
-/** Most disk per world: 1 TiB. */
-export const MAX_DISK_MIB = 1 << 20;
-/** Disk per world unless `diskMib` says otherwise: 4 GiB. */
-export const DEFAULT_DISK_MIB = 4096;
-/** Most virtual CPUs per world. */
-export const MAX_VCPUS = 256;
-/** Most spares in each warm pool of the process driver. */
-export const MAX_POOL = 64;
-/** Longest snapshot name. */
-export const MAX_SNAPSHOT_NAME = 200;
-/** Deepest metadata, in levels of nested objects and arrays (the metadata object itself is level 1). */
-export const MAX_METADATA_DEPTH = 32;
-/** Largest metadata, as UTF-8 JSON: 64 KiB. */
-export const MAX_METADATA_BYTES = 64 * 1024;
+import { DEFAULT_DISK_MIB, MAX_BRANCH_COUNT, MAX_DISK_MIB, MAX_MEMORY_MIB, MAX_METADATA_BYTES, MAX_METADATA_DEPTH, MAX_POOL, MAX_SNAPSHOT_NAME, MAX_TIMEOUT_MS, MAX_VCPUS } from '../base/limits.js';
 
 export interface OpenOptions {
   /** State directory (database, sockets, worlds' files). @default $WORLD_RUNTIME_HOME, else ~/.world-runtime */
@@ -75,10 +58,6 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
   if (value === undefined) return fallback;
   if (!allowed.includes(value as T)) throw new InvalidArgumentError(`${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${show(value)}`);
   return value as T;
-}
-
-export function defaultHome(): string {
-  return process.env.WORLD_RUNTIME_HOME ? resolve(process.env.WORLD_RUNTIME_HOME) : join(homedir(), '.world-runtime');
 }
 
 export function normalizeOpen(options: OpenOptions = {}): NormalOpenOptions {
@@ -195,8 +174,6 @@ export interface NormalBranchOptions {
   sameRandom: boolean;
 }
 
-/** At most this many worlds per branch call: a guard against typos like 10000. */
-export const MAX_BRANCH_COUNT = 1000;
 
 export function normalizeBranch(count: unknown, options: BranchOptions = {}): NormalBranchOptions {
   rejectUnknown('branch', options, ['metadata', 'trits', 'sameRandom']);

@@ -3,9 +3,9 @@
  * What the facade writes to the DuckDB record for each operation. Every call here only queues rows (the store
  * writes them behind, in batches), so nothing on the create/snapshot/branch path waits for the database.
  */
-import { newId } from './ids.js';
+import { newId } from '../base/ids.js';
 import type { Store } from '../store/index.js';
-import type { Trit } from './types.js';
+import type { Trit } from '../base/types.js';
 import type { Snapshot, World } from './world.js';
 
 /** Sum of the trits given, or null when none was. */

@@ -9,11 +9,11 @@ import { Ledger } from '../ledger/index.js';
 import { Store } from '../store/index.js';
 import type { Driver, WorldHandle } from '../drivers/driver.js';
 import { ProcessDriver } from '../drivers/process/driver.js';
-import { DriverError, InvalidArgumentError, RuntimeClosedError, SnapshotNotFoundError, WorldNotFoundError } from './errors.js';
-import { newId } from './ids.js';
+import { DriverError, InvalidArgumentError, RuntimeClosedError, SnapshotNotFoundError, WorldNotFoundError } from '../base/errors.js';
+import { newId } from '../base/ids.js';
 import { type NormalOpenOptions, type OpenOptions, normalizeBranch, normalizeCreate, normalizeOpen } from './options.js';
 import { Recorder } from './record.js';
-import type { BranchOptions, CreateOptions, Trit } from './types.js';
+import type { BranchOptions, CreateOptions, Trit } from '../base/types.js';
 import {
   type PullUpOptions,
   type PullUpResult,

@@ -5,11 +5,11 @@
  * child, resolves the ledger event (losing balances evaporate: the WEV) and collapses the losers' worlds.
  */
 import type { Ledger } from '../ledger/index.js';
-import { InvalidArgumentError, LedgerError } from './errors.js';
-import { newId } from './ids.js';
+import { InvalidArgumentError, LedgerError } from '../base/errors.js';
+import { newId } from '../base/ids.js';
 import { checkSnapshotName } from './options.js';
 import type { Recorder } from './record.js';
-import type { Trit } from './types.js';
+import type { Trit } from '../base/types.js';
 import type { Snapshot, World } from './world.js';
 
 export interface VerseChild {

@@ -4,9 +4,9 @@
  * operation, so a destroyed or failed world gives a `WrongStateError` naming both states, never a hang.
  */
 import type { Driver, SnapshotHandle, WorldHandle } from '../drivers/driver.js';
-import { InvalidArgumentError, WrongStateError } from './errors.js';
+import { InvalidArgumentError, WrongStateError } from '../base/errors.js';
 import { checkSnapshotName, checkTimeoutMs } from './options.js';
-import type { ExecOptions, ExecResult, RunOptions, RunResult, SnapshotState, Trit, WorldState } from './types.js';
+import type { ExecOptions, ExecResult, RunOptions, RunResult, SnapshotState, Trit, WorldState } from '../base/types.js';
 
 /** A world's limits, inherited by every world branched from it. */
 export interface WorldSize {

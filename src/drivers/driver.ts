@@ -3,7 +3,7 @@
  * The contract every driver (process, microvm, morph) implements. A driver knows worlds and snapshots as
  * opaque handles; it knows nothing of the ledger, the record or verses (DESIGN §4).
  */
-import type { ExecOptions, ExecResult, RunOptions, RunResult } from '../core/types.js';
+import type { ExecOptions, ExecResult, RunOptions, RunResult } from '../base/types.js';
 
 export interface WorldHandle {
   /** Driver-chosen id, unique within one runtime. */

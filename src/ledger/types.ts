@@ -4,7 +4,7 @@
  * strings with at most 18 decimals (stored as fixed-point integers scaled by 10^18).
  */
 
-import type { Trit } from '../core/types.js';
+import type { Trit } from '../base/types.js';
 
 export type { Trit };
 

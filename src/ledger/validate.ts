@@ -4,7 +4,7 @@
  * {@link LedgerReason}, so callers (HTTP, CLI) can branch on it without parsing messages.
  */
 
-import { LedgerError } from '../core/errors.js';
+import { LedgerError } from '../base/errors.js';
 import { MAX_AMOUNT, PROBABILITY_SCALE, ROOT_VERSE, type LedgerReason, type Trit } from './types.js';
 
 /** Build the error every rejection throws. */

@@ -9,7 +9,7 @@
  * 2^128 − 1 in the ledger, past what a JSON number holds exactly. The executor turns them into `bigint`s.
  */
 
-import type { Trit } from '../core/types.js';
+import type { Trit } from '../base/types.js';
 import type { VerseChild } from '../core/verses.js';
 import type { EntityState, EntityType } from '../store/types.js';
 

@@ -12,11 +12,12 @@
  * ```
  */
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { type ErrorCode, errorFromJSON, WorldRuntimeError } from '../core/errors.js';
+import { type ErrorCode, errorFromJSON, WorldRuntimeError } from '../base/errors.js';
 import { type ActionKind, type ActionOf, STREAMING_ACTIONS } from './actions.js';
 import { requestFor, type WireRequest } from './encode.js';
 import { isLoopback } from './listen.js';
 import type { ResultOf } from './results.js';
+import { env } from '../base/config.js';
 
 export interface ClientOptions {
   /** The daemon's unix socket (`homePaths(home).socket`). Used unless `url` is given. */
@@ -78,7 +79,7 @@ export class DaemonClient {
   private readonly token: string | undefined;
 
   constructor(options: ClientOptions) {
-    this.token = options.token ?? process.env.WORLD_RUNTIME_TOKEN;
+    this.token = options.token ?? env('WORLD_RUNTIME_TOKEN');
     if (options.url) {
       const u = new URL(options.url);
       const host = u.hostname.replace(/^\[|\]$/g, '');

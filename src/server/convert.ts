@@ -4,8 +4,8 @@
  * cannot carry exactly, so they leave as decimal strings (`100n` → `'100'`) and come back through
  * {@link parseAmount}.
  */
-import { InvalidArgumentError } from '../core/errors.js';
-import type { ExecResult } from '../core/types.js';
+import { InvalidArgumentError } from '../base/errors.js';
+import type { ExecResult } from '../base/types.js';
 import type { VerseWorld } from '../core/verses.js';
 import type { Snapshot, World } from '../core/world.js';
 import type { AmountMap, ExecReply, SnapshotInfo, VerseWorldInfo, WorldInfo } from './results.js';

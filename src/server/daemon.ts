@@ -13,7 +13,7 @@
 import { chmodSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { InvalidArgumentError } from '../core/errors.js';
+import { InvalidArgumentError } from '../base/errors.js';
 import type { OpenOptions } from '../core/options.js';
 import { WorldRuntime } from '../core/runtime.js';
 import { DaemonClient } from './client.js';
@@ -26,6 +26,7 @@ import { claimPidFile, releasePidFile } from './pidfile.js';
 import type { HealthReply } from './results.js';
 import { ensureToken } from './token.js';
 import { VERSION } from './version.js';
+import { env } from '../base/config.js';
 
 export interface DaemonOptions {
   /** State directory. @default $WORLD_RUNTIME_HOME, else ~/.world-runtime */
@@ -127,7 +128,7 @@ export class Daemon {
     const servers: Server[] = [];
     try {
       const token = ensureToken(paths.token);
-      const tokens = [token, ...(process.env.WORLD_RUNTIME_TOKEN ? [process.env.WORLD_RUNTIME_TOKEN] : [])];
+      const tokens = [token, ...(env('WORLD_RUNTIME_TOKEN') ? [env('WORLD_RUNTIME_TOKEN') as string] : [])];
 
       // We hold the pid file and the runtime: a socket file left here is stale.
       rmSync(paths.socket, { force: true });

@@ -5,7 +5,7 @@
  * verses at once (`rt.executeIn`); a pull-up resolves the event by oracle (`rt.pullUp`), and the worlds it
  * collapses are remembered so later requests for them answer 409 `collapsed` rather than 404.
  */
-import { InvalidArgumentError } from '../core/errors.js';
+import { InvalidArgumentError } from '../base/errors.js';
 import type { WorldRuntime } from '../core/runtime.js';
 import { SEED_TRIAD, type VerseWorld } from '../core/verses.js';
 import type { World } from '../core/world.js';

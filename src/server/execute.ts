@@ -4,9 +4,9 @@
  * returns plain data (results.ts) or throws a `WorldRuntimeError`, and `reply.ts` turns either into a
  * response. One handler per action kind; the mapped type makes the set exhaustive.
  */
-import { CapacityError, SnapshotNotFoundError, WorldNotFoundError, WrongStateError } from '../core/errors.js';
+import { CapacityError, SnapshotNotFoundError, WorldNotFoundError, WrongStateError } from '../base/errors.js';
 import type { WorldRuntime } from '../core/runtime.js';
-import type { Trit } from '../core/types.js';
+import type { Trit } from '../base/types.js';
 import type { Snapshot, World } from '../core/world.js';
 import type { ActionKind, ActionOf, WorldAction } from './actions.js';
 import { execReply, snapshotInfo, worldInfo } from './convert.js';

@@ -4,7 +4,7 @@
  * sees them. Everything downstream (the schema checker, the encoders, JSON.stringify of the answer) reads
  * values recursively; bounding the depth once here is what keeps any of them from overflowing the stack.
  */
-import { InvalidArgumentError } from '../core/errors.js';
+import { InvalidArgumentError } from '../base/errors.js';
 import { MAX_BODY_DEPTH } from './defaults.js';
 
 const QUOTE = 0x22;

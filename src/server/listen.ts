@@ -4,7 +4,7 @@
  * execution by design, so the daemon refuses to listen anywhere another machine could reach.
  */
 import { isIP } from 'node:net';
-import { InvalidArgumentError } from '../core/errors.js';
+import { InvalidArgumentError } from '../base/errors.js';
 
 export interface ListenAddress {
   host: string;

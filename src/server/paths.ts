@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { defaultHome } from '../core/options.js';
+import { defaultHome } from '../base/config.js';
 
 export interface HomePaths {
   home: string;

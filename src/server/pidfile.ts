@@ -4,7 +4,7 @@
  * once cannot leave two daemons fighting over one socket. A file whose process is gone is stale and taken over.
  */
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { HomeLockedError } from '../core/errors.js';
+import { HomeLockedError } from '../base/errors.js';
 
 function alive(pid: number): boolean {
   try {

@@ -4,7 +4,7 @@
  * with its JSON (or bytes), an error becomes a status and a JSON fault body `{ error: { code, name, message,
  * details } }`. No other file chooses a status code.
  */
-import { type ErrorCode, WorldRuntimeError } from '../core/errors.js';
+import { type ErrorCode, WorldRuntimeError } from '../base/errors.js';
 import type { LedgerReason } from '../ledger/types.js';
 import { type ActionKind, CREATING_ACTIONS } from './actions.js';
 

@@ -4,7 +4,7 @@
  * the same shapes; the server tests hold every response to it.
  */
 import type { DoctorReport, Usage } from '../core/runtime.js';
-import type { ExecError, RunResult, Trit, WorldState } from '../core/types.js';
+import type { ExecError, RunResult, Trit, WorldState } from '../base/types.js';
 import type { CheckReport, EventInfo, LedgerOpName, VerseInfo } from '../ledger/types.js';
 import type { BranchRow, EntityRow, MetricRow, MetricSummary, ResolutionRow } from '../store/types.js';
 import type { ActionKind } from './actions.js';

@@ -3,7 +3,7 @@
  * Matches a method and path against the route table. A path that exists with another method is a 405 (with
  * `Allow`), one that does not exist a 404.
  */
-import { InvalidArgumentError } from '../core/errors.js';
+import { InvalidArgumentError } from '../base/errors.js';
 import { HttpFault, noRoute } from './reply.js';
 import type { HttpMethod, Route } from './routes/index.js';
 

@@ -5,7 +5,7 @@
  * The daemon checks request bodies with it; the tests check responses with it. Unknown fields are refused
  * wherever a schema says `additionalProperties: false`.
  */
-import { InvalidArgumentError } from '../core/errors.js';
+import { InvalidArgumentError } from '../base/errors.js';
 import spec from './openapi.json' with { type: 'json' };
 
 export interface Schema {

@@ -6,7 +6,7 @@
  * file. The registry here refuses that too.
  */
 import path from 'node:path';
-import { HomeLockedError } from '../core/errors.js';
+import { HomeLockedError } from '../base/errors.js';
 
 const openInThisProcess = new Set<string>();
 

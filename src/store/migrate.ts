@@ -6,7 +6,7 @@
  * migrations table) in the same file.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { InvalidArgumentError, WorldRuntimeError } from '../core/errors.js';
+import { InvalidArgumentError, WorldRuntimeError } from '../base/errors.js';
 import type { Migration } from './schema.js';
 import { str } from './sql.js';
 

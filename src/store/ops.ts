@@ -4,7 +4,7 @@
  * Copying at record time means a caller mutating its object later cannot change what gets written, and
  * validating there means a bad row throws on the caller's stack instead of poisoning a batch later.
  */
-import { InvalidArgumentError } from '../core/errors.js';
+import { InvalidArgumentError } from '../base/errors.js';
 import {
   BRANCH_TYPES,
   type BranchInput,

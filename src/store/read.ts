@@ -4,8 +4,8 @@
  * Newest rows first. Values go through bound parameters here: reads are off the hot path.
  */
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
-import { InvalidArgumentError } from '../core/errors.js';
-import type { Trit } from '../core/types.js';
+import { InvalidArgumentError } from '../base/errors.js';
+import type { Trit } from '../base/types.js';
 import {
   type BranchRow,
   type BranchType,

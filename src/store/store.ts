@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { RuntimeClosedError } from '../core/errors.js';
+import { RuntimeClosedError } from '../base/errors.js';
 import { claim, lockedError, lockKey, parseLockHolder, release } from './lock.js';
 import { currentVersion, runMigrations } from './migrate.js';
 import { branchRec, entityId as checkId, entityRec, metricRec, patchRec, resolutionRec } from './ops.js';

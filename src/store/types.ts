@@ -3,7 +3,7 @@
  * Row shapes of the DuckDB record: what callers pass to the `record*` methods and what the readers return.
  * Field names are the seed's column names in camelCase (`entity_id` → `entityId`).
  */
-import type { Trit } from '../core/types.js';
+import type { Trit } from '../base/types.js';
 
 /**
  * `world_runtime_entities.entity_type`. The seed names `microvm`, `sandbox` and `verse`; `snapshot` marks a

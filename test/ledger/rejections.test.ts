@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { join } from 'node:path';
-import { LedgerError } from '../../src/core/errors.js';
+import { LedgerError } from '../../src/base/errors.js';
 import { Ledger, MAX_AMOUNT, type ChildSpec } from '../../src/ledger/index.js';
 import { tempDir } from './oracle.js';
 

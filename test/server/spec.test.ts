@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { errorFromJSON, InvalidArgumentError, LedgerError, WorldRuntimeError, WrongStateError } from '../../src/core/errors.js';
+import { errorFromJSON, InvalidArgumentError, LedgerError, WorldRuntimeError, WrongStateError } from '../../src/base/errors.js';
 import { ACTION_KINDS, type WorldAction } from '../../src/server/actions.js';
 import { faultToError } from '../../src/server/client.js';
 import { jsonSafe, parseAmount } from '../../src/server/convert.js';

@@ -1,7 +1,7 @@
 /** Real second processes: the lock error, and durability after SIGKILL mid-recording. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HomeLockedError } from '../../src/core/errors.js';
+import { HomeLockedError } from '../../src/base/errors.js';
 import { Store } from '../../src/store/index.js';
 import { spawnChild, tempDb } from './helpers.js';
 

@@ -1,7 +1,7 @@
 /** Readers, the metric summary and crash recovery's markRunningAsLost. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HomeLockedError, InvalidArgumentError } from '../../src/core/errors.js';
+import { HomeLockedError, InvalidArgumentError } from '../../src/base/errors.js';
 import { Store } from '../../src/store/index.js';
 import { tempDb } from './helpers.js';
 

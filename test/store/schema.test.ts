@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { WorldRuntimeError } from '../../src/core/errors.js';
+import { WorldRuntimeError } from '../../src/base/errors.js';
 import { runMigrations, SchemaTooNewError, STORE_SCHEMA_VERSION, Store } from '../../src/store/index.js';
 import { tempDb } from './helpers.js';
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InvalidArgumentError, RuntimeClosedError } from '../../src/core/errors.js';
+import { InvalidArgumentError, RuntimeClosedError } from '../../src/base/errors.js';
 import { Store, type StoreErrorInfo } from '../../src/store/index.js';
 import { tempDb } from './helpers.js';
 

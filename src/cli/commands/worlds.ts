@@ -3,7 +3,7 @@
  * Commands on worlds and snapshots: create, exec, run, snapshot, branch, destroy, ls.
  */
 import { readFileSync } from 'node:fs';
-import { DEFAULT_DISK_MIB, MAX_BRANCH_COUNT, MAX_DISK_MIB, MAX_MEMORY_MIB, MAX_TIMEOUT_MS, MAX_VCPUS } from '../../core/options.js';
+import { DEFAULT_DISK_MIB, MAX_BRANCH_COUNT, MAX_DISK_MIB, MAX_MEMORY_MIB, MAX_TIMEOUT_MS, MAX_VCPUS } from '../../base/limits.js';
 import type { DaemonClient } from '../../server/client.js';
 import type { ExecReply, RunReply, SnapshotInfo, WorldInfo } from '../../server/results.js';
 import { type Command, type Context, intOption, need, parseMeta, parseTrit, UsageError } from '../command.js';

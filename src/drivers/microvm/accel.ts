@@ -8,7 +8,7 @@
 import { promises as fs, constants as fsc } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DriverError } from '../../core/errors.js';
+import { DriverError } from '../../base/errors.js';
 import { sha256 } from './util.js';
 import type { Accel } from './vm.js';
 

@@ -15,12 +15,13 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DriverError } from '../../core/errors.js';
+import { DriverError } from '../../base/errors.js';
 import { type AccelDecision, decideAccel } from './accel.js';
 import { buildCpio, type CpioEntry } from './cpio.js';
 import { ensureKernel, type KernelAssets } from './kernel.js';
 import { exists, lockDir, runTool, sha256, which } from './util.js';
 import { type Accel, cpuModel, KERNEL_CMDLINE, Vm } from './vm.js';
+import { env } from '../../base/config.js';
 
 /** Bump when the way assets are built changes, so caches are rebuilt. */
 const BUILDER_VERSION = '3';
@@ -67,7 +68,7 @@ export async function guestDir(): Promise<string> {
 }
 
 export async function findQemu(): Promise<{ qemu: string; version: string } | null> {
-  const qemu = process.env.WORLD_RUNTIME_QEMU ?? (await which('qemu-system-x86_64'));
+  const qemu = env('WORLD_RUNTIME_QEMU') ?? (await which('qemu-system-x86_64'));
   if (!qemu) return null;
   const { stdout } = await runTool(qemu, ['--version'], { timeoutMs: 20_000 });
   const version = /version\s+(\S+)/.exec(stdout)?.[1] ?? stdout.split('\n')[0] ?? 'unknown';
@@ -309,7 +310,7 @@ async function ensureSysImage(dir: string, progress: (m: string) => void) {
  * less than 1 GiB free (containers often give it 64 MiB) is passed over for the temp directory.
  */
 export async function ramDir(): Promise<string> {
-  const override = process.env.WORLD_RUNTIME_MICROVM_RAM_DIR;
+  const override = env('WORLD_RUNTIME_MICROVM_RAM_DIR');
   if (override) return override;
   try {
     await fs.access('/dev/shm', fs.constants.W_OK);

@@ -7,7 +7,7 @@
  */
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { DriverError } from '../../core/errors.js';
+import { DriverError } from '../../base/errors.js';
 import { DEFAULT_MAX_LINE_BYTES, JsonLineReader } from '../lines.js';
 import { sparseCopy, waitAtMost } from './util.js';
 

@@ -25,8 +25,8 @@ import {
   WorldNotFoundError,
   WorldRuntimeError,
   WrongStateError,
-} from '../../core/errors.js';
-import type { ExecOptions, ExecResult, RunOptions, RunResult } from '../../core/types.js';
+} from '../../base/errors.js';
+import type { ExecOptions, ExecResult, RunOptions, RunResult } from '../../base/types.js';
 import type { Driver, DriverBranchOptions, DriverCreateOptions, DriverReport, SnapshotHandle, WorldExitListener, WorldHandle } from '../driver.js';
 import { kvmAccess } from './accel.js';
 import { type AccelMode, ensureTemplate, findQemu, type MicrovmAssets, ramDir, setupMicrovm } from './assets.js';
@@ -35,6 +35,7 @@ import { AgentReplyError } from './qmp.js';
 import { RunDir } from './rundir.js';
 import { allocatedBytes, which } from './util.js';
 import { Vm } from './vm.js';
+import { env } from '../../base/config.js';
 
 export interface MicrovmDriverOptions {
   /** State directory: assets are cached in `<home>/microvm/`. */
@@ -87,7 +88,7 @@ interface Ctx {
 }
 
 const DEFAULT_EXEC_TIMEOUT = 300_000;
-const DEBUG = !!process.env.WORLD_RUNTIME_MICROVM_DEBUG;
+const DEBUG = env('WORLD_RUNTIME_MICROVM_DEBUG') !== undefined;
 
 function isSnapshotHandle(x: SnapshotHandle | WorldHandle, snaps: Map<string, SnapRec>): boolean {
   return snaps.has(x.id);

@@ -6,8 +6,9 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { DriverError } from '../../core/errors.js';
+import { DriverError } from '../../base/errors.js';
 import { exists, runTool, sha256, which } from './util.js';
+import { env } from '../../base/config.js';
 
 /** Modules the guest init loads; their dependencies are added in load order. */
 export const WANTED_MODULES = ['virtio_mmio', 'virtio_console', 'virtio_blk', 'virtio_balloon', 'crc32c_generic', 'ext4'] as const;
@@ -33,7 +34,7 @@ interface KernelMeta {
 
 /** The kernel package apt would install for `linux-image-amd64`, or the newest 6.1 one it knows. */
 export async function resolveKernelPackage(): Promise<string> {
-  const forced = process.env.WORLD_RUNTIME_MICROVM_KERNEL_PKG;
+  const forced = env('WORLD_RUNTIME_MICROVM_KERNEL_PKG');
   if (forced) return forced;
   const aptCache = await which('apt-cache');
   if (!aptCache) throw new DriverError('apt-cache not found: the microvm driver fetches its guest kernel with apt (Debian)');
@@ -146,7 +147,7 @@ export async function ensureKernel(root: string, progress: (msg: string) => void
     .then((t) => JSON.parse(t) as { stamp: string; pkg: string; forced?: string })
     .catch(() => null);
   try {
-    const forced = process.env.WORLD_RUNTIME_MICROVM_KERNEL_PKG ?? '';
+    const forced = env('WORLD_RUNTIME_MICROVM_KERNEL_PKG') ?? '';
     if (resolved && resolved.stamp === listsStamp && (resolved.forced ?? '') === forced) pkg = resolved.pkg;
     else {
       pkg = await resolveKernelPackage();
@@ -169,7 +170,7 @@ export async function ensureKernel(root: string, progress: (msg: string) => void
   await fs.rm(work, { recursive: true, force: true });
   await fs.mkdir(work, { recursive: true });
   try {
-    let deb = process.env.WORLD_RUNTIME_MICROVM_KERNEL_DEB;
+    let deb = env('WORLD_RUNTIME_MICROVM_KERNEL_DEB');
     if (!deb) {
       const archived = (await fs.readdir('/var/cache/apt/archives').catch(() => [] as string[])).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
       if (archived) deb = path.join('/var/cache/apt/archives', archived);

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
-import { DriverError } from '../../core/errors.js';
+import { DriverError } from '../../base/errors.js';
 import { DEFAULT_MAX_LINE_BYTES, JsonLineReader } from '../lines.js';
 
 type Pending = { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void };

@@ -6,7 +6,7 @@ import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fs, constants as fsc } from 'node:fs';
 import path from 'node:path';
-import { DriverError } from '../../core/errors.js';
+import { DriverError } from '../../base/errors.js';
 
 export interface RunToolResult {
   stdout: string;

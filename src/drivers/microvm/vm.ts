@@ -13,9 +13,10 @@ import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import { DriverError } from '../../core/errors.js';
+import { DriverError } from '../../base/errors.js';
 import { AgentClient, Qmp } from './qmp.js';
 import { sleep, sparseCopy, Tail } from './util.js';
+import { env } from '../../base/config.js';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -59,7 +60,7 @@ export const KERNEL_CMDLINE = 'console=ttyS0 panic=-1 reboot=t quiet nokaslr tsc
 
 /** The guest CPU model: the host's under KVM; under TCG `max` unless WORLD_RUNTIME_MICROVM_CPU says otherwise. */
 export function cpuModel(accel: Accel): string {
-  return accel === 'kvm' ? 'host' : (process.env.WORLD_RUNTIME_MICROVM_CPU ?? 'max');
+  return accel === 'kvm' ? 'host' : (env('WORLD_RUNTIME_MICROVM_CPU') ?? 'max');
 }
 
 export function qemuArgs(c: VmConfig): string[] {

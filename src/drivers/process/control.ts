@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type Server, type Socket, createServer } from 'node:net';
 import { debuglog } from 'node:util';
-import { DriverError } from '../../core/errors.js';
+import { DriverError } from '../../base/errors.js';
 import { DEFAULT_MAX_LINE_BYTES, JsonLineReader } from '../lines.js';
 
 export interface AgentError {

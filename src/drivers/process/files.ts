@@ -4,7 +4,7 @@
  * larger than a chunk, the host never rebuilds a growing string, and time and memory are linear in the
  * file's size. A write lands in a temporary file that is renamed into place only when complete.
  */
-import { InvalidArgumentError } from '../../core/errors.js';
+import { InvalidArgumentError } from '../../base/errors.js';
 
 /** Bytes per message (base64 makes it 256 KiB on the wire). */
 export const FILE_CHUNK_BYTES = 192 * 1024;

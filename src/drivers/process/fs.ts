@@ -12,8 +12,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statfsSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DriverError, IsolationUnavailableError } from '../../core/errors.js';
-import type { FsBackend } from '../../core/types.js';
+import { DriverError, IsolationUnavailableError } from '../../base/errors.js';
+import type { FsBackend } from '../../base/types.js';
 import type { IsolationChoice } from './isolation.js';
 
 export type FsKind = Exclude<FsBackend, 'auto'>;

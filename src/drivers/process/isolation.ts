@@ -13,8 +13,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { arch } from 'node:os';
-import { IsolationUnavailableError } from '../../core/errors.js';
-import type { Isolation } from '../../core/types.js';
+import { IsolationUnavailableError } from '../../base/errors.js';
+import type { Isolation } from '../../base/types.js';
 
 export type ResolvedIsolation = Exclude<Isolation, 'auto'>;
 

@@ -4,7 +4,7 @@
  * its way: a snapshot exists from the instant of its fork, before it has connected), its tree, and the id
  * its keeper knows it by.
  */
-import { DiskFullError, DriverError, FileNotFoundError, ForkRefusedError, InvalidArgumentError, WorldFailedError } from '../../core/errors.js';
+import { DiskFullError, DriverError, FileNotFoundError, ForkRefusedError, InvalidArgumentError, WorldFailedError } from '../../base/errors.js';
 import type { SnapshotHandle, WorldHandle } from '../driver.js';
 import { type AgentConnection, AgentRequestError } from './control.js';
 import type { Tree } from './tree.js';

@@ -8,12 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DriverError } from '../../core/errors.js';
-import type { FsBackend, Isolation } from '../../core/types.js';
+import { DriverError } from '../../base/errors.js';
+import type { FsBackend, Isolation } from '../../base/types.js';
 import { openCgroups, type RuntimeCgroups } from './cgroup.js';
 import { chooseFs, type FsChoice } from './fs.js';
 import { chooseIsolation, chooseUidBase, type IsolationChoice } from './isolation.js';
 import { liveRuntimes, sweepHome } from './sweep.js';
+import { env } from '../../base/config.js';
 
 export interface Home {
   isolation: IsolationChoice;
@@ -29,7 +30,7 @@ export interface Home {
 }
 
 export function findPython(explicit?: string): string {
-  const wanted = explicit ?? process.env.WORLD_RUNTIME_PYTHON;
+  const wanted = explicit ?? env('WORLD_RUNTIME_PYTHON');
   if (wanted) return wanted;
   // A version manager's shim adds ~100 ms per start; the system interpreter also lives under /usr, which
   // every world sees read-only.

@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { debuglog } from 'node:util';
-import { DriverError } from '../../core/errors.js';
+import { DriverError } from '../../base/errors.js';
 import type { RuntimeCgroups } from './cgroup.js';
 import type { AgentConnection, ControlServer } from './control.js';
 import type { FsChoice } from './fs.js';

@@ -3,7 +3,7 @@
  * What a route is: a method, an OpenAPI path template, how its body comes, and a `decode` that turns the
  * request into one `WorldAction`. Routes never touch the runtime and never choose a status code.
  */
-import { InvalidArgumentError } from '../../core/errors.js';
+import { InvalidArgumentError } from '../../base/errors.js';
 import { checkMetadata } from '../../core/options.js';
 import type { WorldAction } from '../actions.js';
 

@@ -4,8 +4,8 @@
  * push-down events (`GET /v1/verses`, `GET /v1/verses/{event}`), run code in several verses at once
  * (`POST /v1/verses/{event}/execute`), and resolve an event by oracle (`POST /v1/verses/{event}/pull-up`).
  */
-import { InvalidArgumentError } from '../../core/errors.js';
-import type { Trit } from '../../core/types.js';
+import { InvalidArgumentError } from '../../base/errors.js';
+import type { Trit } from '../../base/types.js';
 import type { ActionOf } from '../actions.js';
 import { param, pick, type Route } from './route.js';
 
