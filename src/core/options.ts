@@ -66,7 +66,7 @@ export function normalizeOpen(options: OpenOptions = {}): NormalOpenOptions {
   rejectUnknown('pool', pool, ['worlds', 'branchesPerSnapshot']);
   return {
     home: options.home ? resolve(options.home) : defaultHome(),
-    driver: oneOf('driver', options.driver, ['process', 'microvm', 'morph'], 'process'),
+    driver: oneOf('driver', options.driver, ['process', 'microvm'], 'process'),
     isolation: oneOf('isolation', options.isolation, ['auto', 'world', 'tree', 'none'], 'auto'),
     fs: oneOf('fs', options.fs, ['auto', 'btrfs', 'overlay', 'copy'], 'auto'),
     record: options.record ?? true,

@@ -355,7 +355,5 @@ async function openDriver(opts: NormalOpenOptions): Promise<Driver> {
       const { MicrovmDriver } = await import('../drivers/microvm/index.js');
       return new MicrovmDriver({ home: opts.home, onProgress: (m) => opts.warn(`world-runtime microvm: ${m}`) });
     }
-    default:
-      throw new DriverError(`driver '${opts.driver}' is not available in this build (the morph driver is not written yet)`);
   }
 }

@@ -1,9 +1,29 @@
 /**
  * @module
- * The contract every driver (process, microvm, morph) implements. A driver knows worlds and snapshots as
- * opaque handles; it knows nothing of the ledger, the record or verses (DESIGN §4).
+ * The contract every driver (process, microvm; remote engines later) implements. A driver knows worlds and
+ * snapshots as opaque handles; it knows nothing of the ledger, the record or verses, which `core/` ties to
+ * worlds (docs/architecture.md). test/drivers/contract/ runs one suite against every driver; what a driver
+ * cannot do is skipped there with the reason.
+ *
+ * The rules every driver keeps:
+ * - **Errors.** Everything a driver throws is a `WorldRuntimeError` (base/errors.ts): a handle the driver
+ *   does not know (never made, or destroyed) → `WorldNotFoundError` / `SnapshotNotFoundError`; a world whose
+ *   process or VM died → `WorldFailedError`; `readFile` of a path that is not there → `FileNotFoundError`;
+ *   a write past the world's disk → `DiskFullError`; a bad path or argument → `InvalidArgumentError`;
+ *   anything else of the engine → `DriverError` with the engine's message.
+ * - **Destroy is idempotent.** `destroyWorld`/`destroySnapshot` of a handle already destroyed, or never known,
+ *   resolve; they never throw for what the world did, and leave nothing of it running.
+ * - **Listeners add up.** `onWorldExit` adds a listener; every listener hears every unasked exit, once.
+ * - **Timeouts.** `exec` and `run` without `timeoutMs` stop after {@link DEFAULT_TIMEOUT_MS}. A timed-out
+ *   `run` resolves with `timedOut: true`; a timed-out `exec` resolves with an `error` of type `TimeoutError`
+ *   (the world lives on) or, when the code will not stop, the world is killed and the call rejects with
+ *   `WorldFailedError`.
+ * - **After `close()`** every world and snapshot is gone; calls reject with `RuntimeClosedError`.
  */
 import type { ExecOptions, ExecResult, RunOptions, RunResult } from '../base/types.js';
+
+/** Timeout of `exec` and `run` when the caller gives none: 5 minutes. */
+export const DEFAULT_TIMEOUT_MS = 300_000;
 
 export interface WorldHandle {
   /** Driver-chosen id, unique within one runtime. */
