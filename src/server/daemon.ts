@@ -27,6 +27,7 @@ import type { HealthReply } from './results.js';
 import { ensureToken } from './token.js';
 import { VERSION } from './version.js';
 import { env } from '../base/config.js';
+import { E2bCompat } from '../compat/e2b/index.js';
 
 export interface DaemonOptions {
   /** State directory. @default $WORLD_RUNTIME_HOME, else ~/.world-runtime */
@@ -91,6 +92,7 @@ export class Daemon {
     readonly paths: HomePaths,
     readonly tcpUrl: string | null,
     private readonly servers: Server[],
+    private readonly e2b?: E2bCompat,
   ) {}
 
   get socketPath(): string {
@@ -153,7 +155,8 @@ export class Daemon {
       }
 
       const executor = new Executor(runtime, { maxWorlds, socketPath: paths.socket, tcpUrl });
-      const handlerOptions = { executor, tokens, maxBodyBytes, log };
+      const e2b = tcpServer ? new E2bCompat({ runtime, tokens, maxWorlds, maxBodyBytes, log }) : undefined;
+      const handlerOptions = { executor, tokens, maxBodyBytes, log, e2b };
       unix.on('request', createHandler(handlerOptions, 'unix'));
       tcpServer?.on('request', createHandler(handlerOptions, 'tcp'));
       // Exec may run for minutes: no server-side request or socket timeouts beyond the headers'.
@@ -169,7 +172,7 @@ export class Daemon {
           mode: 0o600,
         },
       );
-      return new Daemon(runtime, paths, tcpUrl, servers);
+      return new Daemon(runtime, paths, tcpUrl, servers, e2b);
     } catch (err) {
       await Promise.all(servers.map(closeServer));
       rmSync(paths.socket, { force: true });
@@ -184,6 +187,7 @@ export class Daemon {
     this.closing ??= (async () => {
       const stopped = Promise.all(this.servers.map(closeServer));
       try {
+        await this.e2b?.close();
         await this.runtime.close();
       } finally {
         // Requests still open (a long exec) ended with the runtime; cut what is left.

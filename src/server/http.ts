@@ -9,6 +9,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidArgumentError } from '../base/errors.js';
+import { type E2bCompat, isE2bPath } from '../compat/e2b/index.js';
 import { STREAMING_ACTIONS, type WorldAction } from './actions.js';
 import { DEFAULT_MAX_BODY_BYTES } from './defaults.js';
 import type { Executor } from './execute.js';
@@ -29,6 +30,8 @@ export interface HandlerOptions {
   maxBodyBytes?: number;
   /** One line per request, for the daemon log. @default none */
   log?: (line: string) => void;
+  /** The E2B-compatible API, served under /e2b on TCP (src/compat/e2b). */
+  e2b?: E2bCompat;
 }
 
 const router = new Router(ROUTES);
@@ -42,7 +45,8 @@ export function createHandler(options: HandlerOptions, transport: Transport): (r
   return (req, res) => {
     const t0 = performance.now();
     res.on('error', () => {}); // a client that went away is not the daemon's problem
-    handle(req, res, options.executor, transport, tokens, maxBody)
+    const e2b = transport === 'tcp' && isE2bPath(req.url) ? options.e2b : undefined;
+    (e2b ? e2b.handle(req, res) : handle(req, res, options.executor, transport, tokens, maxBody))
       .catch((err: unknown) => {
         // Reached only when writing itself failed; answer if we still can.
         if (!res.headersSent) writeReply(res, errorReply(err));
