@@ -42,6 +42,14 @@ export interface ControlRequest {
   maxBodyBytes: number;
 }
 
+function decode(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new ApiError(400, `malformed URL encoding in ${JSON.stringify(part)}`);
+  }
+}
+
 export async function handleControl(sb: Sandboxes, c: ControlRequest): Promise<void> {
   const { method, path } = c;
   const body = async () => jsonObject(method === 'GET' || method === 'DELETE' ? Buffer.alloc(0) : await readBody(c.req, c.maxBodyBytes));
@@ -51,11 +59,11 @@ export async function handleControl(sb: Sandboxes, c: ControlRequest): Promise<v
   if (method === 'GET' && path === '/v2/sandboxes') return list(sb, c, false);
   if (method === 'GET' && path === '/snapshots') return listSnapshots(sb, c);
   let m = /^\/templates\/([^/]+)$/.exec(path);
-  if (m && method === 'DELETE') return deleteTemplate(sb, c, decodeURIComponent(m[1] as string));
+  if (m && method === 'DELETE') return deleteTemplate(sb, c, decode(m[1] as string));
   for (const [re, why] of UNSUPPORTED) if (re.test(path)) throw new ApiError(400, `${method} ${path}: ${why}`);
   m = /^\/(?:v2\/)?sandboxes\/([^/]+)(\/[a-z]+)?$/.exec(path);
   if (!m) throw new ApiError(404, `world-runtime's E2B API has no ${method} ${path}`);
-  const id = decodeURIComponent(m[1] as string);
+  const id = decode(m[1] as string);
   const action = m[2] ?? '';
   const rec = sb.get(id);
   switch (`${method} ${action}`) {

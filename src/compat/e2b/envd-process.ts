@@ -37,8 +37,9 @@ function endEvent(exit: ExitInfo): Json {
 }
 
 /** Stream a process's output from the given offsets until it ends, the client leaves, or the timeout. */
-function follow(rec: SandboxRecord, world: World, req: IncomingMessage, pid: number, offsets: [number, number], stream: ServerStream, killAtTimeout: boolean): void {
+function follow(rec: SandboxRecord, world: World, req: IncomingMessage, pid: number, uid: string, offsets: [number, number], stream: ServerStream, killAtTimeout: boolean): void {
   const poller = rec.pollerFor(world);
+  let exited = false;
   const sub: ProcessSub = {
     kind: 'process',
     pid,
@@ -46,6 +47,7 @@ function follow(rec: SandboxRecord, world: World, req: IncomingMessage, pid: num
     errOff: offsets[1],
     onData: (s, data) => stream.send({ event: { data: { [s]: data.toString('base64') } } }),
     onExit: (exit) => {
+      exited = true;
       stream.send(endEvent(exit));
       stream.end();
     },
@@ -56,21 +58,22 @@ function follow(rec: SandboxRecord, world: World, req: IncomingMessage, pid: num
   const timeout = timeoutOf(req);
   const deadline = timeout
     ? setTimeout(() => {
-        if (killAtTimeout && world.state === 'running') guestCall(world, 'signal', { pid, signal: 9 }).catch(() => {});
+        if (killAtTimeout && !exited && world.state === 'running') guestCall(world, 'signal', { pid, uid, signal: 9 }).catch(() => {});
         stream.end(new ConnectError('deadline_exceeded', `the command reached its timeout of ${timeout} ms${killAtTimeout ? ' and was killed' : ''}`));
       }, timeout)
     : undefined;
   rec.procFollowers.set(pid, (rec.procFollowers.get(pid) ?? 0) + 1);
   stream.onClose(() => {
     clearInterval(keepalive);
-    clearTimeout(deadline);
+    // The client gives up at the same timeout and may leave first: the command is killed all the same.
+    if (!killAtTimeout || exited) clearTimeout(deadline);
     poller.remove(sub);
     const left = (rec.procFollowers.get(pid) ?? 1) - 1;
     if (left > 0) rec.procFollowers.set(pid, left);
     else {
       rec.procFollowers.delete(pid);
       // Output of an ended command nobody follows any more is dropped; a running one keeps going.
-      if (world.state === 'running') guestCall(world, 'forget', { pid }).catch(() => {});
+      if (world.state === 'running') guestCall(world, 'forget', { pid, uid }).catch(() => {});
     }
   });
   poller.add(sub);
@@ -93,16 +96,16 @@ export async function start({ rec, req, msg }: RpcCall, stream: ServerStream): P
     stdin: field(msg, 'stdin') === undefined ? true : bool(msg, 'stdin'),
   };
   const world = rec.running();
-  const { pid } = await guestCall<{ pid: number }>(world, 'spawn', args);
+  const { pid, uid } = await guestCall<{ pid: number; uid: string }>(world, 'spawn', args);
   stream.send({ event: { start: { pid } } });
-  follow(rec, world, req, pid, [0, 0], stream, true);
+  follow(rec, world, req, pid, uid, [0, 0], stream, true);
 }
 
 export async function connect({ rec, req, msg }: RpcCall, stream: ServerStream): Promise<void> {
   const world = rec.running();
-  const info = await guestCall<{ pid: number; sizes: [number, number] }>(world, 'pinfo', selector(msg));
+  const info = await guestCall<{ pid: number; uid: string; sizes: [number, number] }>(world, 'pinfo', selector(msg));
   stream.send({ event: { start: { pid: info.pid } } });
-  follow(rec, world, req, info.pid, info.sizes, stream, false);
+  follow(rec, world, req, info.pid, info.uid, info.sizes, stream, false);
 }
 
 /** The unary process methods; undefined for one this service does not have as unary. */

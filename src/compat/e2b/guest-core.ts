@@ -147,6 +147,7 @@ class Proc:
                 if fd is not None:
                     os.close(fd)
         self.pid = self.p.pid
+        self.uid = os.urandom(6).hex()
         self.fds = [os.open(p, os.O_RDONLY | os.O_CLOEXEC) for p in self.paths]
         self.exit = None
         self.exited_at = None
@@ -244,7 +245,7 @@ def _find(a):
                 return p
         raise Fault("not_found", "no running process with tag %r" % a["tag"])
     p = St.procs.get(a.get("pid"))
-    if p is None or p.poll() is not None:
+    if p is None or p.poll() is not None or a.get("uid", p.uid) != p.uid:
         raise Fault("not_found", "process with pid %s not found" % a.get("pid"))
     return p
 
@@ -262,12 +263,12 @@ def op_spawn(a, g):
     _reap()
     p = Proc(a)
     St.procs[p.pid] = p
-    return {"pid": p.pid}
+    return {"pid": p.pid, "uid": p.uid}
 
 
 def op_pinfo(a, g):
     p = _find(a)
-    return {"pid": p.pid, "sizes": p.sizes()}
+    return {"pid": p.pid, "uid": p.uid, "sizes": p.sizes()}
 
 
 def op_plist(a, g):
@@ -300,12 +301,10 @@ def op_signal(a, g):
 
 
 def op_forget(a, g):
-    p = St.procs.pop(a.get("pid"), None)
-    if p is not None:
-        if p.poll() is None:
-            St.procs[p.pid] = p
-        else:
-            p.forget()
+    p = St.procs.get(a.get("pid"))
+    if p is not None and a.get("uid", p.uid) == p.uid and p.poll() is not None:
+        del St.procs[p.pid]
+        p.forget()
     return {}
 
 

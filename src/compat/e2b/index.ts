@@ -22,6 +22,7 @@ import { ConnectError, parseMessage, ServerStream, toConnectError, writeUnary, w
 import { handleControl } from './control.js';
 import { download, filesystemUnary, upload, watchDir } from './envd-files.js';
 import { connect as connectProcess, processUnary, start, streamInput } from './envd-process.js';
+import { prepareGuest } from './guest.js';
 import { handleInterpreter } from './interpreter.js';
 import { ApiError, readBody, sendApiError, sendJson } from './rest.js';
 import { type SandboxRecord, Sandboxes } from './sandboxes.js';
@@ -61,6 +62,20 @@ function sameSecret(given: string | undefined, secret: Buffer): boolean {
   return g.length === secret.length && timingSafeEqual(g, secret);
 }
 
+/** After a 413, read and drop at most this much more of the body before cutting the connection. */
+const DRAIN_LIMIT_BYTES = 64 << 20;
+
+function drainThenAnswer(req: IncomingMessage, answer: () => void): void {
+  let dropped = 0;
+  req.removeAllListeners('data');
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > DRAIN_LIMIT_BYTES) req.socket.destroy();
+  });
+  req.once('end', answer);
+  req.resume();
+}
+
 const STREAMING = new Set(['process.Process/Start', 'process.Process/Connect', 'filesystem.Filesystem/WatchDir']);
 
 export class E2bCompat {
@@ -72,6 +87,7 @@ export class E2bCompat {
     this.log = opts.log ?? (() => {});
     this.keys = opts.tokens.map((t) => Buffer.from(t));
     this.sandboxes = new Sandboxes(opts.runtime, { maxWorlds: opts.maxWorlds, log: this.log });
+    prepareGuest();
   }
 
   /** Serve one request under `/e2b`. Never rejects: every failure becomes an answer. */
@@ -93,6 +109,11 @@ export class E2bCompat {
       if (e.status === 500) this.log(`e2b: ${req.method} ${req.url}: ${(err as Error)?.stack ?? String(err)}`);
       if (res.headersSent) {
         res.destroy();
+        return;
+      }
+      if (e.status === 413 && !req.complete) {
+        // Answer once the client has sent its body: cut off mid-upload, it could not read the 413.
+        drainThenAnswer(req, () => sendApiError(res, e));
         return;
       }
       // The body may be unread (a 401): do not let the connection parse it as the next request.

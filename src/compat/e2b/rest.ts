@@ -77,6 +77,7 @@ export function sendJson(res: ServerResponse, status: number, json: unknown, hea
 
 /** E2B's error body: `{code, message}`. */
 export function sendApiError(res: ServerResponse, err: ApiError): void {
+  if (err.status === 413) res.setHeader('connection', 'close');
   sendJson(res, err.status, { code: err.status, message: err.message }, err.headers);
 }
 
