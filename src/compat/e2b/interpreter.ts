@@ -105,13 +105,36 @@ async function execute(rec: SandboxRecord, req: IncomingMessage, res: ServerResp
   const env = envVars(body);
   const world = rec.running();
 
-  res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-  res.flushHeaders();
+  // A quick cell is answered in one write; a cell that streams output starts the answer with its first line.
+  let pending: string[] | null = [];
   const line = (obj: unknown) => {
-    if (!res.destroyed && !res.writableEnded) res.write(`${JSON.stringify(obj)}\n`);
+    if (res.destroyed || res.writableEnded) return;
+    if (pending) pending.push(`${JSON.stringify(obj)}\n`);
+    else res.write(`${JSON.stringify(obj)}\n`);
   };
-  const out = new Coalescer((stream, text) => line({ type: stream, text, timestamp: new Date().toISOString() }));
-  const keepalive = setInterval(() => line({ type: 'keepalive' }), KEEPALIVE_MS);
+  const stream = () => {
+    if (!pending || res.destroyed) return;
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    res.write(pending.join(''));
+    pending = null;
+  };
+  const finish = () => {
+    if (res.destroyed || res.writableEnded) return;
+    if (!pending) return void res.end();
+    const body = pending.join('');
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  const out = new Coalescer((s, text) => {
+    line({ type: s, text, timestamp: new Date().toISOString() });
+    stream();
+  });
+  const keepalive = setInterval(() => {
+    line({ type: 'keepalive' });
+    stream();
+  }, KEEPALIVE_MS);
+  // The headers must not wait for a long silent cell: the SDK gives up on an answer without them.
+  const headersBy = setTimeout(stream, 1000);
   const cut = () => res.destroy();
   rec.live.add(cut);
   req.socket.setNoDelay(true);
@@ -122,7 +145,7 @@ async function execute(rec: SandboxRecord, req: IncomingMessage, res: ServerResp
     if (answer.error) line({ type: 'error', ...answer.error });
     line({ type: 'number_of_executions', execution_count: answer.count });
     line({ type: 'end_of_execution' });
-    res.end();
+    finish();
   } catch (err) {
     out.flush();
     const e = toConnectError(err);
@@ -132,10 +155,11 @@ async function execute(rec: SandboxRecord, req: IncomingMessage, res: ServerResp
     }
     line({ type: 'error', name: 'WorldRuntimeError', value: e.message, traceback: '' });
     line({ type: 'end_of_execution' });
-    res.end();
+    finish();
   } finally {
     out.close();
     clearInterval(keepalive);
+    clearTimeout(headersBy);
     rec.live.delete(cut);
   }
 }
