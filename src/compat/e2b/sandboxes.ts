@@ -289,11 +289,12 @@ export class Sandboxes {
       if (rec.state === 'paused') return false;
       const world = rec.running();
       const snap = await world.snapshot(`e2b-pause-${rec.id}`);
-      this.endStreams(rec, new ConnectError('unavailable', `sandbox ${rec.id} was paused`));
-      await world.destroy().catch(() => {});
+      // Paused before the world goes, so no lookup meanwhile takes the ended world for a dead sandbox.
       rec.world = null;
       rec.pausedAs = snap;
       rec.state = 'paused';
+      this.endStreams(rec, new ConnectError('unavailable', `sandbox ${rec.id} was paused`));
+      await world.destroy().catch(() => {});
       this.opts.log(`e2b: sandbox ${rec.id} paused (snapshot ${snap.id})`);
       return true;
     });

@@ -90,6 +90,44 @@ describe('the E2B surface under bad input', () => {
     assert.equal((await sbx.runCode('1 + 1')).text, '2', 'the sandbox is fine');
   });
 
+  it('serves the Connect methods the SDK does not call: StreamInput and the polled watchers', async () => {
+    const rpc = (path: string, json: unknown) => call(t, 'POST', `/e2b/${path}`, { json, headers: envd });
+    const started = await call(t, 'POST', '/e2b/process.Process/Start', {
+      body: frame(0, Buffer.from(JSON.stringify({ process: { cmd: '/bin/cat' }, stdin: true, tag: 'raw-cat' }))),
+      headers: { ...envd, 'content-type': 'application/connect+json', 'connect-timeout-ms': '300' },
+    });
+    assert.equal(started.status, 200);
+    const pid = JSON.parse(started.body.subarray(5, 5 + started.body.readUInt32BE(1)).toString()).event.start.pid;
+    assert.ok(pid > 0);
+    // The Start stream ended at its timeout and killed cat; start another one, kept by its tag, to feed.
+    const listed = await rpc('process.Process/List', {});
+    assert.ok(!listed.json.processes.some((p: { pid: number }) => p.pid === pid), 'killed at its timeout');
+
+    const w = await rpc('filesystem.Filesystem/CreateWatcher', { path: '/tmp' });
+    assert.equal(w.status, 200);
+    const watcherId = w.json.watcherId;
+    assert.equal((await call(t, 'POST', '/e2b/files?path=/tmp/seen.txt', { body: 'x', headers: { ...envd, 'content-type': 'application/octet-stream' } })).status, 200);
+    const evs = await rpc('filesystem.Filesystem/GetWatcherEvents', { watcherId });
+    assert.ok(
+      evs.json.events.some((ev: { name: string; type: string }) => ev.name === 'seen.txt' && ev.type === 'EVENT_TYPE_CREATE'),
+      JSON.stringify(evs.json),
+    );
+    assert.deepEqual((await rpc('filesystem.Filesystem/RemoveWatcher', { watcherId })).json, {});
+    assert.equal((await rpc('filesystem.Filesystem/GetWatcherEvents', { watcherId })).json.code, 'not_found');
+
+    const h = await sbx.commands.run('cat', { background: true, stdin: true });
+    const input = Buffer.concat([
+      frame(0, Buffer.from(JSON.stringify({ start: { process: { pid: h.pid } } }))),
+      frame(0, Buffer.from(JSON.stringify({ data: { input: { stdin: Buffer.from('one ').toString('base64') } } }))),
+      frame(0, Buffer.from(JSON.stringify({ keepalive: {} }))),
+      frame(0, Buffer.from(JSON.stringify({ data: { input: { stdin: Buffer.from('two').toString('base64') } } }))),
+    ]);
+    const si = await call(t, 'POST', '/e2b/process.Process/StreamInput', { body: input, headers: { ...envd, 'content-type': 'application/connect+json' } });
+    assert.equal(si.status, 200);
+    await sbx.commands.closeStdin(h.pid);
+    assert.equal((await h.wait()).stdout, 'one two');
+  });
+
   it('hostile code in the sandbox cannot take the daemon down', async () => {
     // The helper lives in the user's interpreter: code there may replace it or remove it, and gets it back.
     await sbx.runCode('import sys\nsys.modules["_wr_e2b"] = type("M", (), {"call": staticmethod(lambda *a: "not json")})');

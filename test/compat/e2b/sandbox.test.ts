@@ -113,6 +113,22 @@ describe('E2B control plane through the e2b SDK', () => {
     }
   });
 
+  it('onTimeout pause: the sandbox pauses at its timeout, and autoResume wakes it on traffic', async () => {
+    const s = await Sandbox.create({ lifecycle: { onTimeout: 'pause', autoResume: true } });
+    try {
+      const info = await s.getInfo();
+      assert.deepEqual(info.lifecycle, { onTimeout: 'pause', autoResume: true });
+      await s.files.write('before.txt', 'paused with me');
+      await s.setTimeout(500);
+      await waitFor('the sandbox to pause at its timeout', async () => (await s.getInfo()).state === 'paused', 15_000);
+      // Traffic to a paused sandbox with autoResume resumes it.
+      assert.equal(await s.files.read('before.txt'), 'paused with me');
+      assert.equal((await s.getInfo()).state, 'running');
+    } finally {
+      await s.kill();
+    }
+  });
+
   it('reports metrics from the runtime', async () => {
     const s = await Sandbox.create();
     try {
