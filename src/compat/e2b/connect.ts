@@ -173,6 +173,11 @@ export class ServerStream {
     return this.ended;
   }
 
+  /** Bytes written but not yet taken by the client. */
+  get backlog(): number {
+    return this.res.writableLength;
+  }
+
   onClose(fn: () => void): void {
     if (this.ended) fn();
     else this.closers.push(fn);

@@ -14,6 +14,7 @@ import { guestCall } from './guest.js';
 import type { ExitInfo, ProcessSub } from './poller.js';
 import type { SandboxRecord } from './sandboxes.js';
 
+const MAX_BACKLOG_BYTES = 8 << 20;
 const NO_PTY = 'world-runtime serves no pseudo-terminals: run the command without pty (commands.run streams its output)';
 
 interface Selector {
@@ -53,6 +54,8 @@ function follow(rec: SandboxRecord, world: World, req: IncomingMessage, pid: num
     },
     // The sandbox went away: cut the stream the way a dying sandbox does, so the SDK checks its health.
     onGone: (err) => (err.code === 'unavailable' ? stream.cut() : stream.end(err)),
+    // A client that does not read is not sent more (the output waits in the world's files).
+    full: () => stream.backlog > MAX_BACKLOG_BYTES,
   };
   const keepalive = setInterval(() => stream.send({ event: { keepalive: {} } }), keepaliveMs(req));
   const timeout = timeoutOf(req);

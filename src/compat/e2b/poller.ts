@@ -26,6 +26,8 @@ export interface ProcessSub {
   onExit(exit: ExitInfo): void;
   /** The sandbox or the process went away without an exit to report. */
   onGone(err: ConnectError): void;
+  /** True while the client has not taken what it was sent: no more is read for it until it does. */
+  full?(): boolean;
 }
 
 export interface GuestEvent {
@@ -53,6 +55,7 @@ export class Poller {
   private running = false;
   private stopped: ConnectError | null = null;
   private wake: (() => void) | null = null;
+  private kicked = false;
 
   constructor(private readonly world: World) {}
 
@@ -73,6 +76,7 @@ export class Poller {
   kick(): void {
     if (this.wake) this.wake();
     else if (!this.running) void this.loop();
+    else this.kicked = true;
   }
 
   /** End every subscription with `err`; the poller takes no more. */
@@ -92,7 +96,8 @@ export class Poller {
       while (this.subs.size > 0 && !this.stopped) {
         const busy = await this.round();
         if (this.stopped || this.subs.size === 0) break;
-        delay = busy ? 1 : Math.min(delay * 2, MAX_DELAY_MS);
+        delay = busy || this.kicked ? 1 : Math.min(delay * 2, MAX_DELAY_MS);
+        this.kicked = false;
         await new Promise<void>((resolve) => {
           const t = setTimeout(() => {
             this.wake = null;
@@ -114,7 +119,7 @@ export class Poller {
   /** One tick; true when anything came. */
   private async round(): Promise<boolean> {
     const subs = [...this.subs];
-    const procs = subs.filter((s): s is ProcessSub => s.kind === 'process');
+    const procs = subs.filter((s): s is ProcessSub => s.kind === 'process' && !s.full?.());
     const watches = subs.filter((s): s is WatchSub => s.kind === 'watch');
     let answer: TickAnswer;
     try {

@@ -258,6 +258,10 @@ export class Sandboxes {
   snapshot(rec: SandboxRecord, name: string | null): Promise<SnapshotRecord> {
     return rec.serial(async () => {
       const world = rec.running();
+      // A snapshot holds a frozen process: they are capped like worlds.
+      if (this.snapshots.size >= this.opts.maxWorlds) {
+        throw new ApiError(429, `world-runtime keeps at most ${this.opts.maxWorlds} snapshots (daemon option maxWorlds); delete one first`);
+      }
       const snapshot = await world.snapshot(name ?? undefined);
       const carried: Carried = { ...rec.carried, metadata: { ...rec.metadata }, envVars: { ...rec.envVars }, contexts: [...rec.contexts.values()] };
       const s: SnapshotRecord = { id: snapshot.id, name, snapshot, sandboxId: rec.id, carried, createdAt: new Date() };
