@@ -3,11 +3,8 @@
  * Calling `_wr_e2b` (guest-*.ts) in a world through `World.exec`: each call is one exec of a one-line
  * expression whose value (the repr of a JSON string) carries the answer, so nothing the call does lands in
  * the user's namespace and its answer is not held to the exec output cap. A world whose interpreter lost
- * the module (restarted code, `del sys.modules[...]`) gets it installed again, once per call.
+ * or replaced the module (`del sys.modules[...]`) gets it installed again, once per call.
  */
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { env as configEnv } from '../../base/config.js';
 import type { World } from '../../index.js';
 import { ConnectError, type ConnectCode, isConnectCode } from './connect.js';
 import { GUEST_CELL } from './guest-cell.js';
@@ -31,55 +28,11 @@ function expression(op: string, args: unknown, globals: boolean): string {
   return `__import__('sys').modules[${JSON.stringify(MODULE)}].call(${JSON.stringify(op)}, ${JSON.stringify(JSON.stringify(args))}${globals ? ', globals()' : ''})`;
 }
 
-/** The module compiled by the host's python3 (the one the process driver's worlds run), and its version. */
-interface Compiled {
-  version: string;
-  code: string;
-}
-
-let compiled: Promise<Compiled | null> | undefined;
-let compiledWorks = true;
-
-/**
- * Compiling the module takes a world ~5 ms (more on a busy machine), paid by every sandbox create: the host
- * compiles it once instead, and worlds whose Python is the same build load the marshalled code. Never
- * from a world: marshalled code is code, and one world's answer must not run in another.
- */
-function compileOnHost(): Promise<Compiled | null> {
-  compiled ??= new Promise((resolve) => {
-    const python = configEnv('WORLD_RUNTIME_PYTHON') ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
-    const script = "import base64,json,marshal,sys; src=sys.stdin.read(); print(json.dumps({'version': sys.version, 'code': base64.b64encode(marshal.dumps(compile(src, '<wr-e2b>', 'exec'))).decode()}))";
-    const child = execFile(python, ['-I', '-c', script], { timeout: 20_000, maxBuffer: 8 << 20 }, (err, stdout) => {
-      if (err) return resolve(null);
-      try {
-        const c = JSON.parse(stdout) as Compiled;
-        resolve(typeof c.version === 'string' && typeof c.code === 'string' ? c : null);
-      } catch {
-        resolve(null);
-      }
-    });
-    child.stdin?.on('error', () => {});
-    child.stdin?.end(SOURCE);
-  });
-  return compiled;
-}
-
-/** Start compiling now, so the first sandbox does not wait for it. */
-export function prepareGuest(): void {
-  void compileOnHost();
-}
-
-const MISMATCH = JSON.stringify(JSON.stringify({ ok: 'mismatch' }));
-
-function installCode(env: Record<string, string>, c: Compiled | null): string {
-  const init = `m.call('init', ${JSON.stringify(JSON.stringify({ env }))})`;
-  const code = c
-    ? `(__import__('marshal').loads(__import__('base64').b64decode(${JSON.stringify(c.code)})) if s.version == ${JSON.stringify(c.version)} else None)`
-    : `compile(${JSON.stringify(SOURCE)}, '<wr-e2b>', 'exec')`;
+function installCode(env: Record<string, string>): string {
   // Lambdas keep `sys`, `types` and the module out of the user's namespace.
   return (
-    `(lambda s, m: (lambda c: (s.modules.__setitem__(${JSON.stringify(MODULE)}, m), exec(c, m.__dict__), ${init})[2] if c is not None else ${MISMATCH})(${code}))` +
-    `(__import__('sys'), __import__('types').ModuleType(${JSON.stringify(MODULE)}))`
+    `(lambda s, m: (s.modules.__setitem__(${JSON.stringify(MODULE)}, m), exec(compile(${JSON.stringify(SOURCE)}, '<wr-e2b>', 'exec'), m.__dict__), ` +
+    `m.call('init', ${JSON.stringify(JSON.stringify({ env }))}))[2])(__import__('sys'), __import__('types').ModuleType(${JSON.stringify(MODULE)}))`
   );
 }
 
@@ -126,14 +79,13 @@ function decode(value: string | undefined): unknown {
   throw new ConnectError(code, typeof p.err?.message === 'string' ? p.err.message : 'the sandbox helper failed');
 }
 
-/** Install `_wr_e2b` in a fresh world (and set the sandbox's environment variables). */
+/**
+ * Install `_wr_e2b` in a world (and set environment variables). Compiling it takes a few ms, paid once per
+ * daemon: sandboxes are branches of a template world that has it (sandboxes.ts), and again only where code
+ * in a world removed it.
+ */
 export async function installGuest(world: World, env: Record<string, string>): Promise<void> {
-  const c = compiledWorks ? await compileOnHost() : null;
-  let r = await world.exec(installCode(env, c), { timeoutMs: GUEST_TIMEOUT_MS });
-  if (c && !r.error && decode(r.value) === 'mismatch') {
-    compiledWorks = false; // the worlds run another Python build (microvm guests): compile in each
-    r = await world.exec(installCode(env, null), { timeoutMs: GUEST_TIMEOUT_MS });
-  }
+  const r = await world.exec(installCode(env), { timeoutMs: GUEST_TIMEOUT_MS });
   if (r.error) throw new ConnectError('internal', `cannot install the sandbox helper: ${r.error.type}: ${r.error.message}`);
   decode(r.value);
 }
@@ -156,6 +108,8 @@ export async function guestCall<T>(world: World, op: string, args: unknown, opts
       : {}),
   };
   for (let attempt = 0; ; attempt++) {
+    streamed.stdout = 0;
+    streamed.stderr = 0;
     const r = await world.exec(code, execOpts);
     if (onOutput) {
       if (r.stdout.length > streamed.stdout) onOutput('stdout', r.stdout.slice(streamed.stdout));

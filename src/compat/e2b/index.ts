@@ -22,7 +22,6 @@ import { ConnectError, parseMessage, ServerStream, toConnectError, writeUnary, w
 import { handleControl } from './control.js';
 import { download, filesystemUnary, upload, watchDir } from './envd-files.js';
 import { connect as connectProcess, processUnary, start, streamInput } from './envd-process.js';
-import { prepareGuest } from './guest.js';
 import { handleInterpreter } from './interpreter.js';
 import { ApiError, readBody, sendApiError, sendJson } from './rest.js';
 import { type SandboxRecord, Sandboxes } from './sandboxes.js';
@@ -87,7 +86,6 @@ export class E2bCompat {
     this.log = opts.log ?? (() => {});
     this.keys = opts.tokens.map((t) => Buffer.from(t));
     this.sandboxes = new Sandboxes(opts.runtime, { maxWorlds: opts.maxWorlds, log: this.log });
-    prepareGuest();
   }
 
   /** Serve one request under `/e2b`. Never rejects: every failure becomes an answer. */

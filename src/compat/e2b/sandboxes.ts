@@ -154,36 +154,24 @@ export class Sandboxes {
   /** A new sandbox from a default template, or from a snapshot taken here. */
   async create(templateId: string, opts: { timeoutS: number; metadata: Record<string, string>; envVars: Record<string, string>; autoPause: boolean; autoResume: boolean }): Promise<SandboxRecord> {
     this.ensureRoom(1);
-    let world: World;
-    let carried: Carried;
     const snap = this.snapshotByRef(templateId);
-    if (snap) {
-      [world] = (await this.runtime.branch(snap.snapshot, 1)) as [World];
-      carried = { ...snap.carried, metadata: { ...opts.metadata }, envVars: { ...snap.carried.envVars, ...opts.envVars }, templateId: snap.id };
-      if (Object.keys(opts.envVars).length > 0) {
-        try {
-          await installGuestEnv(world, opts.envVars);
-        } catch (err) {
-          await world.destroy().catch(() => {});
-          throw err;
-        }
-      }
-    } else if (DEFAULT_TEMPLATES.includes(templateId)) {
-      [world] = (await this.runtime.branch(await this.template(), 1)) as [World];
-      carried = { templateId, metadata: { ...opts.metadata }, envVars: { ...opts.envVars }, contexts: [] };
-      if (Object.keys(opts.envVars).length > 0) {
-        try {
-          await installGuestEnv(world, opts.envVars);
-        } catch (err) {
-          await world.destroy().catch(() => {});
-          throw err;
-        }
-      }
-    } else {
+    if (!snap && !DEFAULT_TEMPLATES.includes(templateId)) {
       throw new ApiError(
         400,
         `template "${templateId}" is not available: world-runtime serves the default templates (${DEFAULT_TEMPLATES.join(', ')}) and snapshots taken here, and builds no templates`,
       );
+    }
+    const [world] = (await this.runtime.branch(snap ? snap.snapshot : await this.template(), 1)) as [World];
+    const carried: Carried = snap
+      ? { ...snap.carried, templateId: snap.id, metadata: { ...opts.metadata }, envVars: { ...snap.carried.envVars, ...opts.envVars } }
+      : { templateId, metadata: { ...opts.metadata }, envVars: { ...opts.envVars }, contexts: [] };
+    if (Object.keys(opts.envVars).length > 0) {
+      try {
+        await setEnv(world, opts.envVars);
+      } catch (err) {
+        await world.destroy().catch(() => {});
+        throw err;
+      }
     }
     const rec = new SandboxRecord(e2bId(), world, randomBytes(32).toString('hex'), carried, new Date(), opts.timeoutS);
     rec.autoPause = opts.autoPause;
@@ -381,8 +369,8 @@ export class Sandboxes {
   }
 }
 
-/** Extra environment variables for a sandbox made from a snapshot (its interpreter already has the rest). */
-async function installGuestEnv(world: World, env: Record<string, string>): Promise<void> {
+/** The sandbox's environment variables, in its interpreter (commands inherit them from there). */
+async function setEnv(world: World, env: Record<string, string>): Promise<void> {
   const code = `__import__('os').environ.update(__import__('json').loads(${JSON.stringify(JSON.stringify(env))}))`;
   const r = await world.exec(code);
   if (r.error) throw new ApiError(500, `cannot set the sandbox's environment variables: ${r.error.message}`);
