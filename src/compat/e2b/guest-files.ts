@@ -146,7 +146,8 @@ def op_write(a, g):
     first = bool(a.get("first"))
     if first:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if first else os.O_APPEND)
+    # O_NONBLOCK: a FIFO without a reader refuses at once instead of holding the world.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK | (os.O_TRUNC if first else os.O_APPEND)
     fd = os.open(path, flags, 0o644)
     try:
         view = memoryview(base64.b64decode(a.get("d") or ""))

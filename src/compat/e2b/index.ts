@@ -23,7 +23,7 @@ import { handleControl } from './control.js';
 import { download, filesystemUnary, upload, watchDir } from './envd-files.js';
 import { connect as connectProcess, processUnary, start, streamInput } from './envd-process.js';
 import { handleInterpreter } from './interpreter.js';
-import { ApiError, readBody, sendApiError, sendJson } from './rest.js';
+import { ApiError, apiError, readBody, sendApiError, sendJson } from './rest.js';
 import { type SandboxRecord, Sandboxes } from './sandboxes.js';
 
 export const PREFIX = '/e2b';
@@ -103,7 +103,7 @@ export class E2bCompat {
         await this.sandboxTraffic(req, res, sandboxId, method, path, url.searchParams);
       }
     } catch (err) {
-      const e = err instanceof ApiError ? err : new ApiError(500, `world-runtime: ${(err as Error)?.message ?? String(err)}`);
+      const e = err instanceof ApiError ? err : apiError(err);
       if (e.status === 500) this.log(`e2b: ${req.method} ${req.url}: ${(err as Error)?.stack ?? String(err)}`);
       if (res.headersSent) {
         res.destroy();

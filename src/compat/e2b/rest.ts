@@ -17,6 +17,14 @@ export class ApiError extends Error {
   }
 }
 
+/** A world-runtime error as the status E2B's API would answer for the same trouble. */
+export function apiError(err: unknown): ApiError {
+  const code = (err as { code?: unknown })?.code;
+  const message = `world-runtime: ${(err as Error)?.message ?? String(err)}`;
+  const status: Record<string, number> = { FORK_REFUSED: 409, WRONG_STATE: 409, WORLD_FAILED: 502, CAPACITY: 429, DISK_FULL: 507, INVALID_ARGUMENT: 400, RUNTIME_CLOSED: 503 };
+  return new ApiError(typeof code === 'string' ? (status[code] ?? 500) : 500, message);
+}
+
 /** Read the whole body, refusing (413) past `limit` bytes; a client that disconnects rejects. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);

@@ -11,7 +11,7 @@ import type { Snapshot, World, WorldRuntime } from '../../index.js';
 import { ConnectError } from './connect.js';
 import { installGuest } from './guest.js';
 import { Poller } from './poller.js';
-import { ApiError } from './rest.js';
+import { ApiError, apiError } from './rest.js';
 
 /** What the SDK is told envd is: 0.6.4 unlocks every feature the SDK gates (all served, docs/e2b.md). */
 export const ENVD_VERSION = '0.6.4';
@@ -225,7 +225,7 @@ export class Sandboxes {
       try {
         worlds = await this.runtime.branch(world, n);
       } catch (err) {
-        const e = new ApiError(500, `fork failed: ${(err as Error).message}`);
+        const e = apiError(err);
         return Array.from({ length: count }, () => e);
       }
       const now = new Date();

@@ -97,6 +97,29 @@ describe('snapshots and forks through the SDKs', () => {
     assert.equal((await src.commands.run('ls only-in-* 2>/dev/null | wc -l')).stdout, '0\n');
   });
 
+  it('a sandbox that cannot be forked (a thread is running) answers an error per fork, and the SDK returns them', async () => {
+    const src = await create();
+    await src.runCode('import threading, time\nstop = threading.Event()\nthreading.Thread(target=stop.wait).start()');
+    const results = await src.fork({ count: 2 });
+    assert.equal(results.length, 2);
+    for (const r of results) {
+      assert.ok(r instanceof SandboxError && !(r instanceof Sandbox), `expected an error, got ${r}`);
+      assert.match(r.message, /threads alive/);
+    }
+    const snap = await src.createSnapshot().then(
+      () => null,
+      (err: Error) => err,
+    );
+    assert.ok(snap instanceof SandboxError, String(snap));
+    assert.equal(snap.statusCode, 409);
+    await src.runCode('stop.set()');
+    // Joined: the sandbox forks again.
+    await src.runCode('import time\nwhile threading.active_count() > 1: time.sleep(0.01)');
+    const [again] = await src.fork();
+    assert.ok(again instanceof Sandbox);
+    made.push(again);
+  });
+
   it('a fork has its own access token: one sandbox token does not reach another sandbox', async () => {
     const src = await create();
     const [f] = await src.fork();
