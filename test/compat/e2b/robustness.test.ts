@@ -56,6 +56,27 @@ describe('the E2B surface under bad input', () => {
     assert.equal((await call({ socket: e.d.socket } as never, 'GET', '/e2b/v2/sandboxes')).status, 404);
   });
 
+  it('serves the v1 routes the SDK no longer calls: create, list, resume, refresh', async () => {
+    const key = { 'x-api-key': e.key };
+    const made = await call(t, 'POST', '/e2b/sandboxes', { json: { templateID: 'base', metadata: { v: '1' } }, headers: key });
+    assert.equal(made.status, 201);
+    assert.deepEqual(Object.keys(made.json).sort(), ['clientID', 'domain', 'envdAccessToken', 'envdVersion', 'sandboxID', 'templateID', 'trafficAccessToken']);
+    const id = made.json.sandboxID;
+    const listed = await call(t, 'GET', `/e2b/sandboxes?metadata=${encodeURIComponent('v=1')}`, { headers: key });
+    assert.deepEqual(
+      listed.json.map((x: { sandboxID: string }) => x.sandboxID),
+      [id],
+    );
+    assert.equal((await call(t, 'POST', `/e2b/sandboxes/${id}/refreshes`, { json: { duration: 600 }, headers: key })).status, 204);
+    assert.equal((await call(t, 'POST', `/e2b/sandboxes/${id}/resume`, { json: {}, headers: key })).status, 409, 'it is running');
+    assert.equal((await call(t, 'POST', `/e2b/sandboxes/${id}/pause`, { json: {}, headers: key })).status, 204);
+    const resumed = await call(t, 'POST', `/e2b/sandboxes/${id}/resume`, { json: { timeout: 60 }, headers: key });
+    assert.equal(resumed.status, 201);
+    assert.equal(resumed.json.sandboxID, id);
+    assert.equal((await call(t, 'DELETE', `/e2b/sandboxes/${id}`, { headers: key })).status, 204);
+    assert.equal((await call(t, 'DELETE', `/e2b/sandboxes/${id}`, { headers: key })).json.code, 404);
+  });
+
   it('sandbox traffic needs the sandbox token; a dead or unknown sandbox is 502', async () => {
     const noToken = await call(t, 'GET', '/e2b/health', { headers: { 'e2b-sandbox-id': sbx.sandboxId, 'e2b-sandbox-port': '49983' } });
     assert.equal(noToken.status, 401);
