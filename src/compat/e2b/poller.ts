@@ -79,6 +79,10 @@ export class Poller {
     else this.kicked = true;
   }
 
+  get isStopped(): boolean {
+    return this.stopped !== null;
+  }
+
   /** End every subscription with `err`; the poller takes no more. */
   stop(err: ConnectError): void {
     this.stopped ??= err;
@@ -94,7 +98,14 @@ export class Poller {
     let delay = 1;
     try {
       while (this.subs.size > 0 && !this.stopped) {
-        const busy = await this.round();
+        let busy = false;
+        try {
+          busy = await this.round();
+        } catch (err) {
+          // An answer of the wrong shape (the world's code tampered with the helper): end, do not throw.
+          this.stop(new ConnectError('internal', `the sandbox helper gave a malformed answer: ${(err as Error).message}`));
+          break;
+        }
         if (this.stopped || this.subs.size === 0) break;
         delay = busy || this.kicked ? 1 : Math.min(delay * 2, MAX_DELAY_MS);
         this.kicked = false;

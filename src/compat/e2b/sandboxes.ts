@@ -86,7 +86,7 @@ export class SandboxRecord {
   }
 
   pollerFor(world: World): Poller {
-    this.poller ??= new Poller(world);
+    if (!this.poller || this.poller.isStopped) this.poller = new Poller(world);
     return this.poller;
   }
 }
