@@ -52,8 +52,6 @@ export interface Command {
   options?: OptionSpec;
   /** Option lines and notes for `--help`. */
   help?: string;
-  /** Does this command need the daemon? (Most do; serve, demo and the placeholders do not.) */
-  local?: boolean;
   /** Resolve with the exit code. */
   run(ctx: Context, values: Values, positionals: string[]): Promise<number>;
 }

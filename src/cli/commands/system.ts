@@ -43,7 +43,6 @@ export const serve: Command = {
   name: 'serve',
   summary: 'run the daemon in the foreground (the CLI starts one by itself when needed)',
   usage: 'world-runtime serve [--listen 127.0.0.1:PORT] [--max-worlds N] [--driver process|microvm] [--isolation MODE] [--fs BACKEND] [--no-record]',
-  local: true,
   options: {
     listen: { type: 'string' },
     'max-worlds': { type: 'string' },
@@ -95,7 +94,6 @@ export const setup: Command = {
   name: 'setup',
   summary: 'prepare a driver: `setup microvm` fetches the guest kernel, builds the images and the template VM',
   usage: 'world-runtime setup microvm',
-  local: true,
   help: `Builds the microvm driver's assets in <home>/microvm (also done on first use): Debian's kernel package
 (apt-get download), an initramfs with the guest agent, a Python image, and a booted template VM whose
 snapshot every create clones. Idempotent: only what changed is rebuilt.`,
@@ -114,7 +112,6 @@ export const stop: Command = {
   name: 'stop',
   summary: 'stop the daemon of this home (worlds are destroyed)',
   usage: 'world-runtime stop',
-  local: true,
   async run(ctx, _v, pos) {
     need(pos, [], 0);
     let client: Awaited<ReturnType<typeof connect>>;
@@ -147,7 +144,6 @@ export const demo: Command = {
   name: 'demo',
   summary: 'a guided tour: create, snapshot, branch into verses, compare',
   usage: 'world-runtime demo',
-  local: true,
   async run(ctx, _v, pos) {
     need(pos, [], 0);
     const { runDemo } = await import('../demo.js');
