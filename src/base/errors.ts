@@ -73,12 +73,16 @@ export class SnapshotNotFoundError extends WorldRuntimeError {
   }
 }
 
-/** An operation that the object's current lifecycle state does not allow (e.g. exec on a destroyed world). */
+/**
+ * An operation that the object's current lifecycle state does not allow (e.g. exec on a destroyed world).
+ * `reason` says how it got there when that is known (a failed world's failure): it follows the id in the
+ * message and is `details.reason`; `details.id` is always the bare id.
+ */
 export class WrongStateError extends WorldRuntimeError {
   override name = 'WrongStateError';
-  constructor(what: string, id: string, operation: string, current: string, required: readonly string[]) {
-    super('WRONG_STATE', `cannot ${operation} ${what} ${id}: it is ${current} (needs ${required.join(' or ')})`, {
-      details: { id, operation, current, required },
+  constructor(what: string, id: string, operation: string, current: string, required: readonly string[], reason?: string) {
+    super('WRONG_STATE', `cannot ${operation} ${what} ${id}${reason ? ` (${reason})` : ''}: it is ${current} (needs ${required.join(' or ')})`, {
+      details: { id, operation, current, required, ...(reason ? { reason } : {}) },
     });
   }
 }

@@ -312,6 +312,10 @@ describe('HTTP API over the unix socket', () => {
       const after = await expectCall(t, 'POST', `/v1/worlds/${id}/exec`, '/v1/worlds/{id}/exec', 409, { json: { code: '1' } });
       assert.equal(after.json.error.code, 'WRONG_STATE');
       assert.equal(after.json.error.details.current, 'failed');
+      // The id is bare; why the world failed is a field of its own (and follows the id in the message).
+      assert.equal(after.json.error.details.id, id);
+      assert.equal(typeof after.json.error.details.reason, 'string');
+      assert.ok(after.json.error.message.includes(`${id} (${after.json.error.details.reason})`), after.json.error.message);
       assert.equal((await call(t, 'GET', `/v1/worlds/${id}`)).json.state, 'failed');
       await expectCall(t, 'DELETE', `/v1/worlds/${id}`, '/v1/worlds/{id}', 200);
     });
