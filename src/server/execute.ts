@@ -103,13 +103,17 @@ export class Executor {
     },
     'world.exec': async (a, io) => {
       const w = this.world(a.id, 'exec');
-      // World.exec checks the state synchronously: a wrong state throws before the stream commits to 200.
+      // World.exec checks the state too, but as an async function it refuses with a rejected promise, seen only
+      // after onStarted has committed a streaming reply to 200. Checking first makes a failed (or closing)
+      // world answer the same plain 409 (503) to the streaming and the plain call.
+      w.check('exec');
       const pending = w.exec(a.code, { ...(a.timeoutMs !== undefined ? { timeoutMs: a.timeoutMs } : {}), ...(io.onOutput ? { onOutput: io.onOutput } : {}) });
       io.onStarted?.();
       return execReply(await pending);
     },
     'world.run': async (a, io) => {
       const w = this.world(a.id, 'run');
+      w.check('run'); // as for exec: refuse before the stream commits
       const pending = w.run(a.command, {
         ...(a.cwd !== undefined ? { cwd: a.cwd } : {}),
         ...(a.env !== undefined ? { env: a.env } : {}),

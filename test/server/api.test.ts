@@ -317,6 +317,13 @@ describe('HTTP API over the unix socket', () => {
       assert.equal(typeof after.json.error.details.reason, 'string');
       assert.ok(after.json.error.message.includes(`${id} (${after.json.error.details.reason})`), after.json.error.message);
       assert.equal((await call(t, 'GET', `/v1/worlds/${id}`)).json.state, 'failed');
+      // Asked for a stream, the answer is the same plain 409, not a 200 stream with an error event.
+      for (const op of ['exec', 'run']) {
+        const json = op === 'exec' ? { code: '1' } : { command: 'true' };
+        const sse = await call(t, 'POST', `/v1/worlds/${id}/${op}`, { json, headers: { accept: 'text/event-stream' } });
+        assert.equal(sse.status, 409, `${op}: ${sse.text.slice(0, 200)}`);
+        assert.equal(sse.json.error.code, 'WRONG_STATE');
+      }
       await expectCall(t, 'DELETE', `/v1/worlds/${id}`, '/v1/worlds/{id}', 200);
     });
 
