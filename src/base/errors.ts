@@ -1,7 +1,9 @@
 /**
  * @module
  * Every error world-runtime throws. One root (`WorldRuntimeError`) with a stable `code`, so the daemon can
- * serialise an error and a client rebuild the same class (see `errorFromJSON`).
+ * serialise an error and a client rebuild the same class (see `errorFromJSON`). Failures of an HTTP request
+ * itself (no such route, a wrong token, a body too large) are not here: they are the daemon's own faults
+ * (src/server/reply.ts), with codes listed in src/protocol/wire.ts.
  */
 
 /** Stable machine-readable codes, one per leaf class. */
@@ -20,10 +22,11 @@ export type ErrorCode =
   | 'DISK_FULL'
   | 'DRIVER'
   | 'LEDGER'
-  | 'NOT_FOUND'
+  | 'RECORD_UNAVAILABLE'
   | 'FILE_NOT_FOUND'
-  | 'UNAUTHORIZED'
-  | 'TOO_LARGE';
+  // Thrown by the microvm driver for a readFile of a missing file, where FILE_NOT_FOUND is meant; it goes
+  // once that driver throws FileNotFoundError. The daemon's own "no such route" is its fault type's NOT_FOUND.
+  | 'NOT_FOUND';
 
 const brand = Symbol.for('world-runtime.error');
 
@@ -163,6 +166,14 @@ export class DriverError extends WorldRuntimeError {
   }
 }
 
+/** The DuckDB record was asked for, but this runtime keeps none (it was opened with `record: false`). */
+export class RecordUnavailableError extends WorldRuntimeError {
+  override name = 'RecordUnavailableError';
+  constructor(message: string) {
+    super('RECORD_UNAVAILABLE', message);
+  }
+}
+
 export class LedgerError extends WorldRuntimeError {
   override name = 'LedgerError';
   constructor(message: string, details: Record<string, unknown> = {}) {
@@ -186,6 +197,7 @@ const classes: Partial<Record<ErrorCode, new (...args: never[]) => WorldRuntimeE
   DISK_FULL: DiskFullError,
   DRIVER: DriverError,
   LEDGER: LedgerError,
+  RECORD_UNAVAILABLE: RecordUnavailableError,
 };
 
 /** Rebuild an error serialised with `toJSON()` (e.g. by the daemon) as the matching class. */

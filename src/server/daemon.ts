@@ -13,18 +13,19 @@
 import { chmodSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { env } from '../base/config.js';
 import { InvalidArgumentError } from '../base/errors.js';
 import type { OpenOptions } from '../core/options.js';
 import { WorldRuntime } from '../core/runtime.js';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_WORLDS, MAX_MAX_BODY_BYTES, MAX_MAX_WORLDS, MIN_MAX_BODY_BYTES } from './defaults.js';
+import { DEFAULT_MAX_WORLDS, MAX_MAX_WORLDS } from '../base/limits.js';
+import { VERSION } from '../base/version.js';
+import { type HomePaths, homePaths, resolveHome } from '../protocol/endpoint.js';
+import { DEFAULT_MAX_BODY_BYTES, MAX_MAX_BODY_BYTES, MIN_MAX_BODY_BYTES } from './defaults.js';
 import { Executor } from './execute.js';
 import { createHandler } from './http.js';
 import { type ListenAddress, listenUrl, parseListen } from './listen.js';
-import { type HomePaths, homePaths, resolveHome } from './paths.js';
 import { claimPidFile, releasePidFile } from './pidfile.js';
 import { ensureToken } from './token.js';
-import { VERSION } from './version.js';
-import { env } from '../base/config.js';
 
 export interface DaemonOptions {
   /** State directory. @default $WORLD_RUNTIME_HOME, else ~/.world-runtime */

@@ -2,7 +2,7 @@
  * @module
  * Reads of the DuckDB record: entities, branches, resolutions, metrics (p50/p99 beside the seed's targets).
  */
-import { ENTITY_STATES, ENTITY_TYPES, type EntityState, type EntityType } from '../../store/types.js';
+import { ENTITY_STATES, ENTITY_TYPES, type EntityState, type EntityType } from '../../base/types.js';
 import { type Command, intOption, need, UsageError } from '../command.js';
 import { cell, ms, table, time, trit } from '../format.js';
 

@@ -2,8 +2,8 @@
  * @module
  * doctor, serve, stop, demo.
  */
-import { DaemonUnreachableError } from '../../server/client.js';
-import { DEFAULT_MAX_WORLDS, MAX_MAX_WORLDS } from '../../server/defaults.js';
+import { DEFAULT_MAX_WORLDS, MAX_MAX_WORLDS } from '../../base/limits.js';
+import { DaemonUnreachableError } from '../../client/errors.js';
 import { type Command, intOption, need, UsageError } from '../command.js';
 import { connect } from '../connect.js';
 import { keyValues } from '../format.js';
@@ -76,9 +76,8 @@ Options:
     if (driver !== undefined && driver !== 'process' && driver !== 'microvm') {
       throw new UsageError(`--driver: expected process or microvm, got ${JSON.stringify(driver)}`);
     }
-    // Loaded only here: the runtime (drivers, DuckDB) is heavy, and every other command is a thin client.
-    const { serve: serveDaemon } = await import('../../server/serve.js');
-    return serveDaemon({
+    // The executable runs the daemon (main.ts): every other command is a thin client.
+    return ctx.host.serve({
       home: ctx.paths.home,
       ...(typeof v.listen === 'string' ? { listen: v.listen } : {}),
       maxWorlds: intOption(v, 'max-worlds', 1, MAX_MAX_WORLDS, DEFAULT_MAX_WORLDS) as number,

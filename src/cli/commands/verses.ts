@@ -4,8 +4,8 @@
  * several verses at once), pull-up (resolve by oracle: collapse the losers, extract the WEV), verses (the
  * push-down events this daemon holds).
  */
-import type { DaemonClient } from '../../server/client.js';
-import type { AmountMap, PullUpReply, VerseEventInfo, VerseWorldInfo } from '../../server/results.js';
+import type { DaemonClient } from '../../client/client.js';
+import type { AmountMap, PullUpReply, VerseEventInfo, VerseWorldInfo } from '../../protocol/results.js';
 import { type Command, type Context, need, parseTrit, UsageError } from '../command.js';
 import { keyValues, ms, table, trit } from '../format.js';
 import { withProgress } from '../progress.js';

@@ -4,8 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { DEFAULT_DISK_MIB, MAX_BRANCH_COUNT, MAX_DISK_MIB, MAX_MEMORY_MIB, MAX_TIMEOUT_MS, MAX_VCPUS } from '../../base/limits.js';
-import type { DaemonClient } from '../../server/client.js';
-import type { ExecReply, RunReply, SnapshotInfo, WorldInfo } from '../../server/results.js';
+import type { DaemonClient } from '../../client/client.js';
+import type { ExecReply, RunReply, SnapshotInfo, WorldInfo } from '../../protocol/results.js';
 import { type Command, type Context, intOption, need, parseMeta, parseTrit, UsageError } from '../command.js';
 import { bytes, keyValues, ms, table, time, trit } from '../format.js';
 import { withProgress } from '../progress.js';
