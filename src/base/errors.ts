@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'WORLD_NOT_FOUND'
   | 'SNAPSHOT_NOT_FOUND'
+  | 'SOURCE_NOT_FOUND'
   | 'WRONG_STATE'
   | 'WORLD_FAILED'
   | 'TIMEOUT'
@@ -73,6 +74,14 @@ export class SnapshotNotFoundError extends WorldRuntimeError {
   override name = 'SnapshotNotFoundError';
   constructor(id: string) {
     super('SNAPSHOT_NOT_FOUND', `no snapshot with id "${id}"`, { details: { id } });
+  }
+}
+
+/** An id asked for as a branch source names neither a world nor a snapshot. */
+export class SourceNotFoundError extends WorldRuntimeError {
+  override name = 'SourceNotFoundError';
+  constructor(id: string) {
+    super('SOURCE_NOT_FOUND', `no world or snapshot with id "${id}"`, { details: { id } });
   }
 }
 
@@ -185,6 +194,7 @@ const classes: Partial<Record<ErrorCode, new (...args: never[]) => WorldRuntimeE
   INVALID_ARGUMENT: InvalidArgumentError,
   WORLD_NOT_FOUND: WorldNotFoundError,
   SNAPSHOT_NOT_FOUND: SnapshotNotFoundError,
+  SOURCE_NOT_FOUND: SourceNotFoundError,
   WRONG_STATE: WrongStateError,
   WORLD_FAILED: WorldFailedError,
   TIMEOUT: TimeoutError,

@@ -167,6 +167,17 @@ export const ACTIONS = {
     decode: withMetadata,
   }),
 
+  // Branching from either: the daemon finds what `source` names by looking it up, a world first.
+  // `world.branch` and `snapshot.branch` do the same for an id of the kind their path names.
+  branch: action<{ source: string } & BranchFields, { worlds: WorldInfo[] }>({
+    method: 'POST',
+    path: '/v1/branch',
+    body: 'json',
+    schema: 'BranchFromRequest',
+    created: true,
+    decode: withMetadata,
+  }),
+
   // The Morph-style calls of the original world-runtime spec (POST /v1/sandboxes, .../snapshots,
   // .../execute), with its snake_case field names.
   'sandbox.create': action<{ snapshotId?: string; metadata?: Record<string, unknown> }, WorldInfo>({

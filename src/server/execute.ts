@@ -5,7 +5,7 @@
  * into a response. One handler per action kind of the table (src/protocol/actions.ts); the mapped type
  * `HandlerSet` makes the set exhaustive.
  */
-import { CapacityError, RecordUnavailableError, SnapshotNotFoundError, WorldNotFoundError, WrongStateError } from '../base/errors.js';
+import { CapacityError, RecordUnavailableError, SnapshotNotFoundError, SourceNotFoundError, WorldNotFoundError, WrongStateError } from '../base/errors.js';
 import type { Trit } from '../base/types.js';
 import { VERSION } from '../base/version.js';
 import type { WorldRuntime } from '../core/runtime.js';
@@ -153,6 +153,10 @@ export class Executor {
       const s = this.snapshot(a.id, 'branch');
       return { worlds: (await this.withCapacity(a.count, () => this.rt.branch(s, a.count, branchOptions(a)))).map(worldInfo) };
     },
+    branch: async (a) => {
+      const source = this.source(a.source, 'branch');
+      return { worlds: (await this.withCapacity(a.count, () => this.rt.branch(source, a.count, branchOptions(a)))).map(worldInfo) };
+    },
     'sandbox.create': async (a) => {
       const trit = tritFromMetadata(a.metadata);
       const metadata = a.metadata ? { metadata: a.metadata } : {};
@@ -241,6 +245,25 @@ export class Executor {
     }
   }
 
+  /**
+   * The world or snapshot `id` names, found by looking it up (a world first, then a snapshot; the id's
+   * prefix is not read), with the 409 of `world` or `snapshot` for one this daemon destroyed, or a 404
+   * naming both.
+   */
+  private source(id: string, operation: string): World | Snapshot {
+    try {
+      return this.world(id, operation);
+    } catch (err) {
+      if (!(err instanceof WorldNotFoundError)) throw err;
+    }
+    try {
+      return this.snapshot(id, operation);
+    } catch (err) {
+      if (!(err instanceof SnapshotNotFoundError)) throw err;
+    }
+    throw new SourceNotFoundError(id);
+  }
+
   private bury(what: 'world' | 'snapshot', id: string, json: WorldInfo | SnapshotInfo): void {
     this.tombstones.set(id, { what, json });
     if (this.tombstones.size > TOMBSTONES) {
@@ -279,7 +302,7 @@ export class Executor {
   }
 }
 
-function branchOptions(a: ActionOf<'world.branch'> | ActionOf<'snapshot.branch'>) {
+function branchOptions(a: ActionOf<'world.branch'> | ActionOf<'snapshot.branch'> | ActionOf<'branch'>) {
   return {
     ...(a.trits !== undefined ? { trits: a.trits as Trit[] } : {}),
     ...(a.metadata !== undefined ? { metadata: a.metadata } : {}),

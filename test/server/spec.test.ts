@@ -34,6 +34,8 @@ const SAMPLES: WorldAction[] = [
   { kind: 'snapshot.get', id: 's-1' },
   { kind: 'snapshot.destroy', id: 's-1' },
   { kind: 'snapshot.branch', id: 's-1', count: 2 },
+  { kind: 'branch', source: 's-1', count: 2, trits: [1, null], sameRandom: false },
+  { kind: 'branch', source: 'a world or snapshot id', count: 1, metadata: { v: 'x' } },
   { kind: 'sandbox.create' },
   { kind: 'sandbox.create', snapshotId: 's-1', metadata: { verse: 'nash', trit: -1 } },
   { kind: 'sandbox.snapshot', id: 'w-1', name: 'pre-event' },

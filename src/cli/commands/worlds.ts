@@ -132,11 +132,7 @@ export const create: Command = {
         throw new UsageError('--memory, --disk and --vcpus come from the source with --from');
       const from = await sourceId(client, v.from);
       const fields = { count: 1, ...(t !== undefined ? { trits: [t] } : {}), ...(metadata ? { metadata } : {}) };
-      const r = await withProgress(`starting a world from ${from}`, () =>
-        from.startsWith('s-')
-          ? client.dispatch({ kind: 'snapshot.branch', id: from, ...fields })
-          : client.dispatch({ kind: 'world.branch', id: from, ...fields }),
-      );
+      const r = await withProgress(`starting a world from ${from}`, () => client.dispatch({ kind: 'branch', source: from, ...fields }));
       world = r.worlds[0] as WorldInfo;
     } else {
       const memoryMib = intOption(v, 'memory', 1, MAX_MEMORY_MIB);
@@ -296,9 +292,7 @@ export const branch: Command = {
     const client = await ctx.client();
     const source = await sourceId(client, given as string);
     const r = await withProgress(`branching ${count} world${count === 1 ? '' : 's'} from ${source}`, () =>
-      source.startsWith('s-')
-        ? client.dispatch({ kind: 'snapshot.branch', id: source, ...fields })
-        : client.dispatch({ kind: 'world.branch', id: source, ...fields }),
+      client.dispatch({ kind: 'branch', source, ...fields }),
     );
     showWorlds(ctx, r.worlds, v.quiet === true);
     return 0;
