@@ -55,7 +55,7 @@ ${GLOBAL_HELP}
 
 Ids: worlds are w-... (verse-worlds v-...), snapshots s-..., push-down events e-...; \`last\` names the
 newest running world (as a branch source, the newest snapshot; as an event, the newest open push-down),
-so the seed's recipes chain: create, snapshot last, branch last, push-down last, pull-up last.
+so the justfile's recipes chain: create, snapshot last, branch last, push-down last, pull-up last.
 
 The CLI talks to the daemon on <home>/daemon.sock and starts it (logging to <home>/daemon.log) when none
 answers; set WORLD_RUNTIME_AUTOSTART=0 to never start one. 'world-runtime <command> --help' for details.`;

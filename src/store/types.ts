@@ -1,7 +1,7 @@
 /**
  * @module
  * Row shapes of the DuckDB record: what callers pass to the `record*` methods and what the readers return.
- * Field names are the seed's column names in camelCase (`entity_id` → `entityId`).
+ * Field names are the tables' column names in camelCase (`entity_id` → `entityId`).
  */
 import type { BranchType, EntityState, EntityType, Trit } from '../base/types.js';
 
@@ -41,7 +41,7 @@ export interface BranchInput {
   childEntityIds: readonly string[];
   branchType: BranchType;
   snapshotTimeMs?: number | null;
-  /** Sum of the children's trits (the seed's GF(3) balance; 0 mod 3 for a balanced push-down). */
+  /** Sum of the children's trits (the GF(3) balance; 0 mod 3 for a balanced push-down). */
   gf3Sum?: number | null;
   /** @default the time of the `recordBranch` call */
   branchedAt?: Date;

@@ -78,7 +78,7 @@ function readCode(positional: string | undefined, file: string | undefined): str
 
 const QUIET = { quiet: { type: 'boolean', short: 'q' } } as const;
 
-/** The id `last`: the newest live world (or snapshot). Lets the seed's recipes chain without copying ids. */
+/** The id `last`: the newest live world (or snapshot). Lets the justfile's recipes chain without copying ids. */
 export const LAST = 'last';
 
 function newest<T extends { createdAt: string }>(items: T[]): T | undefined {
