@@ -342,24 +342,26 @@ function entryOf(kind: ActionKind): ActionSpec<WireFields> {
 }
 
 /**
- * The action a matched request carries: its path parameters, its parsed query parameters and its body's
- * fields (a bytes route: the body as `data`), through the entry's `decode`. Throws `InvalidArgumentError`
+ * The action a matched request carries: its body's fields (a bytes route: the body as `data`), its parsed
+ * query parameters and its path parameters, through the entry's `decode`. Throws `InvalidArgumentError`
  * for a bad query parameter or field.
  */
 export function decodeAction(kind: ActionKind, input: RouteInput): WorldAction {
   const entry = entryOf(kind);
-  const wire: WireFields = {};
+  const query: WireFields = {};
+  for (const [name, parse] of Object.entries(entry.query ?? {})) {
+    const raw = input.query.get(name);
+    if (raw !== null) query[name] = parse(raw, name);
+  }
+  const params: WireFields = {};
   for (const name of pathParams(entry.path)) {
     const v = input.params[name];
     if (v === undefined || v === '') throw new InvalidArgumentError(`path parameter ${name} is empty`);
-    wire[name] = v;
+    params[name] = v;
   }
-  for (const [name, parse] of Object.entries(entry.query ?? {})) {
-    const raw = input.query.get(name);
-    if (raw !== null) wire[name] = parse(raw, name);
-  }
-  if (entry.body === 'json') Object.assign(wire, input.body as object);
-  if (entry.body === 'bytes') wire.data = input.bytes;
+  // Spread, not assigned: a body's own "__proto__" field stays a field (the schema refuses it anyway).
+  const body: WireFields = entry.body === 'json' ? { ...(input.body as object) } : entry.body === 'bytes' ? { data: input.bytes } : {};
+  const wire: WireFields = { ...body, ...query, ...params };
   return { ...(entry.decode ? entry.decode(wire) : wire), kind } as WorldAction;
 }
 

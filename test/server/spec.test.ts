@@ -150,6 +150,9 @@ describe('openapi.json', () => {
           .sort();
       assert.deepEqual(documented('query'), Object.keys(r.query ?? {}).sort(), `${where}: query parameters`);
       assert.deepEqual(documented('path'), pathParams(r.path).sort(), `${where}: path parameters`);
+      // An action's fields travel by name: no body field may share a parameter's name.
+      const fields = Object.keys(OPENAPI.components.schemas[r.schema ?? '']?.properties ?? {});
+      for (const name of [...pathParams(r.path), ...Object.keys(r.query ?? {})]) assert.ok(!fields.includes(name), `${where}: body field ${name}`);
       const success = r.created ? '201' : '200';
       assert.ok(op.responses[success], `${where}: answers ${success}`);
       assert.equal(op.responses[r.created ? '200' : '201'], undefined, `${where}: answers only ${success} on success`);
