@@ -13,7 +13,7 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 /** How a request carries its body: none, a JSON object checked against a schema, or raw bytes (a file). */
 export type BodyKind = 'none' | 'json' | 'bytes';
 
-/** A request as the route table sees it once the route matched. */
+/** A request as the action table sees it once its route matched. */
 export interface RouteInput {
   /** Path parameters, URL-decoded. */
   params: Record<string, string>;
