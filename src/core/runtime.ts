@@ -151,8 +151,8 @@ export class WorldRuntime implements WorldHost {
   }
 
   /**
-   * Push a world down into verses: snapshot it, branch one world per child verse (the seed's nash/optimal/chaos
-   * triad by default) and create the ledger partition under the world's own verse.
+   * Push a world down into verses: snapshot it, branch one world per child verse (the nash/optimal/chaos
+   * triad, `SEED_TRIAD`, by default) and create the ledger partition under the world's own verse.
    */
   pushDown(world: World, options: PushDownOptions = {}): Promise<PushDownResult> {
     this.ensureOpen();
