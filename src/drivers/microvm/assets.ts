@@ -109,14 +109,16 @@ async function findStaticBusybox(): Promise<string> {
 async function ensureInitramfs(dir: string, kernel: KernelAssets, progress: (m: string) => void) {
   const gdir = await guestDir();
   const busybox = await findStaticBusybox();
-  // The guest agent shares agent/worldexec.py (exec and run) with the process driver's agent.
-  const [bbStat, init, agent, worldexec] = await Promise.all([
+  // The guest agent shares agent/worldexec.py (exec and run) and agent/protocol.py (codes, envelope, files)
+  // with the process driver's agent.
+  const [bbStat, init, agent, worldexec, protocol] = await Promise.all([
     fs.stat(busybox),
     fs.readFile(path.join(gdir, 'init')),
     fs.readFile(path.join(gdir, 'agent.py')),
     fs.readFile(path.join(gdir, '..', 'worldexec.py')),
+    fs.readFile(path.join(gdir, '..', 'protocol.py')),
   ]);
-  const hash = sha256(BUILDER_VERSION, busybox, String(bbStat.size), String(bbStat.mtimeMs), init, agent, worldexec, kernel.hash).slice(0, 16);
+  const hash = sha256(BUILDER_VERSION, busybox, String(bbStat.size), String(bbStat.mtimeMs), init, agent, worldexec, protocol, kernel.hash).slice(0, 16);
   const file = path.join(dir, `initramfs-${hash}.cpio`);
   if (await exists(file)) return { file, hash };
   const bb = await fs.readFile(busybox);
@@ -137,6 +139,7 @@ async function ensureInitramfs(dir: string, kernel: KernelAssets, progress: (m: 
   entries.push({ kind: 'file', name: 'init', data: init, mode: 0o755 });
   entries.push({ kind: 'file', name: 'agent/agent.py', data: agent });
   entries.push({ kind: 'file', name: 'agent/worldexec.py', data: worldexec });
+  entries.push({ kind: 'file', name: 'agent/protocol.py', data: protocol });
   for (const m of kernel.modules) entries.push({ kind: 'file', name: `modules/${m.name}.ko`, data: await fs.readFile(m.file) });
   entries.push({ kind: 'file', name: 'modules/order', data: Buffer.from(`${kernel.modules.map((m) => m.name).join('\n')}\n`) });
   entries.push({ kind: 'file', name: 'etc/passwd', data: Buffer.from('root:x:0:0:root:/world:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n') });
@@ -418,8 +421,8 @@ async function buildTemplate(
     // Warm the paths every world uses (imports, exec, run, files) in a namespace the user never sees.
     await vm.agent.request('exec', { code: `${WARM_CODE}\n1`, scratch: true }).reply;
     await vm.agent.request('run', { argv: 'true' }).reply;
-    await vm.agent.request('write', { path: '.warm', data: '' }).reply;
-    await vm.agent.request('read', { path: '.warm' }).reply;
+    await vm.agent.request('write_file', { path: '.warm', data: '', first: true, last: true }).reply;
+    await vm.agent.request('read_file', { path: '.warm' }).reply;
     await vm.agent.request('exec', { code: 'import os\nos.unlink("/world/.warm")', scratch: true }).reply;
     // Give free memory back: compact it into 2 MiB blocks and wait for free page reporting (2 s delay in
     // the guest) to punch those blocks out of the RAM file, so every clone copies less.

@@ -27,11 +27,12 @@ import {
   WrongStateError,
 } from '../../base/errors.js';
 import type { ExecOptions, ExecResult, RunOptions, RunResult } from '../../base/types.js';
+import { agentError, decodeExecResult, decodeRunResult, outputEvents, readWorldFile, writeWorldFile } from '../agent-protocol.js';
 import type { Driver, DriverBranchOptions, DriverCreateOptions, DriverReport, SnapshotHandle, WorldExitListener, WorldHandle } from '../driver.js';
 import { kvmAccess } from './accel.js';
 import { type AccelMode, ensureTemplate, findQemu, type MicrovmAssets, ramDir, setupMicrovm } from './assets.js';
 import { Copier } from './copier.js';
-import { AgentReplyError } from './qmp.js';
+import { AgentFloodError, AgentReplyError } from './qmp.js';
 import { RunDir } from './rundir.js';
 import { allocatedBytes, which } from './util.js';
 import { Vm } from './vm.js';
@@ -88,6 +89,9 @@ interface Ctx {
 }
 
 const DEFAULT_EXEC_TIMEOUT = 300_000;
+/** How long a guest may take to answer one chunk of a write_file, and a whole read_file (up to 1 GiB). */
+const FILE_REQUEST_MS = 60_000;
+const READ_FILE_MS = 300_000;
 const DEBUG = env('WORLD_RUNTIME_MICROVM_DEBUG') !== undefined;
 
 function isSnapshotHandle(x: SnapshotHandle | WorldHandle, snaps: Map<string, SnapRec>): boolean {
@@ -458,8 +462,9 @@ export class MicrovmDriver implements Driver {
     args: Record<string, unknown>,
     hostTimeoutMs: number | null,
     onEvent?: (event: string, data: string) => void,
-  ): Promise<Record<string, unknown>> {
-    const { id, reply } = rec.vm.agent.request(op, args, onEvent);
+    budget?: number,
+  ): Promise<unknown> {
+    const { id, reply } = rec.vm.agent.request(op, args, onEvent, budget);
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
@@ -476,10 +481,10 @@ export class MicrovmDriver implements Driver {
         }),
       ]);
     } catch (e) {
-      if (e instanceof AgentReplyError) {
-        if (e.type === 'INVALID_ARGUMENT') throw new InvalidArgumentError(e.message);
-        if (e.type === 'NOT_FOUND') throw new WorldRuntimeError('NOT_FOUND', e.message, { details: { world: rec.id } });
-        throw new DriverError(`${op} failed in world ${rec.id}: ${e.type}: ${e.message}`);
+      if (e instanceof AgentReplyError) throw agentError(e.code, e.agentMessage);
+      if (e instanceof AgentFloodError) {
+        void this.fail(rec, e.message);
+        throw new WorldFailedError(rec.id, e.message);
       }
       if (WorldRuntimeError.is(e) && e.code === 'WORLD_FAILED') throw e;
       // The agent connection broke: QEMU is most likely exiting (panic, crash, kill). Wait for its exit to
@@ -533,22 +538,10 @@ export class MicrovmDriver implements Driver {
     const rec = this.live(world, 'exec');
     if (typeof code !== 'string') throw new InvalidArgumentError('exec: code must be a string');
     const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT;
-    return this.serial(rec, async () => {
-      const onEvent = opts.onOutput ? (ev: string, data: string) => opts.onOutput?.(ev === 'stderr' ? 'stderr' : 'stdout', data) : undefined;
-      const r = await this.ask(rec, 'exec', { code, timeoutMs, stream: !!opts.onOutput }, timeoutMs + this.grace(), onEvent);
-      const result: ExecResult = {
-        stdout: String(r.stdout ?? ''),
-        stderr: String(r.stderr ?? ''),
-        truncated: r.truncated === true,
-        durationMs: Number(r.durationMs ?? 0),
-      };
-      if (typeof r.value === 'string') result.value = r.value;
-      if (r.error && typeof r.error === 'object') {
-        const e = r.error as Record<string, unknown>;
-        result.error = { type: String(e.type ?? 'Error'), message: String(e.message ?? ''), traceback: String(e.traceback ?? '') };
-      }
-      return result;
-    });
+    const onEvent = outputEvents(opts.onOutput);
+    return this.serial(rec, async () =>
+      decodeExecResult(await this.ask(rec, 'exec', { code, timeoutMs, stream: onEvent !== undefined }, timeoutMs + this.grace(), onEvent), rec.id),
+    );
   }
 
   async run(world: WorldHandle, command: string | string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -556,40 +549,26 @@ export class MicrovmDriver implements Driver {
     if (typeof command !== 'string' && !(Array.isArray(command) && command.length > 0 && command.every((c) => typeof c === 'string'))) {
       throw new InvalidArgumentError('run: command must be a string or a non-empty array of strings');
     }
-    return this.serial(rec, async () => {
-      const onEvent = opts.onOutput ? (ev: string, data: string) => opts.onOutput?.(ev === 'stderr' ? 'stderr' : 'stdout', data) : undefined;
-      const r = await this.ask(
-        rec,
-        'run',
-        { argv: command, cwd: opts.cwd, env: opts.env, timeoutMs: opts.timeoutMs, stream: !!opts.onOutput },
-        opts.timeoutMs ? opts.timeoutMs + this.grace() : null,
-        onEvent,
-      );
-      const result: RunResult = {
-        exitCode: typeof r.exitCode === 'number' ? r.exitCode : null,
-        stdout: String(r.stdout ?? ''),
-        stderr: String(r.stderr ?? ''),
-        truncated: r.truncated === true,
-        timedOut: r.timedOut === true,
-        durationMs: Number(r.durationMs ?? 0),
-      };
-      if (typeof r.signal === 'string') result.signal = r.signal;
-      return result;
-    });
+    const onEvent = outputEvents(opts.onOutput);
+    const args = { argv: command, cwd: opts.cwd, env: opts.env, timeoutMs: opts.timeoutMs, stream: onEvent !== undefined };
+    return this.serial(rec, async () =>
+      decodeRunResult(await this.ask(rec, 'run', args, opts.timeoutMs ? opts.timeoutMs + this.grace() : null, onEvent), rec.id),
+    );
   }
 
   async writeFile(world: WorldHandle, filePath: string, data: Uint8Array): Promise<void> {
     const rec = this.live(world, 'writeFile');
     if (typeof filePath !== 'string' || !filePath) throw new InvalidArgumentError('writeFile: path must be a non-empty string');
-    const b64 = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64');
-    await this.serial(rec, () => this.ask(rec, 'write', { path: filePath, data: b64 }, 60_000 + data.byteLength / 1000));
+    // Each chunk (192 KiB) gets the host's patience for one request: a guest that stops answering is hung.
+    await this.serial(rec, () => writeWorldFile((op, args) => this.ask(rec, op, args, FILE_REQUEST_MS), filePath, data));
   }
 
   async readFile(world: WorldHandle, filePath: string): Promise<Uint8Array> {
     const rec = this.live(world, 'readFile');
     if (typeof filePath !== 'string' || !filePath) throw new InvalidArgumentError('readFile: path must be a non-empty string');
-    const r = await this.serial(rec, () => this.ask(rec, 'read', { path: filePath }, 120_000));
-    return new Uint8Array(Buffer.from(String(r.data ?? ''), 'base64'));
+    return this.serial(rec, () =>
+      readWorldFile((op, args, onEvent, budget) => this.ask(rec, op, args, READ_FILE_MS, onEvent, budget), filePath, rec.id),
+    );
   }
 
   // ---------------------------------------------------------------- snapshots

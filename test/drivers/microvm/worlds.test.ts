@@ -80,7 +80,7 @@ describe('microvm driver: worlds', { skip, timeout: 240_000 }, () => {
     await assert.rejects(d.writeFile(w, '/etc/x', data), { code: 'INVALID_ARGUMENT' });
     await d.run(w, 'ln -s /etc escape', {});
     await assert.rejects(d.readFile(w, 'escape/passwd'), { code: 'INVALID_ARGUMENT' });
-    await assert.rejects(d.readFile(w, 'missing.txt'), { code: 'NOT_FOUND' });
+    await assert.rejects(d.readFile(w, 'missing.txt'), { code: 'FILE_NOT_FOUND' });
     await d.destroyWorld(w);
   });
 
