@@ -28,7 +28,16 @@ import {
 } from '../../base/errors.js';
 import type { ExecOptions, ExecResult, RunOptions, RunResult } from '../../base/types.js';
 import { agentError, decodeExecResult, decodeRunResult, outputEvents, readWorldFile, writeWorldFile } from '../agent-protocol.js';
-import type { Driver, DriverBranchOptions, DriverCreateOptions, DriverReport, SnapshotHandle, WorldExitListener, WorldHandle } from '../driver.js';
+import {
+  DEFAULT_TIMEOUT_MS,
+  type Driver,
+  type DriverBranchOptions,
+  type DriverCreateOptions,
+  type DriverReport,
+  type SnapshotHandle,
+  type WorldExitListener,
+  type WorldHandle,
+} from '../driver.js';
 import { kvmAccess } from './accel.js';
 import { type AccelMode, ensureTemplate, findQemu, type MicrovmAssets, ramDir, setupMicrovm } from './assets.js';
 import { Copier } from './copier.js';
@@ -88,7 +97,6 @@ interface Ctx {
   templates: Map<string, Promise<Image>>;
 }
 
-const DEFAULT_EXEC_TIMEOUT = 300_000;
 /** How long a guest may take to answer one chunk of a write_file, and a whole read_file (up to 1 GiB). */
 const FILE_REQUEST_MS = 60_000;
 const READ_FILE_MS = 300_000;
@@ -104,7 +112,7 @@ export class MicrovmDriver implements Driver {
   private ctx: Promise<Ctx> | null = null;
   private readonly worlds = new Map<string, WorldRec>();
   private readonly snaps = new Map<string, SnapRec>();
-  private readonly listeners: WorldExitListener[] = [];
+  private readonly listeners = new Set<WorldExitListener>();
   private closed = false;
   private seq = 0;
   private snapshotBytes = 0;
@@ -444,6 +452,7 @@ export class MicrovmDriver implements Driver {
   /** Run operations on one world one at a time (the agent serves one request at a time). */
   private serial<T>(rec: WorldRec, fn: () => Promise<T>): Promise<T> {
     const p = rec.queue.then(() => {
+      if (this.closed) throw new RuntimeClosedError();
       if (rec.state === 'failed') throw new WorldFailedError(rec.id, rec.failure ?? 'unknown');
       if (rec.state !== 'running') throw new WrongStateError('world', rec.id, 'use', rec.state, ['running']);
       return fn();
@@ -487,6 +496,7 @@ export class MicrovmDriver implements Driver {
         throw new WorldFailedError(rec.id, e.message);
       }
       if (WorldRuntimeError.is(e) && e.code === 'WORLD_FAILED') throw e;
+      if (this.closed) throw new RuntimeClosedError();
       // The agent connection broke: QEMU is most likely exiting (panic, crash, kill). Wait for its exit to
       // be recorded and report the world as failed.
       const info = await Promise.race([rec.vm.waitExit(), new Promise<null>((r) => setTimeout(() => r(null), 3000))]);
@@ -502,6 +512,7 @@ export class MicrovmDriver implements Driver {
   }
 
   async create(opts: DriverCreateOptions): Promise<WorldHandle> {
+    if (this.closed) throw new RuntimeClosedError();
     const memoryMib = opts.memoryMib ?? 512;
     const vcpus = opts.vcpus ?? 1;
     if (!Number.isInteger(memoryMib) || memoryMib < 128 || memoryMib > 65536) {
@@ -537,7 +548,7 @@ export class MicrovmDriver implements Driver {
   async exec(world: WorldHandle, code: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const rec = this.live(world, 'exec');
     if (typeof code !== 'string') throw new InvalidArgumentError('exec: code must be a string');
-    const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT;
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const onEvent = outputEvents(opts.onOutput);
     return this.serial(rec, async () =>
       decodeExecResult(await this.ask(rec, 'exec', { code, timeoutMs, stream: onEvent !== undefined }, timeoutMs + this.grace(), onEvent), rec.id),
@@ -550,10 +561,9 @@ export class MicrovmDriver implements Driver {
       throw new InvalidArgumentError('run: command must be a string or a non-empty array of strings');
     }
     const onEvent = outputEvents(opts.onOutput);
-    const args = { argv: command, cwd: opts.cwd, env: opts.env, timeoutMs: opts.timeoutMs, stream: onEvent !== undefined };
-    return this.serial(rec, async () =>
-      decodeRunResult(await this.ask(rec, 'run', args, opts.timeoutMs ? opts.timeoutMs + this.grace() : null, onEvent), rec.id),
-    );
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const args = { argv: command, cwd: opts.cwd, env: opts.env, timeoutMs, stream: onEvent !== undefined };
+    return this.serial(rec, async () => decodeRunResult(await this.ask(rec, 'run', args, timeoutMs + this.grace(), onEvent), rec.id));
   }
 
   async writeFile(world: WorldHandle, filePath: string, data: Uint8Array): Promise<void> {
@@ -648,9 +658,10 @@ export class MicrovmDriver implements Driver {
     }
   }
 
+  /** Resolves for a world already destroyed or never known (the contract: destroy is idempotent). */
   async destroyWorld(world: WorldHandle): Promise<void> {
     const rec = this.worlds.get(world?.id);
-    if (!rec) throw new WorldNotFoundError(String(world?.id));
+    if (!rec) return;
     if (rec.state !== 'failed') rec.state = 'destroyed';
     await rec.vm.kill();
     await this.removeFiles(rec.vm);
@@ -659,7 +670,7 @@ export class MicrovmDriver implements Driver {
 
   async destroySnapshot(snapshot: SnapshotHandle): Promise<void> {
     const snap = this.snaps.get(snapshot?.id);
-    if (!snap) throw new SnapshotNotFoundError(String(snapshot?.id));
+    if (!snap) return;
     this.snaps.delete(snap.id);
     this.snapshotBytes -= snap.sizeBytes;
     await fs.rm(snap.ram, { force: true });
@@ -683,7 +694,7 @@ export class MicrovmDriver implements Driver {
   }
 
   onWorldExit(listener: WorldExitListener): void {
-    this.listeners.push(listener);
+    this.listeners.add(listener);
   }
 
   // ---------------------------------------------------------------- report, close

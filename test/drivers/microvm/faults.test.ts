@@ -17,10 +17,12 @@ const skip = await skipReason();
 describe('microvm driver: faults', { skip, timeout: 240_000 }, () => {
   let d: MicrovmDriver;
   const exits = new Map<string, string>();
+  const heard: string[] = []; // a second listener: listeners add up, each hears every exit once
 
   before(async () => {
     d = driver({ hangGraceMs: 1500 });
     d.onWorldExit((id, reason) => exits.set(id, reason));
+    d.onWorldExit((id) => heard.push(id));
   });
   after(async () => {
     await d?.close();
@@ -67,6 +69,12 @@ describe('microvm driver: faults', { skip, timeout: 240_000 }, () => {
     await assert.rejects(d.exec(w, '1', {}), { code: 'WORLD_FAILED' });
     await waitFor('its RAM file to go', () => !existsSync(ram));
     await d.destroyWorld(w);
+    await d.destroyWorld(w);
+    assert.deepEqual(
+      heard.filter((id) => id === 'f-kill'),
+      ['f-kill'],
+      'the second listener heard the exit too, once',
+    );
   });
 
   test('snapshot disk use is bounded and reported', async () => {
@@ -101,7 +109,17 @@ describe('microvm driver: faults', { skip, timeout: 240_000 }, () => {
     assert.deepEqual(pids.filter(alive), []);
     assert.equal(existsSync(run), false);
     assert.deepEqual(qemusIn(run), []);
-    await assert.rejects(other.create({ id: 'late', memoryMib: 512, vcpus: 1 }), { code: 'RUNTIME_CLOSED' });
+    const closed = { code: 'RUNTIME_CLOSED' };
+    await assert.rejects(other.create({ id: 'late', memoryMib: 512, vcpus: 1 }), closed);
+    await assert.rejects(other.exec(w, '1', {}), closed);
+    await assert.rejects(other.run(w, 'true', {}), closed);
+    await assert.rejects(other.writeFile(w, 'f', new Uint8Array(1)), closed);
+    await assert.rejects(other.readFile(w, 'f'), closed);
+    await assert.rejects(other.snapshot(w, 'late-s'), closed);
+    await assert.rejects(other.branch(s, { ids: ['late-b'], memoryMib: 512, sameRandom: false }), closed);
+    // Everything is gone already: destroying it again resolves.
+    await other.destroyWorld(w);
+    await other.destroySnapshot(s);
   });
 
   test('a SIGKILLed parent leaves no QEMU process and no RAM file', async () => {

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { DEFAULT_TIMEOUT_MS } from '../../../src/drivers/driver.js';
 import type { MicrovmDriver } from '../../../src/drivers/microvm/index.js';
 import { driver, skipReason } from './helpers.js';
 
@@ -112,6 +113,8 @@ describe('microvm driver: worlds', { skip, timeout: 240_000 }, () => {
     await Promise.all([b1, b2, b3].map((b) => d.destroyWorld(b)));
     await d.destroySnapshot(s);
     await assert.rejects(d.branch(s, { ids: ['b-4'], memoryMib: 512, sameRandom: false }), { code: 'SNAPSHOT_NOT_FOUND' });
+    await d.destroySnapshot(s); // destroy is idempotent
+    await d.destroySnapshot({ id: 'never-made' });
     // Branching straight from a running world.
     const [b5] = await d.branch(w, { ids: ['b-5'], memoryMib: 512, sameRandom: false });
     assert.ok(b5);
@@ -119,6 +122,33 @@ describe('microvm driver: worlds', { skip, timeout: 240_000 }, () => {
     await d.destroyWorld(b5);
     await d.destroyWorld(w);
     await assert.rejects(d.exec(w, '1', {}), { code: 'WORLD_NOT_FOUND' });
+    await assert.rejects(d.snapshot(w, 'snap-gone'), { code: 'WORLD_NOT_FOUND' });
+    await d.destroyWorld(w); // destroy is idempotent
+    await d.destroyWorld({ id: 'never-made' });
+  });
+
+  test('exec and run without timeoutMs ask the guest to stop them after DEFAULT_TIMEOUT_MS', async () => {
+    const w = await d.create({ id: 'w-default-timeout', memoryMib: 512, vcpus: 1 });
+    // The guest enforces an exec's timeout with its interval timer, which the code itself can read.
+    const left = Number((await d.exec(w, 'import signal\nsignal.getitimer(signal.ITIMER_REAL)[0]', {})).value);
+    assert.ok(left > DEFAULT_TIMEOUT_MS / 1000 - 60 && left <= DEFAULT_TIMEOUT_MS / 1000, `exec timer: ${left} s`);
+    // A run's timeout is the guest's run_command argument: note it on its way through.
+    const spy = [
+      'import sys',
+      'm = sys.modules["worldexec"]',
+      'real = m.run_command',
+      'def spy(argv, cwd, env, timeout_ms, *a, **k):',
+      '    global asked',
+      '    asked = timeout_ms',
+      '    return real(argv, cwd, env, timeout_ms, *a, **k)',
+      'm.run_command = spy',
+    ].join('\n');
+    await d.exec(w, spy, {});
+    assert.equal((await d.run(w, 'true', {})).exitCode, 0);
+    assert.equal((await d.exec(w, 'asked', {})).value, String(DEFAULT_TIMEOUT_MS));
+    assert.equal((await d.run(w, 'true', { timeoutMs: 1234 })).exitCode, 0);
+    assert.equal((await d.exec(w, 'asked', {})).value, '1234');
+    await d.destroyWorld(w);
   });
 
   test('restored worlds: clock set to now, randomness reseeded unless sameRandom', async () => {
