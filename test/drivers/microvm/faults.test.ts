@@ -78,7 +78,7 @@ describe('microvm driver: faults', { skip, timeout: 240_000 }, () => {
   });
 
   test('snapshot disk use is bounded and reported', async () => {
-    const small = driver({ snapshotBudgetBytes: 150 * 1024 * 1024, spares: 0 });
+    const small = driver({ snapshotBudgetBytes: 150 * 1024 * 1024, spareVms: 0, spareWorlds: 0 });
     try {
       const w = await small.create({ id: 'f-budget', memoryMib: 512, vcpus: 1 });
       const s1 = await small.snapshot(w, 'f-s1');

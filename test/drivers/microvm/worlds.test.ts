@@ -216,6 +216,10 @@ describe('microvm driver: worlds', { skip, timeout: 240_000 }, () => {
     );
     assert.ok(rep.notes.some((n) => n.startsWith('QEMU ')));
     assert.ok(rep.notes.some((n) => n.startsWith('snapshots: ')));
+    assert.ok(
+      rep.notes.some((n) => /^pools per \(memory, vcpus\) shape in use: 1 spare world\(s\) for create, 2 spare VM\(s\) for restores/.test(n)),
+      rep.notes.join('\n'),
+    );
     assert.equal(exits.length, 0, `no world exited on its own: ${JSON.stringify(exits)}`);
   });
 });
