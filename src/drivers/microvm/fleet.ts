@@ -9,10 +9,11 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { DriverError, RuntimeClosedError, TimeoutError, WorldFailedError, WorldRuntimeError } from '../../base/errors.js';
 import { env } from '../../base/config.js';
-import { type AccelMode, ensureTemplate, type MicrovmAssets, setupMicrovm } from './assets.js';
+import { type AccelMode, type MicrovmAssets, setupMicrovm } from './assets.js';
 import { Copier } from './copier.js';
 import { type Shape, SparePool, shapeKey } from './pools.js';
 import { RunDir } from './rundir.js';
+import { ensureTemplate } from './template.js';
 import { Vm } from './vm.js';
 
 /** What a world or snapshot can be restored from. */

@@ -8,8 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DriverReport } from '../driver.js';
 import { kvmAccess } from './accel.js';
-import { type AccelMode, findQemu, ramDir } from './assets.js';
+import { type AccelMode, findQemu } from './assets.js';
 import type { Ctx } from './fleet.js';
+import { ramDir } from './rundir.js';
 import { which } from './util.js';
 
 export interface ReportFacts {
