@@ -57,7 +57,7 @@ export interface MicrovmDriverOptions {
   spareVms?: number;
 }
 
-/** The options `MicrovmDriver` takes, with their defaults, as checked at `WorldRuntime.open` (core/options.ts). */
+/** The defaults of the options above (`WorldRuntime.open` passes its `microvm` option on unchanged). */
 export const MICROVM_DEFAULTS = { accel: 'auto', hangGraceMs: 5000, spareWorlds: 1, spareVms: 2 } as const;
 
 interface SnapRec extends Image {
@@ -348,6 +348,7 @@ export class MicrovmDriver implements Driver {
       ctx: await this.fleet.settled(),
       pools: { spareWorlds: this.opts.spareWorlds ?? MICROVM_DEFAULTS.spareWorlds, spareVms: this.opts.spareVms ?? MICROVM_DEFAULTS.spareVms },
       spares: this.fleet.spares(),
+      hangGraceMs: this.grace(),
       snapshots: { count: this.snaps.size, bytes: this.snapshotBytes, budgetBytes: this.budget },
       runningWorlds: [...this.worlds.values()].filter((w) => w.state === 'running').length,
     });

@@ -70,7 +70,8 @@ export class Fleet {
     /** Any VM's end, told once; `filesGone` settles when its files are removed. */
     private readonly onExit: (vm: Vm, reason: string, filesGone: Promise<void>) => void,
   ) {
-    const vmTarget = (key: string) => (opts.spareVms <= 0 ? 0 : Math.min(MAX_SPARE_VMS, Math.max(opts.spareVms, this.vmsWanted.get(key) ?? 0)));
+    // What a large branch adds is capped; the configured number is kept as it is.
+    const vmTarget = (key: string) => (opts.spareVms <= 0 ? 0 : Math.max(opts.spareVms, Math.min(MAX_SPARE_VMS, this.vmsWanted.get(key) ?? 0)));
     this.spareVms = new SparePool('spare VM', vmTarget, opts.progress);
     this.spareWorlds = new SparePool('spare world', () => opts.spareWorlds, opts.progress);
   }

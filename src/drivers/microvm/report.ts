@@ -19,6 +19,7 @@ export interface ReportFacts {
   /** The driver's setup, the error it failed with, or null before the first world. */
   ctx: Ctx | Error | null;
   pools: { spareWorlds: number; spareVms: number };
+  hangGraceMs: number;
   /** Spares ready now. */
   spares: { worlds: number; vms: number };
   snapshots: { count: number; bytes: number; budgetBytes: number };
@@ -82,6 +83,8 @@ export async function doctorReport(f: ReportFacts): Promise<DriverReport> {
     `pools per (memory, vcpus) shape in use: ${spareWorlds} spare world(s) for create, ${spareVms} spare VM(s) for restores (options spareWorlds, spareVms); ready now: ${f.spares.worlds} spare world(s), ${f.spares.vms} spare VM(s)`,
   );
   report.pools = { spareWorlds, spareVms, ready: f.spares };
+  notes.push(`a guest that has not answered ${f.hangGraceMs} ms after an exec or run timeout is hung: its world fails (option hangGraceMs)`);
+  report.hangGraceMs = f.hangGraceMs;
   notes.push(`RAM files on ${await ramDir()} (tmpfs); guest sees only its own /world, a read-only python image at /usr; no network device`);
   notes.push(`host: ${os.cpus().length} CPUs`);
   return report;

@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { WorldRuntime } from '../../../src/core/runtime.js';
 import { DEFAULT_TIMEOUT_MS } from '../../../src/drivers/driver.js';
 import type { MicrovmDriver } from '../../../src/drivers/microvm/index.js';
-import { driver, skipReason } from './helpers.js';
+import { driver, HOME, skipReason } from './helpers.js';
 
 const skip = await skipReason();
 
@@ -203,6 +204,22 @@ describe('microvm driver: worlds', { skip, timeout: 240_000 }, () => {
     assert.ok(memMib !== undefined && memMib > 180 && memMib <= 256, `MemTotal ${memMib} MiB for a 256 MiB world`);
     await d.destroyWorld(w);
     await assert.rejects(d.create({ id: 'w-tiny', memoryMib: 16, vcpus: 1 }), { code: 'INVALID_ARGUMENT' });
+  });
+
+  test('WorldRuntime.open hands its microvm options to the driver', async () => {
+    const microvm = { spareWorlds: 0, spareVms: 3, hangGraceMs: 1500, snapshotBudgetBytes: 200 * 1024 * 1024 };
+    const rt = await WorldRuntime.open({ home: HOME, driver: 'microvm', record: false, warn: () => {}, microvm });
+    try {
+      assert.equal(rt.driver.name, 'microvm');
+      const w = await rt.create();
+      assert.equal((await w.exec('6 * 7')).value, '42');
+      const rep = await rt.driver.doctor();
+      assert.deepEqual({ ...(rep.pools as object), ready: undefined }, { spareWorlds: 0, spareVms: 3, ready: undefined });
+      assert.equal(rep.hangGraceMs, 1500);
+      assert.equal(rep.snapshotBudgetBytes, 200 * 1024 * 1024);
+    } finally {
+      await rt.close();
+    }
   });
 
   test('doctor reports the accelerator and why, QEMU, assets, snapshot use', async () => {
