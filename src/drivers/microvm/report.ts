@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { DriverReport } from '../driver.js';
-import { kvmAccess } from './accel.js';
+import { describeKvm, kvmAccess } from './accel.js';
 import { type AccelMode, findQemu } from './assets.js';
 import type { Ctx } from './fleet.js';
 import { ramDir } from './rundir.js';
@@ -99,9 +99,11 @@ async function accelBeforeSetup(home: string, mode: AccelMode): Promise<{ text: 
       ? { text: `KVM asked for but ${kvm.why}: unavailable`, usable: false }
       : { text: `TCG (software emulation): ${kvm.why}`, usable: true };
   if (mode === 'kvm') return { text: `KVM: chosen by configuration; ${kvm.why}`, usable: true };
+  const kind = await describeKvm();
+  if (kind.kind === 'paravirtual') return { text: `TCG (software emulation): /dev/kvm is present, but ${kind.why}`, usable: true };
   const cached = await fs
     .readFile(path.join(home, 'microvm', 'accel.json'), 'utf8')
     .then((s) => (JSON.parse(s) as { decision: { reason: string } }).decision.reason)
     .catch(() => null);
-  return { text: cached ?? `${kvm.why}; whether a stock kernel boots under KVM is probed on first use`, usable: true };
+  return { text: cached ?? `${kvm.why} (${kind.why}); whether a stock kernel boots under KVM is probed on first use`, usable: true };
 }
