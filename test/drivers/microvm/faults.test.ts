@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { WorldFailedError } from '../../../src/base/errors.js';
 import type { MicrovmDriver } from '../../../src/drivers/microvm/index.js';
 import { alive, driver, HOME, qemusIn, skipReason, waitFor } from './helpers.js';
 
@@ -75,6 +76,24 @@ describe('microvm driver: faults', { skip, timeout: 240_000 }, () => {
       ['f-kill'],
       'the second listener heard the exit too, once',
     );
+  });
+
+  test('a guest that streams more output for one request than the host accepts fails its own world', async () => {
+    const w = await d.create({ id: 'f-flood', memoryMib: 512, vcpus: 1 });
+    const other = await d.create({ id: 'f-flood-other', memoryMib: 512, vcpus: 1 });
+    // Around the output cap, straight into the agent's channel: 8 MiB of events for this one exec.
+    const flood = [
+      'import sys',
+      'f = sys._getframe()',
+      'while "req" not in f.f_locals:',
+      '    f = f.f_back',
+      'for _ in range(8):',
+      '    sys.modules["__main__"]._agent.chan.send({"id": f.f_locals["req"]["id"], "event": "stdout", "data": "x" * (1 << 20)})',
+    ].join('\n');
+    await assert.rejects(d.exec(w, flood, { onOutput: () => {} }), (e: Error) => e instanceof WorldFailedError && /streamed more output/.test(e.message));
+    await waitFor('the exit listener', () => exits.has('f-flood'));
+    assert.equal((await d.exec(other, '3', {})).value, '3');
+    await Promise.all([d.destroyWorld(w), d.destroyWorld(other)]);
   });
 
   test('snapshot disk use is bounded and reported', async () => {

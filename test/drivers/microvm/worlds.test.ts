@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { DriverError } from '../../../src/base/errors.js';
 import { WorldRuntime } from '../../../src/core/runtime.js';
 import { DEFAULT_TIMEOUT_MS } from '../../../src/drivers/driver.js';
 import type { MicrovmDriver } from '../../../src/drivers/microvm/index.js';
@@ -83,6 +84,33 @@ describe('microvm driver: worlds', { skip, timeout: 240_000 }, () => {
     await d.run(w, 'ln -s /etc escape', {});
     await assert.rejects(d.readFile(w, 'escape/passwd'), { code: 'INVALID_ARGUMENT' });
     await assert.rejects(d.readFile(w, 'missing.txt'), { code: 'FILE_NOT_FOUND' });
+    await d.destroyWorld(w);
+  });
+
+  test('a forged reply that breaks the protocol is a DriverError; the world and the driver live on', async () => {
+    const w = await d.create({ id: 'w-forge', memoryMib: 512, vcpus: 1 });
+    // Guest code is root and can reach the agent's channel: answer the exec it runs in, wrongly.
+    const forge = (reply: string) =>
+      [
+        'import sys',
+        'f = sys._getframe()',
+        'while "req" not in f.f_locals:',
+        '    f = f.f_back',
+        `sys.modules["__main__"]._agent.chan.send(dict(${reply}, id=f.f_locals["req"]["id"]))`,
+      ].join('\n');
+    await assert.rejects(
+      d.exec(w, forge('{"ok": True, "result": {"stdout": 5, "stderr": "", "truncated": False, "durationMs": 1}}'), {}),
+      (e: Error) => e instanceof DriverError && /world w-forge sent a malformed exec reply: stdout is number/.test(e.message),
+    );
+    await assert.rejects(
+      d.exec(w, forge('{"ok": False, "error": {"code": "WORLD_NOT_FOUND", "message": "forged"}}'), {}),
+      (e: Error) => e instanceof DriverError && e.message === 'forged',
+    );
+    const seen: string[] = [];
+    const r = await d.exec(w, `print("real")\n${forge('{"event": "data", "data": "not output"}')}`, { onOutput: (s, c) => seen.push(`${s}:${c}`) });
+    assert.equal(r.stdout, 'real\n');
+    assert.equal(seen.join(''), 'stdout:realstdout:\n');
+    assert.equal((await d.exec(w, '1 + 1', {})).value, '2');
     await d.destroyWorld(w);
   });
 
