@@ -51,7 +51,7 @@ def resolve(home, path):
 
 def write_error(path, e):
     if e.errno in (errno.EDQUOT, errno.ENOSPC):
-        return Fault(DISK_FULL, "cannot write %r: %s (the world's disk is full)" % (path, e.strerror))
+        return Fault(DISK_FULL, "cannot write %r: %s (the world's disk limit, diskMib, or its filesystem is full)" % (path, e.strerror))
     return Fault(INVALID_ARGUMENT, "cannot write %r: %s" % (path, e.strerror))
 
 

@@ -84,6 +84,11 @@ describe('microvm driver: worlds', { skip, timeout: 240_000 }, () => {
     await d.run(w, 'ln -s /etc escape', {});
     await assert.rejects(d.readFile(w, 'escape/passwd'), { code: 'INVALID_ARGUMENT' });
     await assert.rejects(d.readFile(w, 'missing.txt'), { code: 'FILE_NOT_FOUND' });
+    await assert.rejects(d.readFile(w, 'dir'), { code: 'FILE_NOT_FOUND' });
+    // /world is a tmpfs in guest RAM: once it is full, a write is DISK_FULL and leaves no partial file.
+    await d.run(w, 'dd if=/dev/zero of=fill bs=1M count=1024 2>/dev/null; true', {});
+    await assert.rejects(d.writeFile(w, 'late.bin', new Uint8Array(1 << 20)), { code: 'DISK_FULL' });
+    assert.equal((await d.run(w, 'ls -A | grep -c -e late.bin -e .wr-upload; true', {})).stdout, '0\n');
     await d.destroyWorld(w);
   });
 
