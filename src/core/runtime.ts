@@ -353,7 +353,7 @@ async function openDriver(opts: NormalOpenOptions): Promise<Driver> {
     case 'microvm': {
       // Loaded on demand: the process driver's users never pay for QEMU plumbing.
       const { MicrovmDriver } = await import('../drivers/microvm/index.js');
-      return new MicrovmDriver({ home: opts.home, onProgress: (m) => opts.warn(`world-runtime microvm: ${m}`) });
+      return new MicrovmDriver({ ...opts.microvm, home: opts.home, onProgress: (m) => opts.warn(`world-runtime microvm: ${m}`) });
     }
   }
 }

@@ -16,10 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { DriverError, InvalidArgumentError } from '../../base/errors.js';
 import { DEFAULT_DISK_MIB } from '../../base/limits.js';
 import type { ExecOptions, ExecResult, FsBackend, Isolation, RunOptions, RunResult } from '../../base/types.js';
+import { decodeExecResult, decodeRunResult, outputEvents, readWorldFile, writeWorldFile } from '../agent-protocol.js';
 import type { Driver, DriverBranchOptions, DriverCreateOptions, DriverReport, SnapshotHandle, WorldExitListener, WorldHandle } from '../driver.js';
 import { removeCgroups, type RuntimeCgroups } from './cgroup.js';
 import { type AgentConnection, AgentRequestError, ControlServer } from './control.js';
-import { readWorldFile, writeWorldFile } from './files.js';
 import { type FsChoice, releaseFs } from './fs.js';
 import { type IsolationChoice, UID_COUNT } from './isolation.js';
 import { type SpareTree, TreePool } from './pools.js';
@@ -141,7 +141,7 @@ export class ProcessDriver implements Driver {
   exec(world: WorldHandle, code: string, opts: ExecOptions): Promise<ExecResult> {
     const p = this.proc(world);
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const onEvent = opts.onOutput ? (ev: string, data: string) => opts.onOutput?.(ev as 'stdout' | 'stderr', data) : undefined;
+    const onEvent = outputEvents(opts.onOutput);
     return this.serial(p, async (conn) => {
       let interrupted = false;
       let graceTimer: NodeJS.Timeout | undefined;
@@ -155,7 +155,7 @@ export class ProcessDriver implements Driver {
         );
       }, timeoutMs);
       try {
-        const r = (await this.request(p, conn, 'exec', { code, stream: onEvent !== undefined }, onEvent)) as unknown as ExecResult;
+        const r = decodeExecResult(await this.request(p, conn, 'exec', { code, stream: onEvent !== undefined }, onEvent), p.id);
         if (interrupted && r.error?.type === 'Interrupted') {
           r.error = { ...r.error, type: 'TimeoutError', message: `exec exceeded its timeout of ${timeoutMs} ms and was interrupted` };
         }
@@ -170,9 +170,9 @@ export class ProcessDriver implements Driver {
   run(world: WorldHandle, command: string | string[], opts: RunOptions): Promise<RunResult> {
     const p = this.proc(world);
     if (Array.isArray(command) && command.length === 0) throw new InvalidArgumentError('run: the argv array is empty');
-    const onEvent = opts.onOutput ? (ev: string, data: string) => opts.onOutput?.(ev as 'stdout' | 'stderr', data) : undefined;
+    const onEvent = outputEvents(opts.onOutput);
     const args = { argv: command, cwd: opts.cwd, env: opts.env, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, stream: onEvent !== undefined };
-    return this.serial(p, async (conn) => (await this.request(p, conn, 'run', args, onEvent)) as unknown as RunResult);
+    return this.serial(p, async (conn) => decodeRunResult(await this.request(p, conn, 'run', args, onEvent), p.id));
   }
 
   writeFile(world: WorldHandle, path: string, data: Uint8Array): Promise<void> {
@@ -182,7 +182,7 @@ export class ProcessDriver implements Driver {
 
   readFile(world: WorldHandle, path: string): Promise<Uint8Array> {
     const p = this.proc(world);
-    return this.serial(p, (conn) => readWorldFile((op, args, onEvent, budget) => this.request(p, conn, op, args, onEvent, budget), path));
+    return this.serial(p, (conn) => readWorldFile((op, args, onEvent, budget) => this.request(p, conn, op, args, onEvent, budget), path, p.id));
   }
 
   /** Resolves at the fork itself: the frozen copy exists from then on, and connects in the background. */

@@ -4,7 +4,8 @@
  * its way: a snapshot exists from the instant of its fork, before it has connected), its tree, and the id
  * its keeper knows it by.
  */
-import { DiskFullError, DriverError, FileNotFoundError, ForkRefusedError, InvalidArgumentError, WorldFailedError } from '../../base/errors.js';
+import { WorldFailedError } from '../../base/errors.js';
+import { agentError } from '../agent-protocol.js';
 import type { SnapshotHandle, WorldHandle } from '../driver.js';
 import { type AgentConnection, AgentRequestError } from './control.js';
 import type { Tree } from './tree.js';
@@ -52,14 +53,9 @@ export class Proc implements WorldHandle, SnapshotHandle {
   }
 }
 
-/** An agent's error code as the library's error; `p` names the world a lost connection belonged to. */
+/** An agent's (or keeper's) error code as the library's error (agent-protocol.ts); `p` names the world a lost connection belonged to. */
 export function toDriverError(err: unknown, p?: Proc): Error {
   if (!(err instanceof AgentRequestError)) return err as Error;
-  if (err.code === 'FORK_REFUSED') return new ForkRefusedError(err.message);
-  if (err.code === 'NO_FILE') return new FileNotFoundError(err.message);
-  if (err.code === 'DISK_FULL') return new DiskFullError(err.message);
-  if (err.code === 'PATH_OUTSIDE' || err.code === 'SPAWN' || err.code === 'TOO_LARGE' || err.code === 'WRITE')
-    return new InvalidArgumentError(err.message, { agentCode: err.code });
   if (err.code === 'GONE' && p) return new WorldFailedError(p.id, p.failure ?? err.message);
-  return new DriverError(err.message, err);
+  return agentError(err.code, err.message, err);
 }

@@ -1,4 +1,4 @@
-// Files move between the host and a world in chunks (src/drivers/process/files.ts): a file much larger than
+// Files move between the host and a world in chunks (src/drivers/agent-protocol.ts): a file much larger than
 // any line the connection allows goes both ways intact, so neither side ever holds it as one message.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
