@@ -24,10 +24,7 @@ export type ErrorCode =
   | 'DRIVER'
   | 'LEDGER'
   | 'RECORD_UNAVAILABLE'
-  | 'FILE_NOT_FOUND'
-  // Thrown by the microvm driver for a readFile of a missing file, where FILE_NOT_FOUND is meant; it goes
-  // once that driver throws FileNotFoundError. The daemon's own "no such route" is its fault type's NOT_FOUND.
-  | 'NOT_FOUND';
+  | 'FILE_NOT_FOUND';
 
 const brand = Symbol.for('world-runtime.error');
 

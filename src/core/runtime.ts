@@ -9,7 +9,7 @@ import { Ledger } from '../ledger/index.js';
 import { Store } from '../store/index.js';
 import type { Driver, WorldHandle } from '../drivers/driver.js';
 import { ProcessDriver } from '../drivers/process/driver.js';
-import { DriverError, InvalidArgumentError, RuntimeClosedError, SnapshotNotFoundError, WorldNotFoundError } from '../base/errors.js';
+import { InvalidArgumentError, RuntimeClosedError, SnapshotNotFoundError, WorldNotFoundError } from '../base/errors.js';
 import { newId } from '../base/ids.js';
 import { type NormalOpenOptions, type OpenOptions, normalizeBranch, normalizeCreate, normalizeOpen } from './options.js';
 import { Recorder } from './record.js';

@@ -50,7 +50,6 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   SNAPSHOT_NOT_FOUND: 404,
   SOURCE_NOT_FOUND: 404,
   FILE_NOT_FOUND: 404,
-  NOT_FOUND: 404,
   WRONG_STATE: 409,
   // The world died under the request: it is `failed` now, a state conflict like WRONG_STATE.
   WORLD_FAILED: 409,
