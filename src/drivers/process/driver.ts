@@ -13,10 +13,19 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DriverError, InvalidArgumentError } from '../../base/errors.js';
+import { DriverError, InvalidArgumentError, RuntimeClosedError, SnapshotNotFoundError, WorldFailedError, WorldNotFoundError } from '../../base/errors.js';
 import { DEFAULT_DISK_MIB } from '../../base/limits.js';
 import type { ExecOptions, ExecResult, FsBackend, Isolation, RunOptions, RunResult } from '../../base/types.js';
-import type { Driver, DriverBranchOptions, DriverCreateOptions, DriverReport, SnapshotHandle, WorldExitListener, WorldHandle } from '../driver.js';
+import {
+  DEFAULT_TIMEOUT_MS,
+  type Driver,
+  type DriverBranchOptions,
+  type DriverCreateOptions,
+  type DriverReport,
+  type SnapshotHandle,
+  type WorldExitListener,
+  type WorldHandle,
+} from '../driver.js';
 import { removeCgroups, type RuntimeCgroups } from './cgroup.js';
 import { type AgentConnection, AgentRequestError, ControlServer } from './control.js';
 import { readWorldFile, writeWorldFile } from './files.js';
@@ -50,7 +59,6 @@ export interface ProcessDriverOptions {
 }
 
 const AGENT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../agent');
-const DEFAULT_TIMEOUT_MS = 300_000;
 /** A spare tree's world is born with these limits; `create` sets its own on activation. */
 const SPARE_LIMITS = { memoryMib: 512, diskMib: DEFAULT_DISK_MIB };
 /** How long destroy waits for a keeper to end a world before ending its whole tree. */
@@ -71,10 +79,13 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export class ProcessDriver implements Driver {
   readonly name = 'process';
   private readonly procs = new Map<string, Proc>();
+  /** Worlds and snapshots that died on their own, by id: what a call with their handle is told. */
+  private readonly failed = new Map<string, Proc>();
   private readonly byKey = new Map<string, Proc>();
   private readonly trees = new Set<Tree>();
   private readonly pool: TreePool;
   private closed = false;
+  private closing?: Promise<void>;
   private readonly listeners = new Set<WorldExitListener>();
 
   private constructor(
@@ -110,8 +121,11 @@ export class ProcessDriver implements Driver {
   }
 
   async create(options: DriverCreateOptions): Promise<WorldHandle> {
+    if (this.closed) throw new RuntimeClosedError();
     const opts = { ...options, diskMib: options.diskMib ?? DEFAULT_DISK_MIB };
     const spare = await this.pool.take();
+    if (spare && this.closed) await spare.tree.end().catch(() => {});
+    if (this.closed) throw new RuntimeClosedError();
     if (spare) {
       try {
         if (opts.memoryMib !== SPARE_LIMITS.memoryMib || opts.diskMib !== SPARE_LIMITS.diskMib) {
@@ -125,20 +139,27 @@ export class ProcessDriver implements Driver {
       }
     }
     const tree = await Tree.start(`t-${randomBytes(5).toString('hex')}`, this.treeConfig());
+    if (this.closed) {
+      // close() ended the trees it knew of; this one started after.
+      await tree.end().catch(() => {});
+      throw new RuntimeClosedError();
+    }
     this.trees.add(tree);
     this.watch(tree);
     const { token, connection } = this.control.expect();
     try {
       await tree.spawn({ id: opts.id, role: 'world', token, memoryMib: opts.memoryMib, diskMib: opts.diskMib });
-      return this.adopt(opts.id, opts.id, Promise.resolve(await connection), tree, opts.memoryMib, opts.diskMib);
+      const conn = await connection;
+      if (this.closed) throw new RuntimeClosedError();
+      return this.adopt(opts.id, opts.id, Promise.resolve(conn), tree, opts.memoryMib, opts.diskMib);
     } catch (err) {
       this.control.cancel(token, err as Error);
       await this.endTreeIfEmpty(tree);
-      throw toDriverError(err);
+      throw this.closed ? new RuntimeClosedError() : toDriverError(err);
     }
   }
 
-  exec(world: WorldHandle, code: string, opts: ExecOptions): Promise<ExecResult> {
+  async exec(world: WorldHandle, code: string, opts: ExecOptions): Promise<ExecResult> {
     const p = this.proc(world);
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const onEvent = opts.onOutput ? (ev: string, data: string) => opts.onOutput?.(ev as 'stdout' | 'stderr', data) : undefined;
@@ -167,7 +188,7 @@ export class ProcessDriver implements Driver {
     });
   }
 
-  run(world: WorldHandle, command: string | string[], opts: RunOptions): Promise<RunResult> {
+  async run(world: WorldHandle, command: string | string[], opts: RunOptions): Promise<RunResult> {
     const p = this.proc(world);
     if (Array.isArray(command) && command.length === 0) throw new InvalidArgumentError('run: the argv array is empty');
     const onEvent = opts.onOutput ? (ev: string, data: string) => opts.onOutput?.(ev as 'stdout' | 'stderr', data) : undefined;
@@ -175,18 +196,18 @@ export class ProcessDriver implements Driver {
     return this.serial(p, async (conn) => (await this.request(p, conn, 'run', args, onEvent)) as unknown as RunResult);
   }
 
-  writeFile(world: WorldHandle, path: string, data: Uint8Array): Promise<void> {
+  async writeFile(world: WorldHandle, path: string, data: Uint8Array): Promise<void> {
     const p = this.proc(world);
     return this.serial(p, (conn) => writeWorldFile((op, args) => this.request(p, conn, op, args), path, data));
   }
 
-  readFile(world: WorldHandle, path: string): Promise<Uint8Array> {
+  async readFile(world: WorldHandle, path: string): Promise<Uint8Array> {
     const p = this.proc(world);
     return this.serial(p, (conn) => readWorldFile((op, args, onEvent, budget) => this.request(p, conn, op, args, onEvent, budget), path));
   }
 
   /** Resolves at the fork itself: the frozen copy exists from then on, and connects in the background. */
-  snapshot(world: WorldHandle, id: string): Promise<SnapshotHandle> {
+  async snapshot(world: WorldHandle, id: string): Promise<SnapshotHandle> {
     const p = this.proc(world);
     return this.serial(p, async (conn) => {
       const { token, connection, arm } = this.control.expect(undefined, true);
@@ -201,7 +222,7 @@ export class ProcessDriver implements Driver {
         await p.tree.kill([id], true).catch(() => {});
         throw toDriverError(err, p);
       }
-      const snap = this.adopt(id, id, connection, p.tree, p.memoryMib, p.diskMib);
+      const snap = this.adopt(id, id, connection, p.tree, p.memoryMib, p.diskMib, 'snapshot');
       connection.then(
         () => this.refillSpares(snap),
         () => {},
@@ -211,7 +232,7 @@ export class ProcessDriver implements Driver {
   }
 
   async branch(source: SnapshotHandle | WorldHandle, opts: DriverBranchOptions): Promise<WorldHandle[]> {
-    const p = this.proc(source);
+    const p = this.proc(source, 'snapshot');
     const taken = p.spares.splice(0, opts.ids.length);
     const fromSpares = taken.map(async (s, i) => {
       await s.conn.request('activate', { sameRandom: opts.sameRandom }); // its limits are its snapshot's
@@ -230,14 +251,15 @@ export class ProcessDriver implements Driver {
     if (failed) {
       // All or nothing: a partial branch would leave worlds the caller never hears of.
       await Promise.all(worlds.map((w) => this.destroyWorld(w)));
-      throw toDriverError((failed as PromiseRejectedResult).reason);
+      throw this.closed ? new RuntimeClosedError() : toDriverError((failed as PromiseRejectedResult).reason);
     }
     if (taken.length > 0) setImmediate(() => this.refillSpares(p));
     return worlds;
   }
 
   async destroyWorld(world: WorldHandle): Promise<void> {
-    const p = this.procs.get(world.id);
+    this.failed.delete(world?.id);
+    const p = this.procs.get(world?.id);
     if (p) await this.kill(p);
   }
 
@@ -252,6 +274,7 @@ export class ProcessDriver implements Driver {
 
   /** Bytes of disk (what each wrote that still exists) and memory each world or snapshot uses, when known. */
   async usage(handles: readonly (WorldHandle | SnapshotHandle)[]): Promise<Record<string, { diskBytes: number | null; memoryBytes: number | null }>> {
+    if (this.closed) throw new RuntimeClosedError();
     const byTree = new Map<Tree, Proc[]>();
     for (const h of handles) {
       const p = this.procs.get(h.id);
@@ -268,6 +291,7 @@ export class ProcessDriver implements Driver {
   }
 
   async doctor(): Promise<DriverReport> {
+    if (this.closed) throw new RuntimeClosedError();
     return doctorReport({
       python: this.python,
       isolation: this.isolation,
@@ -279,13 +303,20 @@ export class ProcessDriver implements Driver {
     });
   }
 
-  async close(): Promise<void> {
+  /** Ends every world, snapshot and spare, and removes this runtime's folders. A second call waits for the first. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     this.closed = true;
     for (const p of this.procs.values()) p.ending = true;
     const spares = await this.pool.close();
     await Promise.all([...this.trees, ...spares].map((t) => t.end().catch(() => {})));
     this.trees.clear();
     this.procs.clear();
+    this.failed.clear();
     this.byKey.clear();
     await this.control.close();
     // Each step on its own: one that fails (a busy folder) must not leave the others undone.
@@ -338,14 +369,42 @@ export class ProcessDriver implements Driver {
     });
   }
 
-  private proc(h: WorldHandle | SnapshotHandle): Proc {
-    const p = this.procs.get(h.id);
-    if (!p) throw new DriverError(`process driver has no world or snapshot ${h.id}`);
-    return p;
+  /**
+   * The live world or snapshot behind a handle. A handle this driver made says which kind it was; any other
+   * unknown handle is taken for a world, or (`source` of a branch) for a snapshot.
+   */
+  private proc(h: WorldHandle | SnapshotHandle, unknownIs: 'world' | 'snapshot' = 'world'): Proc {
+    if (this.closed) throw new RuntimeClosedError();
+    const p = this.procs.get(h?.id);
+    if (p) return p;
+    const dead = this.failed.get(h?.id);
+    if (dead) throw new WorldFailedError(dead.id, dead.failure ?? 'it ended');
+    const kind = h instanceof Proc ? h.kind : unknownIs;
+    throw kind === 'snapshot' ? new SnapshotNotFoundError(String(h?.id)) : new WorldNotFoundError(String(h?.id));
   }
 
-  private adopt(id: string, key: string, ready: Promise<AgentConnection>, tree: Tree, memoryMib: number, diskMib: number): Proc {
-    const p = new Proc(id, key, ready, tree, '/world', memoryMib, diskMib);
+  /** Tell every listener of an exit nobody asked for; one that throws does not keep it from the others. */
+  private tellExit(id: string, reason: string): void {
+    if (this.closed) return; // close() asked every world to end
+    for (const l of this.listeners) {
+      try {
+        l(id, reason);
+      } catch (err) {
+        this.opts.warn(`world-runtime: a world-exit listener threw: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private adopt(
+    id: string,
+    key: string,
+    ready: Promise<AgentConnection>,
+    tree: Tree,
+    memoryMib: number,
+    diskMib: number,
+    kind: 'world' | 'snapshot' = 'world',
+  ): Proc {
+    const p = new Proc(id, key, ready, tree, '/world', memoryMib, diskMib, kind);
     this.procs.set(id, p);
     this.byKey.set(key, p);
     tree.members.add(id);
@@ -364,12 +423,12 @@ export class ProcessDriver implements Driver {
           void Promise.race([p.exited, delay(REASON_WAIT_MS)]).then(() => {
             p.fail('its process exited unexpectedly');
             this.forget(p);
-            if (!p.ending) for (const l of this.listeners) l(id, p.failure as string);
+            if (!p.ending) this.tellExit(id, p.failure as string);
           });
         }),
       (err: Error) => {
         this.forget(p);
-        if (!p.ending) for (const l of this.listeners) l(id, err.message);
+        if (!p.ending) this.tellExit(id, err.message);
       },
     );
     return p;
@@ -502,6 +561,8 @@ export class ProcessDriver implements Driver {
   private forget(p: Proc): void {
     if (this.procs.get(p.id) !== p) return;
     this.procs.delete(p.id);
+    // A world that died on its own stays known as failed until it is destroyed.
+    if (!p.ending && p.failure !== undefined && !this.closed) this.failed.set(p.id, p);
     this.byKey.delete(p.key);
     p.tree.members.delete(p.id);
     if (p.spares.length > 0) {

@@ -33,6 +33,8 @@ export class Proc implements WorldHandle, SnapshotHandle {
     readonly home: string,
     readonly memoryMib: number,
     readonly diskMib: number,
+    /** Which kind of handle the caller holds: what a call with it after its end says was not found. */
+    readonly kind: 'world' | 'snapshot' = 'world',
   ) {
     this.exited = new Promise((resolve) => {
       this.settle = resolve;
