@@ -14,7 +14,7 @@ import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DriverError, InvalidArgumentError, RuntimeClosedError, SnapshotNotFoundError, WorldFailedError, WorldNotFoundError } from '../../base/errors.js';
-import { DEFAULT_DISK_MIB } from '../../base/limits.js';
+import { DEFAULT_DISK_MIB, MAX_POOL } from '../../base/limits.js';
 import type { ExecOptions, ExecResult, FsBackend, Isolation, RunOptions, RunResult } from '../../base/types.js';
 import {
   DEFAULT_TIMEOUT_MS,
@@ -48,14 +48,30 @@ export interface ProcessDriverOptions {
   python?: string;
   /** Grace after an interrupt before a world that will not stop is killed. @default 2000 */
   interruptGraceMs?: number;
-  /** Started trees kept ready for `create` (0: every create is a cold start). @default 1 */
-  spareTrees?: number;
-  /** Pre-born branches each snapshot keeps ready (0: every branch forks on the spot). @default 2 */
-  sparesPerSnapshot?: number;
+  /**
+   * The warm pools, as `WorldRuntime.open({ pool })` names them: `worlds` started trees, each with a spare
+   * world, kept for `create` (0: every create is a cold start), and `branchesPerSnapshot` pre-born branches
+   * each snapshot keeps (0: every branch forks on the spot). `setPool` changes them while the driver runs.
+   * @default { worlds: 1, branchesPerSnapshot: 2 }
+   */
+  pool?: Partial<PoolSizes>;
   /** Where warnings go (no per-world isolation, files copied, ...). @default console.warn */
   warn?: (msg: string) => void;
   /** Longest line an agent may send (src/drivers/lines.ts). @default DEFAULT_MAX_LINE_BYTES (16 MiB) */
   maxLineBytes?: number;
+}
+
+export interface PoolSizes {
+  worlds: number;
+  branchesPerSnapshot: number;
+}
+
+/** The pools' sizes now, and what they hold ready (see `ProcessDriver.poolState`). */
+export interface PoolState extends PoolSizes {
+  /** Started trees with a spare world, ready for `create`. */
+  readyWorlds: number;
+  /** Pre-born branches the snapshot asked about holds ready (0 without one, or for an unknown one). */
+  readyBranches: number;
 }
 
 const AGENT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../agent');
@@ -67,6 +83,12 @@ const KILL_TIMEOUT_MS = 15_000;
 const REASON_WAIT_MS = 1000;
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+function poolSize(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 0 || value > MAX_POOL) throw new InvalidArgumentError(`${name} must be an integer from 0 to ${MAX_POOL}, got ${value}`);
+  return value;
+}
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -99,9 +121,9 @@ export class ProcessDriver implements Driver {
     private readonly python: string,
     private readonly uidBase: number,
     private readonly sweep: { runtimes: number; freedBytes: number },
-    private readonly opts: Required<Pick<ProcessDriverOptions, 'interruptGraceMs' | 'spareTrees' | 'sparesPerSnapshot' | 'warn'>>,
+    private readonly opts: Required<Pick<ProcessDriverOptions, 'interruptGraceMs' | 'warn'>> & { pool: PoolSizes },
   ) {
-    this.pool = new TreePool(opts.spareTrees, () => this.startSpareTree(), opts.warn);
+    this.pool = new TreePool(opts.pool.worlds, (signal) => this.startSpareTree(signal), opts.warn);
   }
 
   static async open(options: ProcessDriverOptions): Promise<ProcessDriver> {
@@ -110,8 +132,7 @@ export class ProcessDriver implements Driver {
     const control = await ControlServer.listen(join(h.runDir, 'ctl.sock'), options.maxLineBytes);
     return new ProcessDriver(control, h.isolation, h.fs, h.cgroups, h.runtimeId, h.runDir, h.layersDir, h.python, h.uidBase, h.sweep, {
       interruptGraceMs: options.interruptGraceMs ?? 2000,
-      spareTrees: options.spareTrees ?? 1,
-      sparesPerSnapshot: options.sparesPerSnapshot ?? 2,
+      pool: { worlds: poolSize('pool.worlds', options.pool?.worlds, 1), branchesPerSnapshot: poolSize('pool.branchesPerSnapshot', options.pool?.branchesPerSnapshot, 2) },
       warn,
     });
   }
@@ -127,6 +148,8 @@ export class ProcessDriver implements Driver {
     if (spare && this.closed) await spare.tree.end().catch(() => {});
     if (this.closed) throw new RuntimeClosedError();
     if (spare) {
+      this.trees.add(spare.tree);
+      this.watch(spare.tree);
       try {
         if (opts.memoryMib !== SPARE_LIMITS.memoryMib || opts.diskMib !== SPARE_LIMITS.diskMib) {
           await spare.tree.limits(spare.key, { memoryMib: opts.memoryMib, diskMib: opts.diskMib });
@@ -267,9 +290,40 @@ export class ProcessDriver implements Driver {
     await this.destroyWorld(snapshot);
   }
 
-  /** How many pre-born branches a snapshot has ready now (diagnostics and tests). */
-  sparesReady(snapshot: SnapshotHandle): number {
-    return this.procs.get(snapshot.id)?.spares.length ?? 0;
+  /** The pools' sizes, and how many spares are ready now: for `create`, and for `snapshot` when given. */
+  poolState(snapshot?: SnapshotHandle): PoolState {
+    const readyBranches = snapshot ? (this.procs.get(snapshot.id)?.spares.length ?? 0) : 0;
+    return { ...this.opts.pool, readyWorlds: this.pool.readyCount, readyBranches };
+  }
+
+  /**
+   * Resize the pools while the driver runs (0 turns one off), e.g. to measure cold starts on worlds already
+   * made. Spares beyond a new size are ended before this resolves; missing ones are born in the background.
+   */
+  async setPool(sizes: Partial<PoolSizes>): Promise<void> {
+    if (this.closed) throw new RuntimeClosedError();
+    const next = {
+      worlds: poolSize('pool.worlds', sizes.worlds, this.opts.pool.worlds),
+      branchesPerSnapshot: poolSize('pool.branchesPerSnapshot', sizes.branchesPerSnapshot, this.opts.pool.branchesPerSnapshot),
+    };
+    this.opts.pool = next;
+    const ends: Promise<void>[] = [this.pool.resize(next.worlds)];
+    for (const p of this.procs.values()) {
+      if (p.kind !== 'snapshot') continue;
+      const extra = p.spares.splice(next.branchesPerSnapshot).map((x) => x.key);
+      if (extra.length > 0) ends.push(p.tree.kill(extra, true).catch(() => {}));
+      else this.refillSpares(p);
+    }
+    await Promise.all(ends);
+  }
+
+  /**
+   * Resolves once a snapshot's (or world's) own process has connected: a snapshot resolves at its fork and
+   * connects after. Rejects with why it never did (WorldFailedError), or WorldNotFoundError.
+   */
+  async whenConnected(handle: WorldHandle | SnapshotHandle): Promise<void> {
+    const p = this.proc(handle, handle instanceof Proc ? handle.kind : 'snapshot');
+    await p.ready.catch((err: Error) => Promise.reject(new WorldFailedError(p.id, err.message)));
   }
 
   /** Bytes of disk (what each wrote that still exists) and memory each world or snapshot uses, when known. */
@@ -298,7 +352,7 @@ export class ProcessDriver implements Driver {
       fs: this.fs,
       cgroups: this.cgroups !== undefined,
       uidBase: this.uidBase,
-      pools: { spareTrees: this.opts.spareTrees, sparesPerSnapshot: this.opts.sparesPerSnapshot },
+      pool: this.opts.pool,
       sweep: this.sweep,
     });
   }
@@ -312,8 +366,7 @@ export class ProcessDriver implements Driver {
   private async shutdown(): Promise<void> {
     this.closed = true;
     for (const p of this.procs.values()) p.ending = true;
-    const spares = await this.pool.close();
-    await Promise.all([...this.trees, ...spares].map((t) => t.end().catch(() => {})));
+    await Promise.all([this.pool.close(), ...[...this.trees].map((t) => t.end().catch(() => {}))]);
     this.trees.clear();
     this.procs.clear();
     this.failed.clear();
@@ -427,6 +480,7 @@ export class ProcessDriver implements Driver {
           });
         }),
       (err: Error) => {
+        p.fail(err.message);
         this.forget(p);
         if (!p.ending) this.tellExit(id, err.message);
       },
@@ -475,7 +529,7 @@ export class ProcessDriver implements Driver {
 
   /** Top a snapshot's pre-born spares back up, in the background. */
   private refillSpares(p: Proc): void {
-    const want = this.opts.sparesPerSnapshot - p.spares.length;
+    const want = this.opts.pool.branchesPerSnapshot - p.spares.length;
     if (want <= 0 || p.refilling || p.ending || this.closed || !this.procs.has(p.id)) return;
     p.refilling = true;
     const keys = Array.from({ length: want }, () => `spare-${randomBytes(5).toString('hex')}`);
@@ -498,25 +552,35 @@ export class ProcessDriver implements Driver {
       .catch(() => {}) // a failed refill only means the next branch forks on the spot
       .finally(() => {
         p.refilling = false;
-        if (p.spares.length < this.opts.sparesPerSnapshot && !p.ending) setImmediate(() => this.refillSpares(p));
+        if (p.spares.length < this.opts.pool.branchesPerSnapshot && !p.ending) setImmediate(() => this.refillSpares(p));
       });
   }
 
   /** A started tree with a spare world born with default limits, for the pool `create` takes from. */
-  private async startSpareTree(): Promise<SpareTree> {
-    const tree = await Tree.start(`t-${randomBytes(5).toString('hex')}`, this.treeConfig());
+  /**
+   * A started tree with a spare world born with default limits, for the pool `create` takes from. The pool
+   * owns it until a create takes it. `signal` (the pool closing) ends it wherever its start has got to.
+   */
+  private async startSpareTree(signal: AbortSignal): Promise<SpareTree> {
+    const tree = await Tree.start(`t-${randomBytes(5).toString('hex')}`, this.treeConfig(), signal);
+    const key = `spare-${randomBytes(5).toString('hex')}`;
+    const { token, connection } = this.control.expect();
+    const abort = () => {
+      this.control.cancel(token, new DriverError('the driver closed while a spare tree started'));
+      void tree.end().catch(() => {});
+    };
+    signal.addEventListener('abort', abort, { once: true });
     try {
-      const key = `spare-${randomBytes(5).toString('hex')}`;
-      const { token, connection } = this.control.expect();
       await tree.spawn({ id: key, role: 'spare', token, ...SPARE_LIMITS });
       const conn = await connection;
-      if (this.closed) throw new DriverError('closed');
-      this.trees.add(tree);
-      this.watch(tree);
+      if (signal.aborted) throw new DriverError('the driver closed while a spare tree started');
       return { tree, conn, key };
     } catch (err) {
+      this.control.cancel(token, err as Error);
       await tree.end().catch(() => {});
       throw err;
+    } finally {
+      signal.removeEventListener('abort', abort);
     }
   }
 
