@@ -130,6 +130,7 @@ export class Tree {
     } catch (err) {
       config.control.cancel(token, err as Error);
       killGroup(child);
+      await exitOf(child, 5000);
       throw err;
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -223,10 +224,7 @@ export class Tree {
 
   private async teardown(): Promise<void> {
     this.ended = true;
-    const exited = new Promise<void>((resolve) => {
-      if (this.child.exitCode !== null || this.child.signalCode !== null) resolve();
-      else this.child.once('exit', () => resolve());
-    });
+    const exited = exitOf(this.child);
     const timer = setTimeout(() => killGroup(this.child), 10_000);
     await this.keeper.request('exit').catch(() => {});
     this.keeper.close();
@@ -246,4 +244,16 @@ function killGroup(child: ChildProcess): void {
   } catch {
     child.kill('SIGKILL'); // no such group (it never got one): the process alone
   }
+}
+
+/** Resolves once `child` has exited (at most `ms` later, when given). */
+function exitOf(child: ChildProcess, ms?: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = ms === undefined ? undefined : setTimeout(resolve, ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
