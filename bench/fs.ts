@@ -108,7 +108,7 @@ class BackendBench {
     return { ms, cut: ms.length < n ? `; ${ms.length} of ${n} samples (${this.p.budgetMs / 1000} s budget)` : '' };
   }
 
-  /** Targets of the issue, for the 1 GiB world: p50 ≤ 5 ms and ≤ 2× the no-files world's; the seed's 250 ms. */
+  /** Targets of the issue, for the 1 GiB world: p50 ≤ 5 ms and ≤ 2× the no-files world's; the 250 ms every snapshot and branch is held to. */
   targets(kind: Kind, size: Size): Target[] {
     if (size !== BIG) return [SEED_250];
     const e = this.empty.get(kind);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { processesIn, withRuntime, worldTag } from '../fixtures/runtime.js';
 import { waitFor } from '../fixtures/wait.js';
 
-test('pushDown makes one verse world per child of the seed triad, recorded as push_down', () =>
+test('pushDown makes one verse world per child of the default triad (SEED_TRIAD), recorded as push_down', () =>
   withRuntime(async (rt) => {
     const w = await rt.create();
     await w.exec('universe = list(range(10))');
