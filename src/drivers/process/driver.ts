@@ -8,14 +8,12 @@
  * snapshot keeps a few spares, fully born branches that a branch only has to activate, and the driver keeps
  * a started tree with a spare world that the next `create` takes. Both can be turned off (size 0).
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DriverError, InvalidArgumentError, RuntimeClosedError, SnapshotNotFoundError, WorldFailedError, WorldNotFoundError } from '../../base/errors.js';
-import { DEFAULT_DISK_MIB, MAX_POOL } from '../../base/limits.js';
-import type { ExecOptions, ExecResult, FsBackend, Isolation, RunOptions, RunResult } from '../../base/types.js';
+import { DEFAULT_DISK_MIB } from '../../base/limits.js';
+import type { ExecOptions, ExecResult, RunOptions, RunResult } from '../../base/types.js';
 import {
   DEFAULT_TIMEOUT_MS,
   type Driver,
@@ -26,69 +24,26 @@ import {
   type WorldExitListener,
   type WorldHandle,
 } from '../driver.js';
-import { removeCgroups, type RuntimeCgroups } from './cgroup.js';
 import { type AgentConnection, AgentRequestError, ControlServer } from './control.js';
 import { readWorldFile, writeWorldFile } from './files.js';
-import { type FsChoice, releaseFs } from './fs.js';
-import { type IsolationChoice, UID_COUNT } from './isolation.js';
-import { type SpareTree, TreePool } from './pools.js';
-import { Proc, toDriverError } from './proc.js';
+import type { FsChoice } from './fs.js';
+import { UID_COUNT } from './isolation.js';
+import { type PoolSizes, type PoolState, type ProcessDriverOptions, poolSizes } from './options.js';
+import { SPARE_LIMITS, startSpareTree, TreePool } from './pools.js';
+import { Proc, toDriverError, usageOf } from './proc.js';
 import { doctorReport } from './report.js';
-import { prepareHome } from './setup.js';
-import { liveRuntimes } from './sweep.js';
+import { type Home, prepareHome, releaseHome } from './setup.js';
 import { type Birth, Tree, type TreeConfig } from './tree.js';
 
-export interface ProcessDriverOptions {
-  /** State directory; worlds' layers live under it (or under its btrfs image, `<home>/fs`). */
-  home: string;
-  isolation?: Isolation;
-  /** Backend of the world filesystem layer. @default 'auto' */
-  fs?: FsBackend;
-  /** Python interpreter for the agent. @default $WORLD_RUNTIME_PYTHON, else /usr/bin/python3, else python3 on PATH */
-  python?: string;
-  /** Grace after an interrupt before a world that will not stop is killed. @default 2000 */
-  interruptGraceMs?: number;
-  /**
-   * The warm pools, as `WorldRuntime.open({ pool })` names them: `worlds` started trees, each with a spare
-   * world, kept for `create` (0: every create is a cold start), and `branchesPerSnapshot` pre-born branches
-   * each snapshot keeps (0: every branch forks on the spot). `setPool` changes them while the driver runs.
-   * @default { worlds: 1, branchesPerSnapshot: 2 }
-   */
-  pool?: Partial<PoolSizes>;
-  /** Where warnings go (no per-world isolation, files copied, ...). @default console.warn */
-  warn?: (msg: string) => void;
-  /** Longest line an agent may send (src/drivers/lines.ts). @default DEFAULT_MAX_LINE_BYTES (16 MiB) */
-  maxLineBytes?: number;
-}
-
-export interface PoolSizes {
-  worlds: number;
-  branchesPerSnapshot: number;
-}
-
-/** The pools' sizes now, and what they hold ready (see `ProcessDriver.poolState`). */
-export interface PoolState extends PoolSizes {
-  /** Started trees with a spare world, ready for `create`. */
-  readyWorlds: number;
-  /** Pre-born branches the snapshot asked about holds ready (0 without one, or for an unknown one). */
-  readyBranches: number;
-}
+export type { PoolSizes, PoolState, ProcessDriverOptions } from './options.js';
 
 const AGENT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../agent');
-/** A spare tree's world is born with these limits; `create` sets its own on activation. */
-const SPARE_LIMITS = { memoryMib: 512, diskMib: DEFAULT_DISK_MIB };
 /** How long destroy waits for a keeper to end a world before ending its whole tree. */
 const KILL_TIMEOUT_MS = 15_000;
 /** How long a world's lost connection waits for its keeper to say why the world ended. */
 const REASON_WAIT_MS = 1000;
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
-
-function poolSize(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 0 || value > MAX_POOL) throw new InvalidArgumentError(`${name} must be an integer from 0 to ${MAX_POOL}, got ${value}`);
-  return value;
-}
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -112,27 +67,24 @@ export class ProcessDriver implements Driver {
 
   private constructor(
     private readonly control: ControlServer,
-    private readonly isolation: IsolationChoice,
-    private readonly fs: FsChoice,
-    private readonly cgroups: RuntimeCgroups | undefined,
-    private readonly runtimeId: string,
-    private readonly runDir: string,
-    private readonly layersDir: string,
-    private readonly python: string,
-    private readonly uidBase: number,
-    private readonly sweep: { runtimes: number; freedBytes: number },
+    /** What opening the home settled: isolation, filesystem, Python, this runtime's folders and cgroups. */
+    private readonly home: Home,
     private readonly opts: Required<Pick<ProcessDriverOptions, 'interruptGraceMs' | 'warn'>> & { pool: PoolSizes },
   ) {
-    this.pool = new TreePool(opts.pool.worlds, (signal) => this.startSpareTree(signal), opts.warn);
+    this.pool = new TreePool(opts.pool.worlds, (signal) => startSpareTree(this.treeConfig(), signal), opts.warn);
+  }
+
+  private get fs(): FsChoice {
+    return this.home.fs;
   }
 
   static async open(options: ProcessDriverOptions): Promise<ProcessDriver> {
     const warn = options.warn ?? ((m: string) => console.warn(m));
     const h = prepareHome(options.home, { isolation: options.isolation, fs: options.fs, python: options.python, agentDir: AGENT_DIR, warn });
     const control = await ControlServer.listen(join(h.runDir, 'ctl.sock'), options.maxLineBytes);
-    return new ProcessDriver(control, h.isolation, h.fs, h.cgroups, h.runtimeId, h.runDir, h.layersDir, h.python, h.uidBase, h.sweep, {
+    return new ProcessDriver(control, h, {
       interruptGraceMs: options.interruptGraceMs ?? 2000,
-      pool: { worlds: poolSize('pool.worlds', options.pool?.worlds, 1), branchesPerSnapshot: poolSize('pool.branchesPerSnapshot', options.pool?.branchesPerSnapshot, 2) },
+      pool: poolSizes(options.pool, { worlds: 1, branchesPerSnapshot: 2 }),
       warn,
     });
   }
@@ -302,16 +254,12 @@ export class ProcessDriver implements Driver {
    */
   async setPool(sizes: Partial<PoolSizes>): Promise<void> {
     if (this.closed) throw new RuntimeClosedError();
-    const next = {
-      worlds: poolSize('pool.worlds', sizes.worlds, this.opts.pool.worlds),
-      branchesPerSnapshot: poolSize('pool.branchesPerSnapshot', sizes.branchesPerSnapshot, this.opts.pool.branchesPerSnapshot),
-    };
+    const next = poolSizes(sizes, this.opts.pool);
     this.opts.pool = next;
     const ends: Promise<void>[] = [this.pool.resize(next.worlds)];
     for (const p of this.procs.values()) {
       if (p.kind !== 'snapshot') continue;
-      const extra = p.spares.splice(next.branchesPerSnapshot).map((x) => x.key);
-      if (extra.length > 0) ends.push(p.tree.kill(extra, true).catch(() => {}));
+      if (p.spares.length > next.branchesPerSnapshot) ends.push(p.endSpares(next.branchesPerSnapshot));
       else this.refillSpares(p);
     }
     await Promise.all(ends);
@@ -329,32 +277,13 @@ export class ProcessDriver implements Driver {
   /** Bytes of disk (what each wrote that still exists) and memory each world or snapshot uses, when known. */
   async usage(handles: readonly (WorldHandle | SnapshotHandle)[]): Promise<Record<string, { diskBytes: number | null; memoryBytes: number | null }>> {
     if (this.closed) throw new RuntimeClosedError();
-    const byTree = new Map<Tree, Proc[]>();
-    for (const h of handles) {
-      const p = this.procs.get(h.id);
-      if (p) byTree.set(p.tree, [...(byTree.get(p.tree) ?? []), p]);
-    }
-    const out: Record<string, { diskBytes: number | null; memoryBytes: number | null }> = {};
-    await Promise.all(
-      [...byTree].map(async ([tree, ps]) => {
-        const u = await tree.usage(ps.map((p) => p.key)).catch(() => ({}) as Record<string, { disk: null; memory: null }>);
-        for (const p of ps) out[p.id] = { diskBytes: u[p.key]?.disk ?? null, memoryBytes: u[p.key]?.memory ?? null };
-      }),
-    );
-    return out;
+    return usageOf(handles.flatMap((h) => this.procs.get(h.id) ?? []));
   }
 
   async doctor(): Promise<DriverReport> {
     if (this.closed) throw new RuntimeClosedError();
-    return doctorReport({
-      python: this.python,
-      isolation: this.isolation,
-      fs: this.fs,
-      cgroups: this.cgroups !== undefined,
-      uidBase: this.uidBase,
-      pool: this.opts.pool,
-      sweep: this.sweep,
-    });
+    const h = this.home;
+    return doctorReport({ python: h.python, isolation: h.isolation, fs: h.fs, cgroups: h.cgroups !== undefined, uidBase: h.uidBase, pool: this.opts.pool, sweep: h.sweep });
   }
 
   /** Ends every world, snapshot and spare, and removes this runtime's folders. A second call waits for the first. */
@@ -372,40 +301,16 @@ export class ProcessDriver implements Driver {
     this.failed.clear();
     this.byKey.clear();
     await this.control.close();
-    // Each step on its own: one that fails (a busy folder) must not leave the others undone.
-    const steps: [string, () => void][] = [
-      ['cgroups', () => this.cgroups && removeCgroups(this.cgroups)],
-      ['run folder', () => rmSync(this.runDir, { recursive: true, force: true })],
-      ['layers', () => execFileSync(this.python, ['-I', '-S', join(AGENT_DIR, 'fsctl.py'), 'remove', this.layersDir], { stdio: 'ignore', timeout: 600_000 })],
-      ['filesystem', () => releaseFs(this.fs)],
-    ];
-    for (const [what, step] of steps) {
-      try {
-        step();
-      } catch (err) {
-        this.opts.warn(`world-runtime: could not remove its ${what} at close: ${(err as Error).message}`);
-      }
-    }
-    liveRuntimes.delete(this.runtimeId);
+    releaseHome(this.home, AGENT_DIR, this.opts.warn);
   }
 
   // ---------------------------------------------------------------------------------------------
 
   private treeConfig(): TreeConfig {
-    const pyPrefix = dirname(dirname(this.python));
-    return {
-      control: this.control,
-      isolation: this.isolation,
-      fs: this.fs,
-      layersDir: this.layersDir,
-      cgroups: this.cgroups,
-      python: this.python,
-      keeperPath: join(AGENT_DIR, 'keeper.py'),
-      uidBase: this.uidBase,
-      uidCount: UID_COUNT,
-      extraRo: this.python.startsWith('/usr/') ? [] : [pyPrefix],
-      runtimeId: this.runtimeId,
-    };
+    const { isolation, fs, layersDir, cgroups, python, uidBase, runtimeId } = this.home;
+    const extraRo = python.startsWith('/usr/') ? [] : [dirname(dirname(python))];
+    const keeperPath = join(AGENT_DIR, 'keeper.py');
+    return { control: this.control, isolation, fs, layersDir, cgroups, python, keeperPath, uidBase, uidCount: UID_COUNT, extraRo, runtimeId };
   }
 
   private watch(tree: Tree): void {
@@ -515,7 +420,7 @@ export class ProcessDriver implements Driver {
    * sandbox a child's home is the keeper's to say, so they go one after the other.
    */
   private async prepareAndFork(p: Proc, conn: AgentConnection, births: Birth[], fork: Record<string, unknown>): Promise<void> {
-    if (this.isolation.kind === 'none') {
+    if (this.home.isolation.kind === 'none') {
       const born = await p.tree.prepare(p.key, births);
       await this.request(p, conn, 'fork', { ...fork, births: born });
       return;
@@ -529,59 +434,11 @@ export class ProcessDriver implements Driver {
 
   /** Top a snapshot's pre-born spares back up, in the background. */
   private refillSpares(p: Proc): void {
-    const want = this.opts.pool.branchesPerSnapshot - p.spares.length;
-    if (want <= 0 || p.refilling || p.ending || this.closed || !this.procs.has(p.id)) return;
-    p.refilling = true;
-    const keys = Array.from({ length: want }, () => `spare-${randomBytes(5).toString('hex')}`);
-    void this.forkChildren(p, keys, 'spare', false)
-      .then(async (conns) => {
-        for (const [i, conn] of conns.entries()) {
-          const key = keys[i] as string;
-          if (p.ending || !this.procs.has(p.id)) {
-            await p.tree.kill([key], true).catch(() => {});
-            continue;
-          }
-          const spare = { conn, key };
-          p.spares.push(spare);
-          conn.once('close', () => {
-            const at = p.spares.indexOf(spare);
-            if (at >= 0) p.spares.splice(at, 1);
-          });
-        }
-      })
-      .catch(() => {}) // a failed refill only means the next branch forks on the spot
-      .finally(() => {
-        p.refilling = false;
-        if (p.spares.length < this.opts.pool.branchesPerSnapshot && !p.ending) setImmediate(() => this.refillSpares(p));
-      });
-  }
-
-  /** A started tree with a spare world born with default limits, for the pool `create` takes from. */
-  /**
-   * A started tree with a spare world born with default limits, for the pool `create` takes from. The pool
-   * owns it until a create takes it. `signal` (the pool closing) ends it wherever its start has got to.
-   */
-  private async startSpareTree(signal: AbortSignal): Promise<SpareTree> {
-    const tree = await Tree.start(`t-${randomBytes(5).toString('hex')}`, this.treeConfig(), signal);
-    const key = `spare-${randomBytes(5).toString('hex')}`;
-    const { token, connection } = this.control.expect();
-    const abort = () => {
-      this.control.cancel(token, new DriverError('the driver closed while a spare tree started'));
-      void tree.end().catch(() => {});
-    };
-    signal.addEventListener('abort', abort, { once: true });
-    try {
-      await tree.spawn({ id: key, role: 'spare', token, ...SPARE_LIMITS });
-      const conn = await connection;
-      if (signal.aborted) throw new DriverError('the driver closed while a spare tree started');
-      return { tree, conn, key };
-    } catch (err) {
-      this.control.cancel(token, err as Error);
-      await tree.end().catch(() => {});
-      throw err;
-    } finally {
-      signal.removeEventListener('abort', abort);
-    }
+    p.refillSpares(
+      () => (this.closed ? 0 : this.opts.pool.branchesPerSnapshot),
+      () => !this.closed && this.procs.get(p.id) === p,
+      (keys) => this.forkChildren(p, keys, 'spare', false),
+    );
   }
 
   private serial<T>(p: Proc, fn: (conn: AgentConnection) => Promise<T>): Promise<T> {
@@ -629,10 +486,7 @@ export class ProcessDriver implements Driver {
     if (!p.ending && p.failure !== undefined && !this.closed) this.failed.set(p.id, p);
     this.byKey.delete(p.key);
     p.tree.members.delete(p.id);
-    if (p.spares.length > 0) {
-      const keys = p.spares.splice(0).map((s) => s.key);
-      void p.tree.kill(keys, true).catch(() => {});
-    }
+    void p.endSpares(0);
     void this.endTreeIfEmpty(p.tree);
   }
 

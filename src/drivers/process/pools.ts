@@ -5,8 +5,14 @@
  * topped up in the background; size 0 turns it off. The pool owns its trees until one is taken: it ends
  * those it holds, and the starts still on their way, when it closes, so no half-started tree outlives it.
  */
+import { randomBytes } from 'node:crypto';
+import { DriverError } from '../../base/errors.js';
+import { DEFAULT_DISK_MIB } from '../../base/limits.js';
 import type { AgentConnection } from './control.js';
-import type { Tree } from './tree.js';
+import { Tree, type TreeConfig } from './tree.js';
+
+/** A spare tree's world is born with these limits; `create` sets its own on activation. */
+export const SPARE_LIMITS = { memoryMib: 512, diskMib: DEFAULT_DISK_MIB };
 
 export interface SpareTree {
   tree: Tree;
@@ -81,5 +87,32 @@ export class TreePool {
         });
       this.starts.push(start);
     }
+  }
+}
+
+/**
+ * A started tree with a spare world born with default limits, for the pool `create` takes from. `signal`
+ * (the pool closing) ends it wherever its start has got to.
+ */
+export async function startSpareTree(config: TreeConfig, signal: AbortSignal): Promise<SpareTree> {
+  const tree = await Tree.start(`t-${randomBytes(5).toString('hex')}`, config, signal);
+  const key = `spare-${randomBytes(5).toString('hex')}`;
+  const { token, connection } = config.control.expect();
+  const abort = () => {
+    config.control.cancel(token, new DriverError('the driver closed while a spare tree started'));
+    void tree.end().catch(() => {});
+  };
+  signal.addEventListener('abort', abort, { once: true });
+  try {
+    await tree.spawn({ id: key, role: 'spare', token, ...SPARE_LIMITS });
+    const conn = await connection;
+    if (signal.aborted) throw new DriverError('the driver closed while a spare tree started');
+    return { tree, conn, key };
+  } catch (err) {
+    config.control.cancel(token, err as Error);
+    await tree.end().catch(() => {});
+    throw err;
+  } finally {
+    signal.removeEventListener('abort', abort);
   }
 }
