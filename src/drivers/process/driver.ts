@@ -63,6 +63,9 @@ export class ProcessDriver implements Driver {
   private readonly pool: TreePool;
   private closed = false;
   private closing?: Promise<void>;
+  private readonly stop = new AbortController();
+  /** Trees `create` is starting, which close() aborts and waits for. */
+  private readonly starting = new Set<Promise<Tree>>();
   private readonly listeners = new Set<WorldExitListener>();
 
   private constructor(
@@ -113,12 +116,10 @@ export class ProcessDriver implements Driver {
         this.trees.delete(spare.tree);
       }
     }
-    const tree = await Tree.start(`t-${randomBytes(5).toString('hex')}`, this.treeConfig());
-    if (this.closed) {
-      // close() ended the trees it knew of; this one started after.
-      await tree.end().catch(() => {});
-      throw new RuntimeClosedError();
-    }
+    // close() aborts a start in flight (ending all the keeper started) and waits for it.
+    const starting = this.startTree();
+    this.starting.add(starting);
+    const tree = await starting.finally(() => this.starting.delete(starting));
     this.trees.add(tree);
     this.watch(tree);
     const { token, connection } = this.control.expect();
@@ -294,8 +295,9 @@ export class ProcessDriver implements Driver {
 
   private async shutdown(): Promise<void> {
     this.closed = true;
+    this.stop.abort();
     for (const p of this.procs.values()) p.ending = true;
-    await Promise.all([this.pool.close(), ...[...this.trees].map((t) => t.end().catch(() => {}))]);
+    await Promise.all([this.pool.close(), Promise.allSettled(this.starting), ...[...this.trees].map((t) => t.end().catch(() => {}))]);
     this.trees.clear();
     this.procs.clear();
     this.failed.clear();
@@ -305,6 +307,16 @@ export class ProcessDriver implements Driver {
   }
 
   // ---------------------------------------------------------------------------------------------
+
+  /** A started tree for `create`; RuntimeClosedError (and nothing of it left) once close() has begun. */
+  private async startTree(): Promise<Tree> {
+    const tree = await Tree.start(`t-${randomBytes(5).toString('hex')}`, this.treeConfig(), this.stop.signal).catch((err) =>
+      Promise.reject(this.closed ? new RuntimeClosedError() : err),
+    );
+    if (!this.closed) return tree;
+    await tree.end().catch(() => {}); // started as close() began: not among the trees it ends
+    throw new RuntimeClosedError();
+  }
 
   private treeConfig(): TreeConfig {
     const { isolation, fs, layersDir, cgroups, python, uidBase, runtimeId } = this.home;

@@ -47,6 +47,21 @@ test('close() ends a spare tree still starting, and everything its keeper starte
   }
 });
 
+test('close() ends a create still starting its tree: the create rejects with RuntimeClosedError, nothing is left', async () => {
+  const home = tempHome();
+  const python = stubPython(home, "exec /usr/bin/python3 -I -S -c 'import time; time.sleep(600)' \"$@\"");
+  try {
+    const d = await ProcessDriver.open({ home, isolation: 'none', fs: 'copy', python, pool: { worlds: 0, branchesPerSnapshot: 0 }, warn: () => {} });
+    const creating = d.create({ id: 'w-1', memoryMib: 256, vcpus: 1 });
+    await waitFor(() => `the stand-in keeper and its child (${left(home)})`, () => processesMentioning(home).length >= 2);
+    await d.close();
+    await assert.rejects(creating, { code: 'RUNTIME_CLOSED' });
+    await waitFor(() => `no process of the unfinished tree to be left: ${left(home)}`, () => processesMentioning(home).length === 0, 5000);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
 test('a keeper that exits at start leaves nothing behind: what it started is ended with it', async () => {
   const home = tempHome();
   const python = stubPython(home, 'exit 3');
