@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { MAIN, processesMentioning, removeHome, stopAll, tempHome, waitForNoProcesses } from '../server/helpers.js';
+import { noProcessesLeft, processesMentioning } from '../fixtures/runtime.js';
+import { MAIN, removeHome, stopAll, tempHome } from '../server/helpers.js';
 import { cliRunner, justSetup, recipe } from './helpers.js';
 
 let home: string;
@@ -188,7 +189,7 @@ describe('world-runtime push-down, execute-in, pull-up, verses, ledger', () => {
   it('leaves no world process behind after stop', async () => {
     assert.ok(processesMentioning(home).length > 0, 'the daemon runs worlds');
     assert.match(ok(['stop']), /^stopped daemon \d+/);
-    assert.deepEqual(await waitForNoProcesses(home, 5000), []);
+    await noProcessesLeft(home, 5000);
   });
 });
 
