@@ -1,4 +1,4 @@
-# world-runtime: the seed's `just world-runtime-*` recipes, on top of the command line.
+# world-runtime: the `just world-runtime-*` recipes of the original description (docs/origin.md), on top of the command line.
 # `just` comes from the rust-just dev dependency: run `npx just --list`, `npx just world-runtime-create`.
 # Every recipe honours WORLD_RUNTIME_HOME (state directory) and starts the daemon when none is running.
 # Ids may be `last`: the newest live world (as a branch source, the newest snapshot; as an event, the newest open push-down).
@@ -28,7 +28,7 @@ world-runtime-snapshot world="last" name="pre-event": _build
 world-runtime-branch source="last" trits="-1,0,1": _build
     {{cli}} branch {{source}} --trits={{trits}}
 
-# push_down operation: snapshot a world and split it into GF(3)-balanced verses (default: the newest world, seed triad)
+# push_down operation: snapshot a world and split it into GF(3)-balanced verses (default: the newest world, the nash/optimal/chaos triad)
 world-runtime-push-down world="last" *args: _build
     {{cli}} push-down "$@"
 
@@ -54,7 +54,7 @@ world-runtime-ledger *args: _build
 world-runtime-verses *args: _build
     {{cli}} verses "$@"
 
-# Performance metrics: p50/p99 per operation beside the seed's targets
+# Performance metrics: p50/p99 per operation beside the original 250 ms targets
 world-runtime-metrics *args: _build
     {{cli}} metrics "$@"
 

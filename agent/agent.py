@@ -10,9 +10,7 @@ world; every other is forked from a world (a snapshot, or a branch of a running 
 Only then does it serve requests. No user code runs in a child before step 3.
 """
 
-import base64
 import builtins
-import errno
 import gc
 import io
 import json
@@ -27,9 +25,11 @@ import weakref
 
 # -I leaves the script's folder off sys.path; the shared modules live beside this file.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import protocol  # noqa: E402
 import rehome  # noqa: E402
 import sandbox  # noqa: E402
 import worldexec  # noqa: E402
+from protocol import Fault  # noqa: E402
 
 # Imported where first needed, not here: every module loaded at start costs create time and pages that each
 # branch may copy. (ast, traceback, subprocess, shutil and threading add ~30 ms to a cold start.)
@@ -38,7 +38,6 @@ CONTROL_FD = 1000  # where the keeper puts a new world's host connection
 FIRST_WORLD_UID = 1000  # worlds' uids inside the tree's user namespace start here
 WORLD_GID = 1000
 MAX_LINE = 16 << 20  # the host's requests are bounded like everything else on the channel
-FILE_CHUNK = 192 * 1024  # bytes of file data per message (base64 makes it 256 KiB)
 MAX_PROCESSES = 512  # per world (isolation 'world': RLIMIT_NPROC counts per uid)
 
 # How this tree is sandboxed: 'world' (a uid and namespaces per world), 'tree' (namespaces per world, one
@@ -86,14 +85,6 @@ class Reborn(BaseException):
     inherited) back to the serve loop, so a chain of 1,000 generations does not nest 1,000 serve loops."""
 
 
-class Fault(Exception):
-    """An error reported to the host with a stable code."""
-
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code = code
-
-
 class World:
     def __init__(self, conn, role, home):
         self.conn = conn
@@ -104,7 +95,7 @@ class World:
         self.executing = False
         self.fd_capture = worldexec.FdCapture()
         self.random_state = random.getstate()
-        self.upload = None  # (path, temporary path, fd) of a write_file in progress
+        self.files = protocol.Files()
         self.handles = []  # a snapshot's record of its parent's files, reopened by each branch
         self.shared = []  # a snapshot's record of its parent's shared mappings
 
@@ -130,14 +121,12 @@ class World:
             try:
                 handler = getattr(self, "op_" + str(req.get("op")), None)
                 if handler is None or (self.role in ROLE_OPS and req["op"] not in ROLE_OPS[self.role]):
-                    raise Fault("BAD_OP", "unknown operation %r for a %s" % (req.get("op"), self.role))
+                    raise Fault(protocol.DRIVER, "unknown operation %r for a %s" % (req.get("op"), self.role))
                 result = handler(req)
                 if result is not REPLIED:
-                    self.conn.send({"id": rid, "ok": True, "result": result})
-            except Fault as e:
-                self.conn.send({"id": rid, "ok": False, "error": {"code": e.code, "message": str(e)}})
+                    self.conn.send(protocol.ok(rid, result))
             except Exception as e:  # the agent itself must never die of a bad request
-                self.conn.send({"id": rid, "ok": False, "error": {"code": "AGENT", "message": "%s: %s" % (type(e).__name__, e)}})
+                self.conn.send(protocol.failure(rid, e))
 
     def reap(self):
         for pid in list(self.children):
@@ -152,7 +141,7 @@ class World:
         return {"pid": os.getpid(), "role": self.role, "uid": os.getuid()}
 
     def op_exit(self, req):
-        self.conn.send({"id": req.get("id"), "ok": True, "result": {}})
+        self.conn.send(protocol.ok(req.get("id"), {}))
         os._exit(0)
 
     # -- code and commands
@@ -168,80 +157,19 @@ class World:
         env = dict(os.environ)
         env.update(req.get("env") or {})
         try:
-            return worldexec.run_command(req["argv"], self.resolve(req.get("cwd") or "."), env, req.get("timeoutMs"), send,
+            return worldexec.run_command(req["argv"], protocol.resolve(self.home, req.get("cwd") or "."), env, req.get("timeoutMs"), send,
                                          uid_is_ours=MODE == "world")
         except worldexec.SpawnError as e:
-            raise Fault("SPAWN", str(e))
+            raise Fault(protocol.INVALID_ARGUMENT, str(e))
 
-    # -- files, streamed in chunks both ways
-
-    def resolve(self, path):
-        try:
-            return worldexec.inside(self.home, path)
-        except worldexec.OutsideError as e:
-            raise Fault("PATH_OUTSIDE", str(e))
+    # -- files, streamed in chunks both ways (protocol.Files)
 
     def op_write_file(self, req):
-        if req.get("first"):
-            self.abort_upload()
-            full = self.resolve(req["path"])
-            os.makedirs(os.path.dirname(full), exist_ok=True)
-            tmp = os.path.join(os.path.dirname(full), ".wr-upload-%d-%s" % (os.getpid(), os.urandom(4).hex()))
-            self.upload = (full, tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
-        if self.upload is None:
-            raise Fault("BAD_OP", "write_file chunk without a first chunk")
-        full, tmp, fd = self.upload
-        try:
-            data = base64.b64decode(req.get("data") or "")
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        except OSError as e:
-            self.abort_upload()
-            if e.errno in (errno.EDQUOT, errno.ENOSPC):
-                raise Fault("DISK_FULL", "cannot write %r: %s (the world's disk limit, diskMib)" % (req.get("path"), e.strerror))
-            raise Fault("WRITE", "cannot write %r: %s" % (req.get("path"), e.strerror))
-        if req.get("last"):
-            os.close(fd)
-            self.upload = None
-            os.rename(tmp, full)
-            return {"path": full}
-        return {}
-
-    def abort_upload(self):
-        if self.upload is not None:
-            _, tmp, fd = self.upload
-            self.upload = None
-            os.close(fd)
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+        return self.files.write(self.home, req)
 
     def op_read_file(self, req):
-        full = self.resolve(req["path"])
-        try:
-            fd = os.open(full, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise Fault("NO_FILE", "no file %r in the world" % req["path"])
-        try:
-            if not os.path.isfile("/proc/self/fd/%d" % fd):
-                raise Fault("NO_FILE", "%r is not a regular file" % req["path"])
-            limit = req.get("maxBytes") or (1 << 62)
-            if os.fstat(fd).st_size > limit:
-                raise Fault("TOO_LARGE", "%r is larger than %d bytes" % (req["path"], limit))
-            size = 0
-            while True:
-                chunk = os.read(fd, FILE_CHUNK)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > limit:
-                    raise Fault("TOO_LARGE", "%r grew past %d bytes while it was read" % (req["path"], limit))
-                self.conn.send({"id": req.get("id"), "event": "data", "data": base64.b64encode(chunk).decode()})
-            return {"size": size}
-        finally:
-            os.close(fd)
+        rid = req.get("id")
+        return self.files.read(self.home, req, lambda chunk: self.conn.send({"id": rid, "event": "data", "data": chunk}))
 
     # -- fork: snapshot, branch, spares
 
@@ -249,7 +177,7 @@ class World:
         # /proc counts threads started from C too (numpy's BLAS pools, ...), not only `threading` ones.
         live = len(os.listdir("/proc/self/task"))
         if live > 1:
-            raise Fault("FORK_REFUSED", "refusing to fork: %d threads alive (a forked copy would hold locks "
+            raise Fault(protocol.FORK_REFUSED, "refusing to fork: %d threads alive (a forked copy would hold locks "
                         "and state of threads that do not exist in it); join them first" % live)
         # Unflushed buffers would be written once by each copy.
         for f in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
@@ -277,7 +205,7 @@ class World:
             cwd = os.getcwd()
         except OSError:
             cwd = self.home
-        done = json.dumps({"id": req.get("id"), "ok": True, "result": {}}).encode() + b"\n"
+        done = json.dumps(protocol.ok(req.get("id"), {})).encode() + b"\n"
         # What the children inherit, as of now: a child reads it later, when this process has moved on.
         live = self.role != "snapshot" and MODE != "none"
         handles = rehome.own_handles(keep=(CONTROL_FD,)) if live else self.handles
@@ -337,7 +265,7 @@ class World:
                     self.handles, self.shared = [], []
             self.conn = conn
             self.children = set()
-            self.upload = None
+            self.files.forget()
             home = birth.get("home") or self.home
             if role == "spare":
                 self.role, self.home = "spare", home
@@ -379,7 +307,7 @@ class World:
 
     def op_activate(self, req):
         if self.role != "spare":
-            raise Fault("BAD_OP", "only a spare can be activated")
+            raise Fault(protocol.DRIVER, "only a spare can be activated")
         self.become(self.home, self.home, "world", req.get("sameRandom", False), req.get("memoryMib"))
         return {"pid": os.getpid()}
 

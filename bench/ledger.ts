@@ -2,7 +2,7 @@
  * @module
  * Ledger throughput: acknowledged, durable operations per second from 8 concurrent clients and from 1
  * client, in the same run, beside a baseline of one autocommit DuckDB insert per operation (what the
- * ledger would cost without group commit). Target (issue 4): ≥ 2,000 ops/s with 8 clients.
+ * ledger would cost without group commit). Target: ≥ 2,000 ops/s with 8 clients.
  *
  * Run alone: `node dist/bench/ledger.js [seconds-per-phase]`.
  */

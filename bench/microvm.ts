@@ -4,9 +4,9 @@
  * `node dist/bench/microvm.js [--quick]`). Every figure is wall time seen by the caller of the Driver
  * interface, p50/p99 over n samples, beside a baseline measured in the same run (a cold python3 start):
  *
- * - create: a clone of the template snapshot, until the new world has answered: in steady use (a
- *   prestarted clone handed over), without a prestarted clone (restore into a spare QEMU), and with
- *   nothing prepared (QEMU start-up included);
+ * - create: a clone of the template snapshot, until the new world has answered: in steady use (a spare
+ *   world handed over), without a spare world (a restore into a spare VM), and with nothing prepared (QEMU
+ *   start-up included);
  * - snapshot of a running world (it keeps running);
  * - branch → first exec: branch one world from a snapshot and run exec("1") in it;
  * - 4 parallel branches all answering: branch 4 worlds from a snapshot, exec("1") in each, until all answer;
@@ -74,7 +74,7 @@ export async function benchMicrovm(opts: BenchMicrovmOptions = {}): Promise<Row[
     const accelNote = rep2.notes.find((x) => x.startsWith('accelerator:')) ?? rep.notes.find((x) => x.startsWith('accelerator:')) ?? '';
     log(`  ${accelNote}; setup check ${Math.round(setupMs)} ms`);
     await d.exec(w0, 'import random\ndata = [random.random() for _ in range(200000)]\nlen(data)', {});
-    await sleep(800); // let the spare QEMUs start
+    await sleep(800); // let the spare VMs start
 
     // create
     const create: number[] = [];
@@ -133,7 +133,7 @@ export async function benchMicrovm(opts: BenchMicrovmOptions = {}): Promise<Row[
     rows.push(row({ group, label: 'branch → first exec (one world from a snapshot)', samples: first, targets: [p50AtMost(250)] }));
 
     // 4 parallel branches all answering. One unmeasured round first: it tells the driver to keep 4 spare
-    // QEMUs for this shape (it keeps as many as the largest recent branch, up to 8).
+    // VMs for this shape (it keeps as many as the largest recent branch, up to 8).
     {
       const warm = await d.branch(base, { ids: [0, 1, 2, 3].map((k) => `bench-pw-${k}`), memoryMib: mem, sameRandom: false });
       await Promise.all(warm.map((b) => d.destroyWorld(b)));
@@ -150,15 +150,15 @@ export async function benchMicrovm(opts: BenchMicrovmOptions = {}): Promise<Row[
         }),
       );
       await Promise.all(ids.map((id) => d.destroyWorld({ id })));
-      await sleep(1500); // four spares to refill
+      await sleep(1500); // four spare VMs to refill
     }
     rows.push(row({ group, label: '4 parallel branches, all answered exec("1")', samples: par, targets: [p50AtMost(600)] }));
 
-    // What create costs without the prestarted world (a restore into a spare QEMU), and with nothing
-    // prepared at all (QEMU's start-up included).
+    // What create costs without a spare world (a restore into a spare VM), and with nothing prepared at
+    // all (QEMU's start-up included).
     for (const [label, extra] of [
-      ['create without a prestarted world (restore into a spare QEMU)', { prestarted: 0 }],
-      ['create with nothing prepared (QEMU start + restore)', { prestarted: 0, spares: 0 }],
+      ['create without a spare world (restore into a spare VM)', { spareWorlds: 0 }],
+      ['create with nothing prepared (QEMU start + restore)', { spareWorlds: 0, spareVms: 0 }],
     ] as const) {
       const other = new MicrovmDriver({ home, accel: opts.accel, ...extra });
       try {
@@ -180,7 +180,7 @@ export async function benchMicrovm(opts: BenchMicrovmOptions = {}): Promise<Row[
             group,
             label,
             samples: cs,
-            note: 'informational: the driver keeps 1 prestarted world and 2 spare QEMUs per shape in use (options `prestarted`, `spares`)',
+            note: 'informational: the driver keeps 1 spare world and 2 spare VMs per shape in use (options `spareWorlds`, `spareVms`)',
           }),
         );
       } finally {

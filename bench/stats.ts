@@ -116,8 +116,8 @@ export function p50AtMost(ms: number, text = `p50 ≤ ${ms} ms`): Target {
   return { on: 'p50', op: '<=', limit: ms, text };
 }
 
-/** The seed's (and Morph Infinibranch's) claim: under 250 ms. */
-export const SEED_250: Target = p50AtMost(250, 'seed ≤ 250 ms');
+/** The original description's (and Morph Infinibranch's) target: under 250 ms (docs/origin.md). */
+export const SEED_250: Target = p50AtMost(250, 'original ≤ 250 ms');
 
 export function headlineAtLeast(limit: number, text: string): Target {
   return { on: 'value', op: '>=', limit, text };

@@ -1,7 +1,7 @@
 /**
  * @module
- * Verse and record rows of `npm run bench`: world-level push-down of a 200 MB world into the seed's three
- * verses and its pull-up (issue 4), and branch latency with the DuckDB record on versus off (issue 3: the
+ * Verse and record rows of `npm run bench`: world-level push-down of a 200 MB world into the original description's three
+ * verses and its pull-up, and branch latency with the DuckDB record on versus off (the
  * write-behind record must keep branching within 5 %).
  */
 import { mkdtempSync, rmSync } from 'node:fs';

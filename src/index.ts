@@ -6,7 +6,7 @@ export { WorldRuntime } from './core/runtime.js';
 export type { DoctorReport } from './core/runtime.js';
 export { World, Snapshot } from './core/world.js';
 export * from './base/errors.js';
-export type { OpenOptions } from './core/options.js';
+export type { MicrovmOptions, OpenOptions } from './core/options.js';
 export {
   DEFAULT_DISK_MIB,
   MAX_BRANCH_COUNT,

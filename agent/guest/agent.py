@@ -1,15 +1,13 @@
 """world-runtime guest agent: runs inside a microvm world (PID 2, started by /init).
 
-Talks newline-delimited JSON with the host over a virtio-serial port named "agent":
-  request  {"id": n, "op": "...", ...}
-  reply    {"id": n, "ok": true, ...}  or  {"id": n, "ok": false, "error": {"type", "message"}}
-  event    {"id": n, "event": "stdout"|"stderr", "data": "..."}  (only when the request asked "stream": true)
+Speaks agent/PROTOCOL.md with the host, one JSON object per line over a virtio-serial port named "agent": the
+same envelope, ops and error codes as the process driver's agent (the shared parts are protocol.py and
+worldexec.py, copied into the initramfs beside this file), plus `restore` (clock and randomness after a
+snapshot restore) and an exec `timeoutMs` the guest enforces itself.
 
-Ops: ping, exec, run, write, read, restore (clock + randomness after a snapshot restore), exit.
 One request at a time; the host serialises. Stdlib only: it runs on the host's python3 from a read-only image.
 """
 
-import base64
 import builtins
 import fcntl
 import json
@@ -20,19 +18,15 @@ import struct
 import sys
 import time
 
-# -I leaves the script's folder off sys.path; exec and run are shared with the process driver's agent.
+# -I leaves the script's folder off sys.path; the modules shared with the process driver's agent live beside it.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import protocol  # noqa: E402
 import worldexec  # noqa: E402
+from protocol import Fault  # noqa: E402
 
 HOME = "/world"
 RNDADDENTROPY = 0x40085203
 RNDRESEEDCRNG = 0x5207
-
-
-class Fault(Exception):
-    def __init__(self, kind, message):
-        super().__init__(message)
-        self.kind = kind
 
 
 class ExecTimeout(BaseException):
@@ -85,18 +79,12 @@ def json_dumps(obj):
     return json.dumps(obj, separators=(",", ":"))
 
 
-def resolve(path):
-    try:
-        return worldexec.inside(HOME, path)
-    except worldexec.OutsideError as e:
-        raise Fault("INVALID_ARGUMENT", str(e))
-
-
 class Agent:
     def __init__(self, chan):
         self.chan = chan
         self.globals = {"__name__": "__main__", "__builtins__": builtins}
         self.fd_capture = worldexec.FdCapture()
+        self.files = protocol.Files()
         self.executing = False
 
     def serve(self):
@@ -106,18 +94,16 @@ class Agent:
                 req = json.loads(line)
             except ValueError:
                 continue
+            if not isinstance(req, dict):
+                continue
             rid = req.get("id")
-            handler = getattr(self, "op_" + str(req.get("op", "")), None)
             try:
+                handler = getattr(self, "op_" + str(req.get("op", "")), None)
                 if handler is None:
-                    raise Fault("INVALID_ARGUMENT", "unknown op %r" % req.get("op"))
-                res = handler(req)
-                res["id"] = rid
-                res["ok"] = True
-            except Fault as e:
-                res = {"id": rid, "ok": False, "error": {"type": e.kind, "message": str(e)}}
-            except Exception as e:
-                res = {"id": rid, "ok": False, "error": {"type": type(e).__name__, "message": str(e)}}
+                    raise Fault(protocol.DRIVER, "unknown operation %r" % req.get("op"))
+                res = protocol.ok(rid, handler(req))
+            except Exception as e:  # the agent must never die of a bad request
+                res = protocol.failure(rid, e)
             self.chan.send(res)
             if req.get("op") == "exit":
                 os._exit(0)
@@ -161,7 +147,7 @@ class Agent:
         err = result.get("error")
         if err is not None and err["type"] == "ExecTimeout":
             err["type"] = "TimeoutError"
-            err["message"] = "exec interrupted after %d ms" % timeout
+            err["message"] = "exec exceeded its timeout of %d ms and was interrupted" % timeout
         return result
 
     def op_run(self, req):
@@ -170,28 +156,16 @@ class Agent:
         env = dict(os.environ)
         env.update(req.get("env") or {})
         try:
-            return worldexec.run_command(req["argv"], resolve(req.get("cwd") or "."), env, req.get("timeoutMs"), send)
+            return worldexec.run_command(req["argv"], protocol.resolve(HOME, req.get("cwd") or "."), env, req.get("timeoutMs"), send)
         except worldexec.SpawnError as e:
-            raise Fault("SPAWN", str(e))
+            raise Fault(protocol.INVALID_ARGUMENT, str(e))
 
-    def op_write(self, req):
-        path = resolve(req["path"])
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        data = base64.b64decode(req.get("data", ""))
-        with open(path, "wb") as f:
-            f.write(data)
-        return {"size": len(data)}
+    def op_write_file(self, req):
+        return self.files.write(HOME, req)
 
-    def op_read(self, req):
-        path = resolve(req["path"])
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            raise Fault("NOT_FOUND", "no file %r in the world" % req["path"])
-        except IsADirectoryError:
-            raise Fault("INVALID_ARGUMENT", "%r is a directory" % req["path"])
-        return {"data": base64.b64encode(data).decode()}
+    def op_read_file(self, req):
+        rid = req.get("id")
+        return self.files.read(HOME, req, lambda chunk: self.chan.send({"id": rid, "event": "data", "data": chunk}))
 
 
 def find_port(name):

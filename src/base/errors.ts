@@ -1,7 +1,9 @@
 /**
  * @module
  * Every error world-runtime throws. One root (`WorldRuntimeError`) with a stable `code`, so the daemon can
- * serialise an error and a client rebuild the same class (see `errorFromJSON`).
+ * serialise an error and a client rebuild the same class (see `errorFromJSON`). Failures of an HTTP request
+ * itself (no such route, a wrong token, a body too large) are not here: they are the daemon's own faults
+ * (src/server/reply.ts), with codes listed in src/protocol/wire.ts.
  */
 
 /** Stable machine-readable codes, one per leaf class. */
@@ -9,6 +11,7 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'WORLD_NOT_FOUND'
   | 'SNAPSHOT_NOT_FOUND'
+  | 'SOURCE_NOT_FOUND'
   | 'WRONG_STATE'
   | 'WORLD_FAILED'
   | 'TIMEOUT'
@@ -20,10 +23,8 @@ export type ErrorCode =
   | 'DISK_FULL'
   | 'DRIVER'
   | 'LEDGER'
-  | 'NOT_FOUND'
-  | 'FILE_NOT_FOUND'
-  | 'UNAUTHORIZED'
-  | 'TOO_LARGE';
+  | 'RECORD_UNAVAILABLE'
+  | 'FILE_NOT_FOUND';
 
 const brand = Symbol.for('world-runtime.error');
 
@@ -73,12 +74,24 @@ export class SnapshotNotFoundError extends WorldRuntimeError {
   }
 }
 
-/** An operation that the object's current lifecycle state does not allow (e.g. exec on a destroyed world). */
+/** An id asked for as a branch source names neither a world nor a snapshot. */
+export class SourceNotFoundError extends WorldRuntimeError {
+  override name = 'SourceNotFoundError';
+  constructor(id: string) {
+    super('SOURCE_NOT_FOUND', `no world or snapshot with id "${id}"`, { details: { id } });
+  }
+}
+
+/**
+ * An operation that the object's current lifecycle state does not allow (e.g. exec on a destroyed world).
+ * `reason` says how it got there when that is known (a failed world's failure): it follows the id in the
+ * message and is `details.reason`; `details.id` is always the bare id.
+ */
 export class WrongStateError extends WorldRuntimeError {
   override name = 'WrongStateError';
-  constructor(what: string, id: string, operation: string, current: string, required: readonly string[]) {
-    super('WRONG_STATE', `cannot ${operation} ${what} ${id}: it is ${current} (needs ${required.join(' or ')})`, {
-      details: { id, operation, current, required },
+  constructor(what: string, id: string, operation: string, current: string, required: readonly string[], reason?: string) {
+    super('WRONG_STATE', `cannot ${operation} ${what} ${id}${reason ? ` (${reason})` : ''}: it is ${current} (needs ${required.join(' or ')})`, {
+      details: { id, operation, current, required, ...(reason ? { reason } : {}) },
     });
   }
 }
@@ -159,6 +172,14 @@ export class DriverError extends WorldRuntimeError {
   }
 }
 
+/** The DuckDB record was asked for, but this runtime keeps none (it was opened with `record: false`). */
+export class RecordUnavailableError extends WorldRuntimeError {
+  override name = 'RecordUnavailableError';
+  constructor(message: string) {
+    super('RECORD_UNAVAILABLE', message);
+  }
+}
+
 export class LedgerError extends WorldRuntimeError {
   override name = 'LedgerError';
   constructor(message: string, details: Record<string, unknown> = {}) {
@@ -170,6 +191,7 @@ const classes: Partial<Record<ErrorCode, new (...args: never[]) => WorldRuntimeE
   INVALID_ARGUMENT: InvalidArgumentError,
   WORLD_NOT_FOUND: WorldNotFoundError,
   SNAPSHOT_NOT_FOUND: SnapshotNotFoundError,
+  SOURCE_NOT_FOUND: SourceNotFoundError,
   WRONG_STATE: WrongStateError,
   WORLD_FAILED: WorldFailedError,
   TIMEOUT: TimeoutError,
@@ -182,6 +204,7 @@ const classes: Partial<Record<ErrorCode, new (...args: never[]) => WorldRuntimeE
   DISK_FULL: DiskFullError,
   DRIVER: DriverError,
   LEDGER: LedgerError,
+  RECORD_UNAVAILABLE: RecordUnavailableError,
 };
 
 /** Rebuild an error serialised with `toJSON()` (e.g. by the daemon) as the matching class. */

@@ -23,3 +23,7 @@ export const MAX_METADATA_DEPTH = 32;
 export const MAX_METADATA_BYTES = 64 * 1024;
 /** At most this many worlds per branch call: a guard against typos like 10000. */
 export const MAX_BRANCH_COUNT = 1000;
+/** Most live worlds a daemon holds at once unless `--max-worlds` says otherwise; creates and branches past it answer 503. */
+export const DEFAULT_MAX_WORLDS = 256;
+/** The range of the daemon's `--max-worlds` (`maxWorlds`): 1 to this. */
+export const MAX_MAX_WORLDS = 1_000_000;

@@ -1,6 +1,7 @@
 /**
  * @module
- * Plain data shapes shared by the facade, the drivers and the clients.
+ * Plain data shapes shared by the facade, the drivers and the clients, and the DuckDB record's vocabulary
+ * (entity types and states, branch types) that the store, the daemon's wire format and the CLI all use.
  */
 
 /** -1, 0 or +1: the GF(3) label of a world or verse. */
@@ -94,3 +95,35 @@ export interface BranchOptions {
   /** Keep the parent's random streams in every branch (default: reseed each branch). */
   sameRandom?: boolean;
 }
+
+// The DuckDB record's vocabulary: the values its CHECK constraints allow (src/store/schema.ts).
+
+/**
+ * `world_runtime_entities.entity_type`. The record's schema names `microvm`, `sandbox` and `verse`;
+ * `snapshot` marks a snapshot's own row (a snapshot is a live, destroyable thing in every driver, and worlds
+ * started from it point at it through `snapshot_id`).
+ */
+export type EntityType = 'sandbox' | 'microvm' | 'verse' | 'snapshot';
+
+/** Every `entity_type` the store accepts. */
+export const ENTITY_TYPES: readonly EntityType[] = ['sandbox', 'microvm', 'verse', 'snapshot'];
+
+/**
+ * `world_runtime_entities.state`.
+ * - `running`: a live world.
+ * - `snapshotted`: a snapshot row that is ready (frozen; worlds can start from it).
+ * - `collapsed`: a verse world that lost a resolution.
+ * - `destroyed`: ended on request (worlds and snapshots).
+ * - `failed`: its process died or had to be killed.
+ * - `lost`: was live when the owning process crashed; found by `markRunningAsLost` at the next start.
+ */
+export type EntityState = 'running' | 'snapshotted' | 'collapsed' | 'destroyed' | 'failed' | 'lost';
+
+/** Every `state` the store accepts. */
+export const ENTITY_STATES: readonly EntityState[] = ['running', 'snapshotted', 'collapsed', 'destroyed', 'failed', 'lost'];
+
+/** `world_branches.branch_type`: its three values. */
+export type BranchType = 'fork' | 'snapshot' | 'push_down';
+
+/** Every `branch_type` the store accepts. */
+export const BRANCH_TYPES: readonly BranchType[] = ['fork', 'snapshot', 'push_down'];

@@ -1,16 +1,16 @@
 /**
  * @module
- * The command table and `main(argv)`: parse, dispatch, turn every failure into one line on stderr and an
- * exit code. `main.ts` is the executable wrapper. Exit codes:
+ * The command table and `main(argv, host)`: parse, dispatch, turn every failure into one line on stderr and
+ * an exit code. `main.ts` is the executable wrapper, and supplies the `host`. Exit codes:
  * 0 success, 1 failure (one line on stderr: `world-runtime: error: ...`), 2 wrong usage; `run` exits with
  * the command's own code, `exec` with 1 when the code raised.
  */
 import { parseArgs } from 'node:util';
 import { WorldRuntimeError } from '../base/errors.js';
-import { DaemonUnreachableError } from '../server/client.js';
-import { homePaths, resolveHome } from '../server/paths.js';
-import { VERSION } from '../server/version.js';
-import { type Command, type Context, GLOBAL_HELP, GLOBAL_OPTIONS, UsageError } from './command.js';
+import { VERSION } from '../base/version.js';
+import { DaemonFault, DaemonUnreachableError } from '../client/errors.js';
+import { homePaths, resolveHome } from '../protocol/endpoint.js';
+import { type Command, type Context, GLOBAL_HELP, GLOBAL_OPTIONS, type Host, UsageError } from './command.js';
 import { ledger } from './commands/ledger.js';
 import * as record from './commands/record.js';
 import * as system from './commands/system.js';
@@ -55,7 +55,7 @@ ${GLOBAL_HELP}
 
 Ids: worlds are w-... (verse-worlds v-...), snapshots s-..., push-down events e-...; \`last\` names the
 newest running world (as a branch source, the newest snapshot; as an event, the newest open push-down),
-so the seed's recipes chain: create, snapshot last, branch last, push-down last, pull-up last.
+so the justfile's recipes chain: create, snapshot last, branch last, push-down last, pull-up last.
 
 The CLI talks to the daemon on <home>/daemon.sock and starts it (logging to <home>/daemon.log) when none
 answers; set WORLD_RUNTIME_AUTOSTART=0 to never start one. 'world-runtime <command> --help' for details.`;
@@ -70,7 +70,7 @@ function oneLine(text: string): string {
 }
 
 /** Run the CLI with `argv` (without node and the script); resolve with the exit code. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], host: Host): Promise<number> {
   const out = (text: string) => void process.stdout.write(`${text}\n`);
   const err = (text: string) => void process.stderr.write(`${text}\n`);
   const [name, ...rest] = argv;
@@ -101,6 +101,7 @@ export async function main(argv: string[]): Promise<number> {
     let client: ReturnType<typeof connect> | undefined;
     const ctx: Context = {
       paths,
+      host,
       json: values.json === true,
       client: () => {
         client ??= connect({
@@ -124,7 +125,7 @@ export async function main(argv: string[]): Promise<number> {
       err(`world-runtime: error: ${oneLine(e.message)} (start one with 'world-runtime serve', or unset WORLD_RUNTIME_AUTOSTART=0)`);
       return 1;
     }
-    if (WorldRuntimeError.is(e)) {
+    if (WorldRuntimeError.is(e) || e instanceof DaemonFault) {
       // A ledger refusal names its reason too: [LEDGER INSUFFICIENT_BALANCE].
       const reason = e.code === 'LEDGER' && typeof e.details?.reason === 'string' ? ` ${e.details.reason}` : '';
       err(`world-runtime: error: ${oneLine(e.message)} [${e.code}${reason}]`);

@@ -1,11 +1,13 @@
 /**
  * @module
  * What a CLI command is (name, usage, options, `run`), the options every command takes, and the context a
- * command runs in (output streams, `--json`, a lazily connected daemon client).
+ * command runs in (output streams, `--json`, a lazily connected daemon client, and what the executable
+ * lends: see `Host`).
  */
 import type { ParseArgsConfig } from 'node:util';
-import type { DaemonClient } from '../server/client.js';
-import type { HomePaths } from '../server/paths.js';
+import type { DriverName, FsBackend, Isolation } from '../base/types.js';
+import type { DaemonClient } from '../client/client.js';
+import type { HomePaths } from '../protocol/endpoint.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -31,8 +33,31 @@ export const GLOBAL_HELP = `Global options:
   --json          machine-readable output on stdout
   -h, --help      this help`;
 
+/** The daemon `world-runtime serve` runs in the foreground, as its options ask for it. */
+export interface ServeRequest {
+  home: string;
+  listen?: string;
+  maxWorlds: number;
+  isolation?: Isolation;
+  fs?: FsBackend;
+  driver?: DriverName;
+  /** `false`: keep no DuckDB record. */
+  record?: false;
+}
+
+/**
+ * What the executable (main.ts) lends the commands beyond a client of the daemon: running the daemon itself,
+ * in this process, for `world-runtime serve`. The commands never import the daemon's code; main.ts, which
+ * hosts both, loads it for that one command.
+ */
+export interface Host {
+  /** Serve until a signal stops the daemon; resolve with the exit code. */
+  serve(request: ServeRequest): Promise<number>;
+}
+
 export interface Context {
   paths: HomePaths;
+  host: Host;
   json: boolean;
   /** The connected daemon (started if none answers on the unix socket). */
   client(): Promise<DaemonClient>;
@@ -52,8 +77,6 @@ export interface Command {
   options?: OptionSpec;
   /** Option lines and notes for `--help`. */
   help?: string;
-  /** Does this command need the daemon? (Most do; serve, demo and the placeholders do not.) */
-  local?: boolean;
   /** Resolve with the exit code. */
   run(ctx: Context, values: Values, positionals: string[]): Promise<number>;
 }

@@ -7,13 +7,13 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { env } from '../base/config.js';
 import { WorldRuntimeError } from '../base/errors.js';
-import { DaemonClient, DaemonUnreachableError } from '../server/client.js';
-import type { HomePaths } from '../server/paths.js';
-import { readToken } from '../server/token.js';
+import { DaemonClient } from '../client/client.js';
+import { DaemonUnreachableError } from '../client/errors.js';
+import { type HomePaths, readToken } from '../protocol/endpoint.js';
 import { UsageError } from './command.js';
 import { startProgress } from './progress.js';
-import { env } from '../base/config.js';
 
 /** How long a freshly started daemon may take to answer. */
 const START_TIMEOUT_MS = 30_000;
@@ -47,7 +47,10 @@ export async function connect(options: ConnectOptions): Promise<DaemonClient> {
   return client;
 }
 
-/** Start `world-runtime serve --home HOME` detached and wait until it answers on the socket. */
+/**
+ * Start `world-runtime serve --home HOME` detached, as a child process of this executable started by its
+ * path (the daemon's code is never loaded here), and wait until it answers on the socket.
+ */
 export async function startDaemon(paths: HomePaths, client: DaemonClient): Promise<void> {
   mkdirSync(paths.home, { recursive: true, mode: 0o700 });
   const logFd = openSync(paths.log, 'a', 0o600);

@@ -1,9 +1,10 @@
 /**
  * @module
- * The seed's whole story on the embedded default driver: deposit into the root verse, create a world and
- * load ~50 MB of state, push it down into three verses (nash −1, optimal 0, chaos +1), push balances down,
- * run three strategies in parallel, resolve with the `score` oracle, and print the winner, the collapsed
- * verses, the WEV and the measured timings beside the seed's 250 ms figures.
+ * The whole story of world-runtime on the embedded default driver: deposit into the root verse, create a
+ * world and load ~50 MB of state, push it down into three verses (nash −1, optimal 0, chaos +1), push
+ * balances down, run three strategies in parallel, resolve with the `score` oracle, and print the winner,
+ * the collapsed verses, the WEV and the measured timings beside the 250 ms targets (create ~250 ms,
+ * snapshot and branch < 250 ms: the figures `world-runtime metrics` checks too).
  */
 import { join } from 'node:path';
 import { WorldRuntime } from '../core/runtime.js';
@@ -41,15 +42,15 @@ const STRATEGIES: Record<string, string> = {
   chaos: "strategy = 'random'; evolve()",
 };
 
-const SEED_MS = 250;
+const TARGET_MS = 250;
 
 function fmt(ms: number): string {
   return `${ms.toFixed(1)} ms`;
 }
 
-function vsSeed(label: string, ms: number): string {
-  const ratio = ms < SEED_MS ? `${(SEED_MS / Math.max(ms, 0.001)).toFixed(1)}x faster` : `${(ms / SEED_MS).toFixed(1)}x slower`;
-  return `  ${label.padEnd(22)} ${fmt(ms).padStart(10)}   seed: <${SEED_MS} ms  ${ms < SEED_MS ? '✓' : '✗'}  (${ratio})`;
+function vsTarget(label: string, ms: number): string {
+  const ratio = ms < TARGET_MS ? `${(TARGET_MS / Math.max(ms, 0.001)).toFixed(1)}x faster` : `${(ms / TARGET_MS).toFixed(1)}x slower`;
+  return `  ${label.padEnd(22)} ${fmt(ms).padStart(10)}   target: <${TARGET_MS} ms  ${ms < TARGET_MS ? '✓' : '✗'}  (${ratio})`;
 }
 
 export async function runDemo(opts: DemoOptions = {}): Promise<void> {
@@ -106,11 +107,11 @@ export async function runDemo(opts: DemoOptions = {}): Promise<void> {
     out(`   ledger check: ${check.ok ? `invariant holds over ${check.ops} journaled operations` : check.problems.join('; ')}`);
 
     const branchMs = pd.verses[0]?.world.bootTimeMs ?? 0;
-    out('\nmeasured (this run) beside the seed:');
-    out(vsSeed('create', createMs));
-    out(vsSeed('snapshot (50 MB)', pd.snapshot.snapshotTimeMs));
-    out(vsSeed('branch into 3 verses', branchMs));
-    out(vsSeed('pull-up', up.pullUpTimeMs));
+    out('\nmeasured (this run) beside the targets:');
+    out(vsTarget('create', createMs));
+    out(vsTarget('snapshot (50 MB)', pd.snapshot.snapshotTimeMs));
+    out(vsTarget('branch into 3 verses', branchMs));
+    out(vsTarget('pull-up', up.pullUpTimeMs));
     await rt.record?.flush();
     out(`\nrecorded in ${join(home, 'world-runtime.duckdb')} (tables world_runtime_entities, world_branches, verse_resolutions, runtime_metrics, ledger_*)`);
   } finally {

@@ -10,8 +10,20 @@ import { defaultHome } from '../base/config.js';
 import { InvalidArgumentError } from '../base/errors.js';
 import { boundedJsonCopy } from '../base/json.js';
 import type { BranchOptions, CreateOptions, DriverName, FsBackend, Isolation, Trit } from '../base/types.js';
+import type { MicrovmDriverOptions } from '../drivers/microvm/driver.js';
 
-import { DEFAULT_DISK_MIB, MAX_BRANCH_COUNT, MAX_DISK_MIB, MAX_MEMORY_MIB, MAX_METADATA_BYTES, MAX_METADATA_DEPTH, MAX_POOL, MAX_SNAPSHOT_NAME, MAX_TIMEOUT_MS, MAX_VCPUS } from '../base/limits.js';
+import {
+  DEFAULT_DISK_MIB,
+  MAX_BRANCH_COUNT,
+  MAX_DISK_MIB,
+  MAX_MEMORY_MIB,
+  MAX_METADATA_BYTES,
+  MAX_METADATA_DEPTH,
+  MAX_POOL,
+  MAX_SNAPSHOT_NAME,
+  MAX_TIMEOUT_MS,
+  MAX_VCPUS,
+} from '../base/limits.js';
 
 export interface OpenOptions {
   /** State directory (database, sockets, worlds' files). @default $WORLD_RUNTIME_HOME, else ~/.world-runtime */
@@ -36,7 +48,12 @@ export interface OpenOptions {
    * @default { worlds: 1, branchesPerSnapshot: 2 }
    */
   pool?: { worlds?: number; branchesPerSnapshot?: number };
+  /** Options of the microvm driver (docs/microvm.md), used with `driver: 'microvm'`. @default {} */
+  microvm?: MicrovmOptions;
 }
+
+/** What `WorldRuntime.open` passes on to the microvm driver (its `home` is the runtime's, its progress goes to `warn`). */
+export type MicrovmOptions = Pick<MicrovmDriverOptions, 'accel' | 'snapshotBudgetBytes' | 'hangGraceMs' | 'spareWorlds' | 'spareVms'>;
 
 export interface NormalOpenOptions {
   home: string;
@@ -46,6 +63,7 @@ export interface NormalOpenOptions {
   record: boolean;
   warn: (message: string) => void;
   pool: { worlds: number; branchesPerSnapshot: number };
+  microvm: MicrovmOptions;
 }
 
 function rejectUnknown(where: string, value: object, known: readonly string[]): void {
@@ -61,7 +79,7 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
 }
 
 export function normalizeOpen(options: OpenOptions = {}): NormalOpenOptions {
-  rejectUnknown('WorldRuntime.open', options, ['home', 'driver', 'isolation', 'fs', 'record', 'warn', 'pool']);
+  rejectUnknown('WorldRuntime.open', options, ['home', 'driver', 'isolation', 'fs', 'record', 'warn', 'pool', 'microvm']);
   const pool = options.pool ?? {};
   rejectUnknown('pool', pool, ['worlds', 'branchesPerSnapshot']);
   return {
@@ -72,7 +90,32 @@ export function normalizeOpen(options: OpenOptions = {}): NormalOpenOptions {
     record: options.record ?? true,
     warn: options.warn ?? ((m) => console.warn(m)),
     pool: { worlds: count('pool.worlds', pool.worlds, 1), branchesPerSnapshot: count('pool.branchesPerSnapshot', pool.branchesPerSnapshot, 2) },
+    microvm: normalizeMicrovm(options.microvm),
   };
+}
+
+/** Shortest `microvm.hangGraceMs`: a guest must have a moment to report its own timeout before it counts as hung. */
+const MIN_HANG_GRACE_MS = 100;
+
+function normalizeMicrovm(value: unknown): MicrovmOptions {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError(`microvm must be an object, got ${show(value)}`);
+  const m = value as Record<string, unknown>;
+  rejectUnknown('microvm', m, ['accel', 'snapshotBudgetBytes', 'hangGraceMs', 'spareWorlds', 'spareVms']);
+  const out: MicrovmOptions = {};
+  if (m.accel !== undefined) out.accel = oneOf<NonNullable<MicrovmOptions['accel']>>('microvm.accel', m.accel, ['auto', 'kvm', 'tcg'], 'auto');
+  if (m.snapshotBudgetBytes !== undefined) out.snapshotBudgetBytes = integer('microvm.snapshotBudgetBytes', m.snapshotBudgetBytes, 1, Number.MAX_SAFE_INTEGER);
+  if (m.hangGraceMs !== undefined) out.hangGraceMs = integer('microvm.hangGraceMs', m.hangGraceMs, MIN_HANG_GRACE_MS, MAX_TIMEOUT_MS);
+  if (m.spareWorlds !== undefined) out.spareWorlds = count('microvm.spareWorlds', m.spareWorlds, 0);
+  if (m.spareVms !== undefined) out.spareVms = count('microvm.spareVms', m.spareVms, 0);
+  return out;
+}
+
+function integer(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}, got ${show(value)}`);
+  }
+  return value;
 }
 
 function count(name: string, value: unknown, fallback: number): number {
@@ -173,7 +216,6 @@ export interface NormalBranchOptions {
   metadata: Record<string, unknown>;
   sameRandom: boolean;
 }
-
 
 export function normalizeBranch(count: unknown, options: BranchOptions = {}): NormalBranchOptions {
   rejectUnknown('branch', options, ['metadata', 'trits', 'sameRandom']);

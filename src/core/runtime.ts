@@ -9,7 +9,7 @@ import { Ledger } from '../ledger/index.js';
 import { Store } from '../store/index.js';
 import type { Driver, WorldHandle } from '../drivers/driver.js';
 import { ProcessDriver } from '../drivers/process/driver.js';
-import { DriverError, InvalidArgumentError, RuntimeClosedError, SnapshotNotFoundError, WorldNotFoundError } from '../base/errors.js';
+import { InvalidArgumentError, RuntimeClosedError, SnapshotNotFoundError, WorldNotFoundError } from '../base/errors.js';
 import { newId } from '../base/ids.js';
 import { type NormalOpenOptions, type OpenOptions, normalizeBranch, normalizeCreate, normalizeOpen } from './options.js';
 import { Recorder } from './record.js';
@@ -151,8 +151,8 @@ export class WorldRuntime implements WorldHost {
   }
 
   /**
-   * Push a world down into verses: snapshot it, branch one world per child verse (the seed's nash/optimal/chaos
-   * triad by default) and create the ledger partition under the world's own verse.
+   * Push a world down into verses: snapshot it, branch one world per child verse (the nash/optimal/chaos
+   * triad, `SEED_TRIAD`, by default) and create the ledger partition under the world's own verse.
    */
   pushDown(world: World, options: PushDownOptions = {}): Promise<PushDownResult> {
     this.ensureOpen();
@@ -347,13 +347,12 @@ async function openDriver(opts: NormalOpenOptions): Promise<Driver> {
         isolation: opts.isolation,
         fs: opts.fs,
         warn: opts.warn,
-        spareTrees: opts.pool.worlds,
-        sparesPerSnapshot: opts.pool.branchesPerSnapshot,
+        pool: opts.pool,
       });
     case 'microvm': {
       // Loaded on demand: the process driver's users never pay for QEMU plumbing.
       const { MicrovmDriver } = await import('../drivers/microvm/index.js');
-      return new MicrovmDriver({ home: opts.home, onProgress: (m) => opts.warn(`world-runtime microvm: ${m}`) });
+      return new MicrovmDriver({ ...opts.microvm, home: opts.home, onProgress: (m) => opts.warn(`world-runtime microvm: ${m}`) });
     }
   }
 }

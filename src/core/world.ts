@@ -129,13 +129,13 @@ export class World {
     };
   }
 
-  /** @internal */
+  /**
+   * Throw unless the runtime is open and the world running: what every operation checks first.
+   * @internal also used by the daemon, to refuse a streaming exec or run before its answer commits to 200.
+   */
   check(operation: string): void {
     this.host.ensureOpen();
-    if (this.state !== 'running') {
-      const detail = this.failure ? ` (${this.failure})` : '';
-      throw new WrongStateError('world', `${this.id}${detail}`, operation, this.state, ['running']);
-    }
+    if (this.state !== 'running') throw new WrongStateError('world', this.id, operation, this.state, ['running'], this.failure);
   }
 }
 
@@ -187,7 +187,10 @@ export class Snapshot {
     };
   }
 
-  /** @internal */
+  /**
+   * Throw unless the runtime is open and the world running: what every operation checks first.
+   * @internal also used by the daemon, to refuse a streaming exec or run before its answer commits to 200.
+   */
   check(operation: string): void {
     this.host.ensureOpen();
     if (this.state !== 'ready') throw new WrongStateError('snapshot', this.id, operation, this.state, ['ready']);

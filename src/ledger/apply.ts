@@ -1,6 +1,6 @@
 /**
  * @module
- * The Multiverse Finance rules (DESIGN §3) applied to a {@link LedgerState}. Each operation first validates
+ * The Multiverse Finance rules (docs/ledger.md) applied to a {@link LedgerState}. Each operation first validates
  * everything, then mutates: a rejected operation throws before touching the state, so it changes nothing.
  */
 

@@ -1,7 +1,7 @@
 /**
  * @module
  * Replay and invariant checking, both pure. `replay` recomputes a state from an empty ledger; `auditState`
- * verifies the Multiverse Finance conservation law (DESIGN §3) on any state.
+ * verifies the Multiverse Finance conservation law (docs/ledger.md) on any state.
  */
 
 import { applyOp } from './apply.js';

@@ -1,6 +1,6 @@
 /**
  * @module
- * `Ledger`: the Multiverse Finance ledger (DESIGN §3) with DuckDB persistence and group commit.
+ * `Ledger`: the Multiverse Finance ledger (docs/ledger.md) with DuckDB persistence and group commit.
  * The in-memory {@link LedgerState} is authoritative; every accepted operation is journaled and written in
  * one transaction together with the other operations of its batch, and acknowledged only after COMMIT.
  */

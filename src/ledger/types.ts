@@ -1,6 +1,6 @@
 /**
  * @module
- * Public types of the Multiverse Finance ledger (DESIGN §3). Amounts are `bigint`; probabilities are decimal
+ * Public types of the Multiverse Finance ledger (docs/ledger.md). Amounts are `bigint`; probabilities are decimal
  * strings with at most 18 decimals (stored as fixed-point integers scaled by 10^18).
  */
 

@@ -13,20 +13,19 @@
 import { chmodSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { env } from '../base/config.js';
 import { InvalidArgumentError } from '../base/errors.js';
 import type { OpenOptions } from '../core/options.js';
 import { WorldRuntime } from '../core/runtime.js';
-import { DaemonClient } from './client.js';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_WORLDS, MAX_MAX_BODY_BYTES, MAX_MAX_WORLDS, MIN_MAX_BODY_BYTES } from './defaults.js';
+import { DEFAULT_MAX_WORLDS, MAX_MAX_WORLDS } from '../base/limits.js';
+import { VERSION } from '../base/version.js';
+import { type HomePaths, homePaths, resolveHome } from '../protocol/endpoint.js';
+import { DEFAULT_MAX_BODY_BYTES, MAX_MAX_BODY_BYTES, MIN_MAX_BODY_BYTES } from './defaults.js';
 import { Executor } from './execute.js';
 import { createHandler } from './http.js';
 import { type ListenAddress, listenUrl, parseListen } from './listen.js';
-import { type HomePaths, homePaths, resolveHome } from './paths.js';
 import { claimPidFile, releasePidFile } from './pidfile.js';
-import type { HealthReply } from './results.js';
 import { ensureToken } from './token.js';
-import { VERSION } from './version.js';
-import { env } from '../base/config.js';
 import { E2bCompat } from '../compat/e2b/index.js';
 
 export interface DaemonOptions {
@@ -53,15 +52,6 @@ function intInRange(name: string, value: number | undefined, min: number, max: n
   if (value === undefined) return undefined;
   if (!Number.isInteger(value) || value < min || value > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
   return value;
-}
-
-/** Ask whoever answers at `socket` who they are; null when nothing does. */
-export async function probeDaemon(socket: string): Promise<HealthReply | null> {
-  try {
-    return await new DaemonClient({ socketPath: socket }).dispatch({ kind: 'system.health' }, { signal: AbortSignal.timeout(2000) });
-  } catch {
-    return null;
-  }
 }
 
 function listenOn(server: Server, target: string | ListenAddress): Promise<void> {

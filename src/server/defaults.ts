@@ -1,13 +1,8 @@
 /**
  * @module
- * The daemon's default limits and their ranges, in a module light enough for the CLI to import.
+ * The daemon's request limits and their ranges (the range of `--max-worlds` is in base/limits.ts, where the
+ * CLI's `serve` reads it too).
  */
-
-/** Most live worlds at once; create/branch past it answer 503. */
-export const DEFAULT_MAX_WORLDS = 256;
-
-/** The range of `--max-worlds` (`maxWorlds`): 1 to this. */
-export const MAX_MAX_WORLDS = 1_000_000;
 
 /** Largest request body accepted (file uploads included): 8 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;

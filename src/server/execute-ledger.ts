@@ -6,10 +6,10 @@
  */
 import type { Ledger } from '../ledger/index.js';
 import type { EventInfo, JournalEntry, LedgerOpName } from '../ledger/types.js';
-import type { ActionKind } from './actions.js';
+import type { ActionKind } from '../protocol/actions.js';
+import type { BalanceInfo, JournalInfo, LedgerEventInfo, LedgerOpReply } from '../protocol/results.js';
 import { amountMap, jsonSafe, toBigint } from './convert.js';
-import type { HandlerSet } from './execute.js';
-import type { BalanceInfo, JournalInfo, LedgerEventInfo, LedgerOpReply } from './results.js';
+import type { HandlerSet } from './handlers.js';
 
 export type LedgerKind = Extract<ActionKind, `ledger.${string}`>;
 

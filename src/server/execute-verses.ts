@@ -10,10 +10,10 @@ import type { WorldRuntime } from '../core/runtime.js';
 import { SEED_TRIAD, type VerseWorld } from '../core/verses.js';
 import type { World } from '../core/world.js';
 import type { EventInfo, VerseInfo } from '../ledger/types.js';
-import type { ActionKind } from './actions.js';
+import type { ActionKind } from '../protocol/actions.js';
+import type { VerseEventInfo, WorldInfo } from '../protocol/results.js';
 import { amountMap, execReply, snapshotInfo, verseWorldInfo, worldInfo } from './convert.js';
-import type { HandlerSet } from './execute.js';
-import type { VerseEventInfo, WorldInfo } from './results.js';
+import type { HandlerSet } from './handlers.js';
 
 export type VerseKind = Extract<ActionKind, `verse.${string}`>;
 

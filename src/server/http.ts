@@ -1,8 +1,8 @@
 /**
  * @module
  * The HTTP request handler shared by the unix socket and TCP listeners: authenticate (TCP only), read the
- * body within its limit, match a route, parse a JSON body within its depth (json-body.ts), check it against
- * the spec, decode one action, execute it, and write what `reply.ts` maps the outcome to. Streaming actions
+ * body within its limit, match a route of the action table, parse a JSON body within its depth (json-body.ts),
+ * check it against the spec, decode one action, execute it, and write what `reply.ts` maps the outcome to. Streaming actions
  * answer as server-sent events when the client sends `Accept: text/event-stream`. Nothing a client sends can
  * crash the daemon.
  */
@@ -10,13 +10,12 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidArgumentError } from '../base/errors.js';
 import { type E2bCompat, isE2bPath } from '../compat/e2b/index.js';
-import { STREAMING_ACTIONS, type WorldAction } from './actions.js';
+import { decodeAction, isStreaming, ROUTES, type WorldAction } from '../protocol/actions.js';
 import { DEFAULT_MAX_BODY_BYTES } from './defaults.js';
 import type { Executor } from './execute.js';
 import { parseJsonBody } from './json-body.js';
 import { errorReply, type Reply, resultReply, tooLarge, unauthorized } from './reply.js';
 import { Router } from './router.js';
-import { ROUTES } from './routes/index.js';
 import { OPENAPI, validateBody } from './schema.js';
 import { SseStream } from './sse.js';
 
@@ -68,10 +67,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, executor: Execu
       return;
     }
     const { route, params } = router.match(req.method ?? 'GET', url.pathname);
+    const known = Object.keys(route.query ?? {});
     for (const key of url.searchParams.keys()) {
-      if (!(route.query ?? []).includes(key)) {
-        throw new InvalidArgumentError(`query: unknown parameter ${JSON.stringify(key)} (known: ${(route.query ?? []).join(', ') || 'none'})`);
-      }
+      if (!known.includes(key)) throw new InvalidArgumentError(`query: unknown parameter ${JSON.stringify(key)} (known: ${known.join(', ') || 'none'})`);
     }
     const raw = route.body === 'none' ? Buffer.alloc(0) : await readBody(req, maxBody);
     let body: unknown;
@@ -79,7 +77,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, executor: Execu
       body = parseJsonBody(raw);
       if (route.schema) validateBody(body, route.schema);
     }
-    action = route.decode({ params, query: url.searchParams, body, bytes: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) });
+    action = decodeAction(route.kind, { params, query: url.searchParams, body, bytes: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) });
   } catch (err) {
     const reply = errorReply(err);
     if (reply.status === 413) {
@@ -94,7 +92,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, executor: Execu
     return;
   }
 
-  const wantsStream = STREAMING_ACTIONS.has(action.kind) && (req.headers.accept ?? '').includes('text/event-stream');
+  const wantsStream = isStreaming(action.kind) && (req.headers.accept ?? '').includes('text/event-stream');
   if (!wantsStream) {
     let reply: Reply;
     try {

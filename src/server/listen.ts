@@ -5,17 +5,11 @@
  */
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../base/errors.js';
+import { isLoopback } from '../protocol/endpoint.js';
 
 export interface ListenAddress {
   host: string;
   port: number;
-}
-
-/** True for 127.0.0.0/8 and ::1. */
-export function isLoopback(host: string): boolean {
-  if (isIP(host) === 4) return host.split('.')[0] === '127';
-  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1';
-  return false;
 }
 
 /** Parse `127.0.0.1:8080`, `localhost:8080`, `[::1]:8080` or `:8080` (= 127.0.0.1); refuse anything else. */

@@ -6,42 +6,49 @@
  */
 import { type ErrorCode, WorldRuntimeError } from '../base/errors.js';
 import type { LedgerReason } from '../ledger/types.js';
-import { type ActionKind, CREATING_ACTIONS } from './actions.js';
+import { type ActionKind, isCreating } from '../protocol/actions.js';
+import type { FaultBody, FaultCode } from '../protocol/wire.js';
 
 /** An HTTP answer before it is written. */
 export type Reply =
   | { status: number; headers?: Record<string, string>; json: unknown }
   | { status: number; headers?: Record<string, string>; bytes: Uint8Array };
 
-/** The body of every error answer. */
-export interface FaultBody {
-  error: { code: string; name: string; message: string; details: Record<string, unknown> };
-}
+/** Status for each of the daemon's own fault codes (src/protocol/wire.ts). */
+export const STATUS_BY_FAULT: Readonly<Record<FaultCode, number>> = {
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  TOO_LARGE: 413,
+  INTERNAL: 500,
+};
 
 /**
- * A failure that belongs to HTTP rather than to the runtime (no such route, wrong method, no record), with
- * codes outside core's `ErrorCode`. Runtime failures stay `WorldRuntimeError`s.
+ * A failure of the HTTP request itself rather than of the runtime: a wrong token, no such route, a wrong
+ * method, a body too large. Runtime failures stay `WorldRuntimeError`s.
  */
 export class HttpFault extends Error {
   override name = 'HttpFault';
   constructor(
-    readonly status: number,
-    readonly code: string,
+    readonly code: FaultCode,
     message: string,
     readonly details: Record<string, unknown> = {},
     readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
+
+  get status(): number {
+    return STATUS_BY_FAULT[this.code];
+  }
 }
 
 /** Status for each stable error code. Anything not listed is a 500. */
 export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   INVALID_ARGUMENT: 400,
-  UNAUTHORIZED: 401,
-  NOT_FOUND: 404,
   WORLD_NOT_FOUND: 404,
   SNAPSHOT_NOT_FOUND: 404,
+  SOURCE_NOT_FOUND: 404,
   FILE_NOT_FOUND: 404,
   WRONG_STATE: 409,
   // The world died under the request: it is `failed` now, a state conflict like WRONG_STATE.
@@ -50,12 +57,13 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   FORK_REFUSED: 409,
   HOME_LOCKED: 409,
   LEDGER: 409,
-  TOO_LARGE: 413,
   CAPACITY: 503,
   // The world's disk limit (diskMib) or its filesystem: WebDAV's "insufficient storage".
   DISK_FULL: 507,
   RUNTIME_CLOSED: 503,
   ISOLATION_UNAVAILABLE: 503,
+  // The daemon runs without a record (--no-record): its record reads cannot be served.
+  RECORD_UNAVAILABLE: 503,
   TIMEOUT: 504,
   DRIVER: 500,
 };
@@ -96,7 +104,7 @@ export function statusOf(err: WorldRuntimeError): number {
 
 /** The answer for a successful action. */
 export function resultReply(kind: ActionKind, result: unknown): Reply {
-  const status = CREATING_ACTIONS.has(kind) ? 201 : 200;
+  const status = isCreating(kind) ? 201 : 200;
   if (result instanceof Uint8Array) return { status, headers: { 'content-type': 'application/octet-stream' }, bytes: result };
   return { status, json: result };
 }
@@ -107,26 +115,35 @@ export function errorReply(err: unknown): Reply & { json: FaultBody } {
     return { status: err.status, headers: err.headers, json: { error: { code: err.code, name: err.name, message: err.message, details: err.details } } };
   }
   if (WorldRuntimeError.is(err)) {
-    const status = statusOf(err);
-    const headers: Record<string, string> = err.code === 'UNAUTHORIZED' ? { 'www-authenticate': 'Bearer realm="world-runtime"' } : {};
-    return { status, headers, json: { error: { code: err.code, name: err.name, message: err.message, details: err.details ?? {} } } };
+    return { status: statusOf(err), json: { error: { code: err.code, name: err.name, message: err.message, details: err.details ?? {} } } };
   }
   const message = err instanceof Error ? err.message : String(err);
-  return { status: 500, json: { error: { code: 'INTERNAL', name: 'Error', message: `internal error: ${message}`, details: {} } } };
+  const code: FaultCode = 'INTERNAL';
+  return { status: STATUS_BY_FAULT[code], json: { error: { code, name: 'Error', message: `internal error: ${message}`, details: {} } } };
 }
 
 /** 401 for a missing or wrong bearer token on TCP. */
-export function unauthorized(message: string): WorldRuntimeError {
-  return new WorldRuntimeError('UNAUTHORIZED', message);
+export function unauthorized(message: string): HttpFault {
+  return new HttpFault('UNAUTHORIZED', message, {}, { 'www-authenticate': 'Bearer realm="world-runtime"' });
 }
 
 /** 413 for a body over the limit. */
-export function tooLarge(limitBytes: number, got?: number): WorldRuntimeError {
+export function tooLarge(limitBytes: number, got?: number): HttpFault {
   const seen = got === undefined ? 'more' : String(got);
-  return new WorldRuntimeError('TOO_LARGE', `request body too large: the limit is ${limitBytes} bytes, got ${seen}`, { details: { limitBytes } });
+  return new HttpFault('TOO_LARGE', `request body too large: the limit is ${limitBytes} bytes, got ${seen}`, { limitBytes });
 }
 
 /** 404 for a path no route serves. */
-export function noRoute(method: string, path: string): WorldRuntimeError {
-  return new WorldRuntimeError('NOT_FOUND', `no route ${method} ${path} (see GET /v1/openapi.json)`, { details: { method, path } });
+export function noRoute(method: string, path: string): HttpFault {
+  return new HttpFault('NOT_FOUND', `no route ${method} ${path} (see GET /v1/openapi.json)`, { method, path });
+}
+
+/** 405 for a path the routes serve with other methods. */
+export function methodNotAllowed(method: string, path: string, allowed: readonly string[]): HttpFault {
+  return new HttpFault(
+    'METHOD_NOT_ALLOWED',
+    `${method} is not allowed on ${path} (allowed: ${allowed.join(', ')})`,
+    { allowed },
+    { allow: allowed.join(', ') },
+  );
 }

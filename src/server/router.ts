@@ -1,11 +1,12 @@
 /**
  * @module
- * Matches a method and path against the route table. A path that exists with another method is a 405 (with
- * `Allow`), one that does not exist a 404.
+ * Matches a method and path against the routes of the action table (src/protocol/actions.ts). A path that
+ * exists with another method is a 405 (with `Allow`), one that does not exist a 404.
  */
 import { InvalidArgumentError } from '../base/errors.js';
-import { HttpFault, noRoute } from './reply.js';
-import type { HttpMethod, Route } from './routes/index.js';
+import type { Route } from '../protocol/actions.js';
+import type { HttpMethod } from '../protocol/wire.js';
+import { methodNotAllowed, noRoute } from './reply.js';
 
 interface Compiled {
   route: Route;
@@ -58,15 +59,7 @@ export class Router {
       });
       return { route: c.route, params };
     }
-    if (allowed.length > 0) {
-      throw new HttpFault(
-        405,
-        'METHOD_NOT_ALLOWED',
-        `${method} is not allowed on ${path} (allowed: ${allowed.join(', ')})`,
-        { allowed },
-        { allow: allowed.join(', ') },
-      );
-    }
+    if (allowed.length > 0) throw methodNotAllowed(method, path, allowed);
     throw noRoute(method, path);
   }
 }

@@ -3,8 +3,8 @@
  * `world-runtime serve`: run the daemon in the foreground until SIGTERM, SIGINT or SIGHUP, then shut down
  * cleanly (worlds destroyed, record flushed, socket and pid file removed). A second signal exits at once.
  */
+import { VERSION } from '../base/version.js';
 import { Daemon, type DaemonOptions } from './daemon.js';
-import { VERSION } from './version.js';
 
 /** Longest a clean shutdown may take before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 20_000;

@@ -4,7 +4,8 @@
  * (mode 0600, 64 hex digits); `$WORLD_RUNTIME_TOKEN` names one more accepted token (and is what clients send by default).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, statSync, writeFileSync } from 'node:fs';
+import { readToken } from '../protocol/endpoint.js';
 
 /** Read the token file, or create it (0600) with 32 random bytes. Tightens a looser mode it finds. */
 export function ensureToken(path: string): string {
@@ -23,14 +24,4 @@ export function ensureToken(path: string): string {
     throw err;
   }
   return token;
-}
-
-/** The token in `path`, or null when the file is missing or empty. */
-export function readToken(path: string): string | null {
-  try {
-    const t = readFileSync(path, 'utf8').trim();
-    return t.length > 0 ? t : null;
-  } catch {
-    return null;
-  }
 }

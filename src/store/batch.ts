@@ -2,7 +2,7 @@
  * @module
  * Turns a slice of the write-behind queue into the SQL of one transaction.
  *
- * Order matters because of the seed's FOREIGN KEYs (`world_branches.parent_entity_id` and
+ * Order matters because of the FOREIGN KEYs of migration 1 (`world_branches.parent_entity_id` and
  * `runtime_metrics.entity_id` → `world_runtime_entities`): DuckDB checks them per statement, not at commit.
  * The batch therefore runs as: insert the batch's entities, then apply updates to entities from earlier
  * batches, then insert branches, metrics and resolutions. Every FK target is then either already in the table

@@ -1,6 +1,7 @@
 /**
  * @module
- * The DuckDB record: the seed's four tables, versioned migrations, write-behind recording and readers.
+ * The DuckDB record: its four tables (world_runtime_entities, world_branches, verse_resolutions,
+ * runtime_metrics), versioned migrations, write-behind recording and readers.
  * See docs/store.md.
  */
 export { runMigrations, SchemaTooNewError } from './migrate.js';

@@ -1,8 +1,8 @@
 /**
  * @module
- * The store's schema as numbered migrations. Migration 1 is the seed's "DuckDB Schema" text, verbatim: the
- * seed's four tables are the public record other tools query, so their names, columns, types, CHECKs,
- * DEFAULTs and REFERENCES must not drift. Later changes go in new migrations, never edits to old ones.
+ * The store's schema as numbered migrations. Migration 1 is the DDL of the original world-runtime spec
+ * (its "DuckDB Schema" section), verbatim: the record's four tables are the public record other tools
+ * query, so their names, columns, types, CHECKs, DEFAULTs and REFERENCES must not drift. Later changes go in new migrations, never edits to old ones.
  */
 
 /** One schema step. `sql` may hold several statements; it runs in one transaction with its bookkeeping row. */
@@ -15,8 +15,8 @@ export interface Migration {
 }
 
 /**
- * The seed's DDL, character for character (including its comments), from world-runtime-SKILL.md
- * "DuckDB Schema". `CREATE TABLE IF NOT EXISTS` is the seed's own wording.
+ * The DDL of the original description (docs/origin.md, "Its record"), character for character, including its comments
+ * and its own `CREATE TABLE IF NOT EXISTS`: the record's four tables as other tools expect them.
  */
 export const SEED_SCHEMA_SQL = `-- WorldRuntime entities
 CREATE TABLE IF NOT EXISTS world_runtime_entities (

@@ -1,6 +1,6 @@
 /**
  * @module
- * `Store`: the DuckDB record of worlds, branches, resolutions and timings (the seed's four tables), shared by
+ * `Store`: the DuckDB record of worlds, branches, resolutions and timings (the record's four tables), shared by
  * the library and the daemon. Writes are write-behind (see writer.ts) so recording never waits on DuckDB;
  * reads flush first so a caller sees its own writes.
  */
@@ -106,7 +106,7 @@ export class Store {
       if (key !== null) mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
       instance = await openInstance(file, options.duckdb ?? {});
       const writeConn = await instance.connect();
-      // All timestamps in the file are UTC, including the seed's CURRENT_TIMESTAMP defaults used by others.
+      // All timestamps in the file are UTC, including the CURRENT_TIMESTAMP defaults of migration 1 (used by others).
       await writeConn.run("SET GLOBAL TimeZone = 'UTC'").catch(() => undefined);
       await runMigrations(writeConn, STORE_MIGRATIONS, { table: STORE_MIGRATIONS_TABLE, dbPath: file });
       const version = await currentVersion(writeConn, STORE_MIGRATIONS_TABLE);

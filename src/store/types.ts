@@ -1,39 +1,13 @@
 /**
  * @module
  * Row shapes of the DuckDB record: what callers pass to the `record*` methods and what the readers return.
- * Field names are the seed's column names in camelCase (`entity_id` → `entityId`).
+ * Field names are the tables' column names in camelCase (`entity_id` → `entityId`).
  */
-import type { Trit } from '../base/types.js';
+import type { BranchType, EntityState, EntityType, Trit } from '../base/types.js';
 
-/**
- * `world_runtime_entities.entity_type`. The seed names `microvm`, `sandbox` and `verse`; `snapshot` marks a
- * snapshot's own row (a snapshot is a live, destroyable thing in every driver, and worlds started from it
- * point at it through `snapshot_id`).
- */
-export type EntityType = 'sandbox' | 'microvm' | 'verse' | 'snapshot';
-
-/** Every `entity_type` the store accepts. */
-export const ENTITY_TYPES: readonly EntityType[] = ['sandbox', 'microvm', 'verse', 'snapshot'];
-
-/**
- * `world_runtime_entities.state`.
- * - `running`: a live world.
- * - `snapshotted`: a snapshot row that is ready (frozen; worlds can start from it).
- * - `collapsed`: a verse world that lost a resolution.
- * - `destroyed`: ended on request (worlds and snapshots).
- * - `failed`: its process died or had to be killed.
- * - `lost`: was live when the owning process crashed; found by `markRunningAsLost` at the next start.
- */
-export type EntityState = 'running' | 'snapshotted' | 'collapsed' | 'destroyed' | 'failed' | 'lost';
-
-/** Every `state` the store accepts. */
-export const ENTITY_STATES: readonly EntityState[] = ['running', 'snapshotted', 'collapsed', 'destroyed', 'failed', 'lost'];
-
-/** `world_branches.branch_type`, the seed's three values. */
-export type BranchType = 'fork' | 'snapshot' | 'push_down';
-
-/** Every `branch_type` the store accepts. */
-export const BRANCH_TYPES: readonly BranchType[] = ['fork', 'snapshot', 'push_down'];
+// The record's vocabulary (entity types and states, branch types) lives in base/types.ts, where the
+// daemon's wire format and the CLI read it too.
+export { BRANCH_TYPES, type BranchType, ENTITY_STATES, ENTITY_TYPES, type EntityState, type EntityType } from '../base/types.js';
 
 /** A new `world_runtime_entities` row. Omitted optional fields are NULL; `state` defaults to `running`. */
 export interface EntityInput {
@@ -67,7 +41,7 @@ export interface BranchInput {
   childEntityIds: readonly string[];
   branchType: BranchType;
   snapshotTimeMs?: number | null;
-  /** Sum of the children's trits (the seed's GF(3) balance; 0 mod 3 for a balanced push-down). */
+  /** Sum of the children's trits (the GF(3) balance; 0 mod 3 for a balanced push-down). */
   gf3Sum?: number | null;
   /** @default the time of the `recordBranch` call */
   branchedAt?: Date;

@@ -1,14 +1,15 @@
 /**
  * Attacks on the runtime's control channels from inside a world: find, rename, replace or connect to the
  * runtime's socket; flood the world's own connection with a line that never ends, or with messages that
- * answer nothing. Guaranteed (docs/security.md): no world can name the socket, every other world is still
- * born and served, and a flood costs the flooding world its connection and nothing else.
+ * answer nothing; forge replies that break the protocol. Guaranteed (docs/security.md): no world can name the
+ * socket, every other world is still born and served, a flood costs the flooding world its connection and
+ * nothing else, and a forged reply is checked like any other (agent-protocol.ts).
  */
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { WorldFailedError } from '../../src/index.js';
+import { DriverError, RuntimeClosedError, WorldFailedError } from '../../src/index.js';
 import { noWorldIsolation, py, withWorlds } from './helpers.js';
 
 const skip = noWorldIsolation;
@@ -102,5 +103,44 @@ test('a flood of messages answering no request fails its own world', { skip }, (
       );
     assert.ok(err instanceof WorldFailedError, `expected the world to fail, got ${err}`);
     assert.match(err.message, /answering no request/);
+  }),
+);
+
+/** Python that finds the id of the request it runs in (the agent's frame holds it) and answers it itself. */
+const forge = (reply: string) =>
+  [
+    'import os, sys, json',
+    'f = sys._getframe()',
+    'while "req" not in f.f_locals:',
+    '    f = f.f_back',
+    'rid = f.f_locals["req"]["id"]',
+    `os.write(1000, (json.dumps(dict(${reply}, id=rid)) + "\\n").encode())`,
+  ].join('\n');
+
+test('a forged reply that breaks the protocol is refused; the world and the runtime live on', { skip }, () =>
+  withWorlds(async (rt) => {
+    const w = await rt.create();
+    const seen: string[] = [];
+    // Not an ExecResult: the host checks every field instead of passing it on as one.
+    const bad = await w.exec(forge('{"ok": True, "result": {"stdout": 5, "stderr": [], "truncated": "no"}}')).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    assert.ok(bad instanceof DriverError, `expected a DriverError, got ${bad}`);
+    assert.match(bad.message, /malformed exec reply: stdout is number/);
+    // An error code that is not the protocol's does not pass for one of the runtime's own errors.
+    const closed = await w.exec(forge('{"ok": False, "error": {"code": "RUNTIME_CLOSED", "message": "forged"}}')).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    assert.ok(closed instanceof DriverError && !(closed instanceof RuntimeClosedError), `expected a DriverError, got ${closed}`);
+    // Streamed events other than stdout and stderr never reach onOutput.
+    const r = await w.exec(forge('{"event": "data", "data": "not output"}').replace('import os', 'print("real")\nimport os'), {
+      onOutput: (stream, chunk) => seen.push(`${stream}:${chunk}`),
+    });
+    assert.equal(r.stdout, 'real\n');
+    assert.equal(seen.join(''), 'stdout:realstdout:\n');
+    assert.equal((await w.exec('1 + 1')).value, '2');
+    assert.equal(w.state, 'running');
   }),
 );

@@ -1,5 +1,5 @@
 /**
- * The HTTP API against a real daemon process over its unix socket: the seed's three calls as curl makes
+ * The HTTP API against a real daemon process over its unix socket: the original description's three calls (docs/origin.md) as curl makes
  * them, the REST API, SSE streaming, the record reads, and every bad request with its status. Every JSON
  * answer is held to openapi.json.
  */
@@ -30,7 +30,7 @@ describe('HTTP API over the unix socket', () => {
     assert.equal(spec.json.openapi, '3.1.0');
   });
 
-  it("the seed's three calls work as its Babashka code makes them (curl)", { skip: !hasCurl() && 'curl is not installed' }, () => {
+  it("the original description's three calls work as its Babashka code makes them (curl)", { skip: !hasCurl() && 'curl is not installed' }, () => {
     const sock = ['--unix-socket', d.socket];
     // create-world: POST /v1/sandboxes with Content-Type and a JSON config
     const created = curl([...sock, '-X', 'POST', 'http://localhost/v1/sandboxes', '-H', 'Content-Type: application/json', '-d', '{"metadata":{"seed":42}}']);
@@ -155,13 +155,33 @@ describe('HTTP API over the unix socket', () => {
     const r = await call(t, 'POST', `/v1/worlds/${fromWorld.json.worlds[0].id}/exec`, { json: { code: 'state' } });
     assert.equal(r.json.value, "'after'");
 
+    // One route for both: the daemon looks the source up.
+    const either = [];
+    for (const [source, state] of [
+      [sid, "'before'"],
+      [world, "'after'"],
+    ]) {
+      const one = await expectCall(t, 'POST', '/v1/branch', '/v1/branch', 201, { json: { source, count: 1, trits: [1] } });
+      assert.equal(one.json.worlds[0].trit, 1);
+      assert.equal((await call(t, 'POST', `/v1/worlds/${one.json.worlds[0].id}/exec`, { json: { code: 'state' } })).json.value, state);
+      either.push(...one.json.worlds);
+    }
+    const neither = await expectCall(t, 'POST', '/v1/branch', '/v1/branch', 404, { json: { source: 's-000000000000', count: 1 } });
+    assert.equal(neither.json.error.code, 'SOURCE_NOT_FOUND');
+    assert.match(neither.json.error.message, /no world or snapshot with id "s-000000000000"/);
+    // The typed routes keep refusing the other kind of id.
+    await expectCall(t, 'POST', `/v1/worlds/${sid}/branch`, '/v1/worlds/{id}/branch', 404, { json: { count: 1 } });
+    await expectCall(t, 'POST', `/v1/snapshots/${world}/branch`, '/v1/snapshots/{id}/branch', 404, { json: { count: 1 } });
+
     const snaps = await expectCall(t, 'GET', '/v1/snapshots', '/v1/snapshots', 200);
     assert.ok(snaps.json.snapshots.some((x: { id: string }) => x.id === sid));
     await expectCall(t, 'GET', `/v1/snapshots/${sid}`, '/v1/snapshots/{id}', 200);
     await expectCall(t, 'DELETE', `/v1/snapshots/${sid}`, '/v1/snapshots/{id}', 200);
     const again = await expectCall(t, 'POST', `/v1/snapshots/${sid}/branch`, '/v1/snapshots/{id}/branch', 409, { json: { count: 1 } });
     assert.equal(again.json.error.code, 'WRONG_STATE');
-    for (const w of [...b.json.worlds, ...fromWorld.json.worlds]) await call(t, 'DELETE', `/v1/worlds/${w.id}`);
+    const gone = await expectCall(t, 'POST', '/v1/branch', '/v1/branch', 409, { json: { source: sid, count: 1 } });
+    assert.equal(gone.json.error.details.current, 'destroyed');
+    for (const w of [...b.json.worlds, ...fromWorld.json.worlds, ...either]) await call(t, 'DELETE', `/v1/worlds/${w.id}`);
   });
 
   it('streams exec output as server-sent events, then the result', async () => {
@@ -312,7 +332,18 @@ describe('HTTP API over the unix socket', () => {
       const after = await expectCall(t, 'POST', `/v1/worlds/${id}/exec`, '/v1/worlds/{id}/exec', 409, { json: { code: '1' } });
       assert.equal(after.json.error.code, 'WRONG_STATE');
       assert.equal(after.json.error.details.current, 'failed');
+      // The id is bare; why the world failed is a field of its own (and follows the id in the message).
+      assert.equal(after.json.error.details.id, id);
+      assert.equal(typeof after.json.error.details.reason, 'string');
+      assert.ok(after.json.error.message.includes(`${id} (${after.json.error.details.reason})`), after.json.error.message);
       assert.equal((await call(t, 'GET', `/v1/worlds/${id}`)).json.state, 'failed');
+      // Asked for a stream, the answer is the same plain 409, not a 200 stream with an error event.
+      for (const op of ['exec', 'run']) {
+        const json = op === 'exec' ? { code: '1' } : { command: 'true' };
+        const sse = await call(t, 'POST', `/v1/worlds/${id}/${op}`, { json, headers: { accept: 'text/event-stream' } });
+        assert.equal(sse.status, 409, `${op}: ${sse.text.slice(0, 200)}`);
+        assert.equal(sse.json.error.code, 'WRONG_STATE');
+      }
       await expectCall(t, 'DELETE', `/v1/worlds/${id}`, '/v1/worlds/{id}', 200);
     });
 

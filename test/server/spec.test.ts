@@ -1,19 +1,19 @@
 /**
- * The spec and the action set, without a daemon: openapi.json is well formed and matches the route table
- * one to one; every action encodes to a request that decodes back to the same action; the validator and
- * the status mapper behave; --listen takes loopback only.
+ * The spec and the action table, without a daemon: openapi.json is well formed and lists exactly the
+ * table's routes, with the table's request schemas, query and path parameters, statuses (201 for the
+ * entries that create) and streams; every entry's action encodes to a request that decodes back to the
+ * same action; the validator and the status mapper behave; --listen takes loopback only.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { errorFromJSON, InvalidArgumentError, LedgerError, WorldRuntimeError, WrongStateError } from '../../src/base/errors.js';
-import { ACTION_KINDS, type WorldAction } from '../../src/server/actions.js';
-import { faultToError } from '../../src/server/client.js';
-import { jsonSafe, parseAmount } from '../../src/server/convert.js';
-import { requestFor } from '../../src/server/encode.js';
+import { DaemonFault, faultToError } from '../../src/client/errors.js';
+import { ACTION_KINDS, decodeAction, pathParams, ROUTES, requestFor, type WorldAction } from '../../src/protocol/actions.js';
+import { DAEMON_FAULT_CODES, parseAmount } from '../../src/protocol/wire.js';
+import { jsonSafe } from '../../src/server/convert.js';
 import { parseListen } from '../../src/server/listen.js';
-import { errorReply, HttpFault, resultReply, STATUS_BY_CODE } from '../../src/server/reply.js';
+import { errorReply, HttpFault, noRoute, resultReply, STATUS_BY_CODE, STATUS_BY_FAULT, tooLarge, unauthorized } from '../../src/server/reply.js';
 import { Router } from '../../src/server/router.js';
-import { ROUTES } from '../../src/server/routes/index.js';
 import { OPENAPI, problems, type Schema, validateBody } from '../../src/server/schema.js';
 
 const SAMPLES: WorldAction[] = [
@@ -34,6 +34,8 @@ const SAMPLES: WorldAction[] = [
   { kind: 'snapshot.get', id: 's-1' },
   { kind: 'snapshot.destroy', id: 's-1' },
   { kind: 'snapshot.branch', id: 's-1', count: 2 },
+  { kind: 'branch', source: 's-1', count: 2, trits: [1, null], sameRandom: false },
+  { kind: 'branch', source: 'a world or snapshot id', count: 1, metadata: { v: 'x' } },
   { kind: 'sandbox.create' },
   { kind: 'sandbox.create', snapshotId: 's-1', metadata: { verse: 'nash', trit: -1 } },
   { kind: 'sandbox.snapshot', id: 'w-1', name: 'pre-event' },
@@ -91,7 +93,7 @@ function decode(action: WorldAction): { action: WorldAction; method: string; tem
     if (route.schema) validateBody(body, route.schema);
   }
   const bytes = wire.bytes ?? new Uint8Array();
-  return { action: route.decode({ params, query: url.searchParams, body, bytes }), method: route.method, template: route.path };
+  return { action: decodeAction(route.kind, { params, query: url.searchParams, body, bytes }), method: route.method, template: route.path };
 }
 
 describe('openapi.json', () => {
@@ -120,21 +122,41 @@ describe('openapi.json', () => {
     }
   });
 
-  it('matches the route table one to one', () => {
-    const fromRoutes = ROUTES.map((r) => `${r.method} ${r.path}`).sort();
+  it('lists exactly the routes of the action table', () => {
+    const fromTable = ROUTES.map((r) => `${r.method} ${r.path}`).sort();
     const fromSpec = Object.entries(OPENAPI.paths)
       .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
       .filter((k) => k !== 'GET /v1/openapi.json')
       .sort();
-    assert.deepEqual(fromRoutes, fromSpec);
+    assert.deepEqual(fromTable, fromSpec);
+    assert.equal(new Set(fromTable).size, fromTable.length, 'two entries of the table share a route');
+  });
+
+  it('describes each route as its table entry does: action, body, parameters, status, stream', () => {
     for (const r of ROUTES) {
+      const where = `${r.method} ${r.path}`;
       const op = OPENAPI.paths[r.path]?.[r.method.toLowerCase()];
-      if (r.schema) assert.equal(op?.requestBody?.content['application/json']?.schema.$ref, `#/components/schemas/${r.schema}`, `${r.method} ${r.path}`);
-      for (const q of r.query ?? [])
-        assert.ok(
-          op?.parameters?.some((p) => p.in === 'query' && p.name === q),
-          `${r.method} ${r.path} documents ?${q}`,
-        );
+      assert.ok(op, where);
+      assert.equal(op['x-action'], r.kind, `${where}: x-action`);
+      const body = op.requestBody?.content ?? {};
+      if (r.body === 'json') assert.equal(body['application/json']?.schema.$ref, `#/components/schemas/${r.schema}`, `${where}: request schema`);
+      else assert.equal(r.schema, undefined, `${where}: a schema on a route without a JSON body`);
+      assert.equal(r.body === 'bytes', 'application/octet-stream' in body, `${where}: raw body`);
+      assert.equal(r.body === 'none', op.requestBody === undefined, `${where}: no body`);
+      const documented = (place: string) =>
+        (op.parameters ?? [])
+          .filter((p) => p.in === place)
+          .map((p) => p.name)
+          .sort();
+      assert.deepEqual(documented('query'), Object.keys(r.query ?? {}).sort(), `${where}: query parameters`);
+      assert.deepEqual(documented('path'), pathParams(r.path).sort(), `${where}: path parameters`);
+      // An action's fields travel by name: no body field may share a parameter's name.
+      const fields = Object.keys(OPENAPI.components.schemas[r.schema ?? '']?.properties ?? {});
+      for (const name of [...pathParams(r.path), ...Object.keys(r.query ?? {})]) assert.ok(!fields.includes(name), `${where}: body field ${name}`);
+      const success = r.created ? '201' : '200';
+      assert.ok(op.responses[success], `${where}: answers ${success}`);
+      assert.equal(op.responses[r.created ? '200' : '201'], undefined, `${where}: answers only ${success} on success`);
+      assert.equal('text/event-stream' in (op.responses[success]?.content ?? {}), r.streaming === true, `${where}: stream`);
     }
   });
 
@@ -146,7 +168,7 @@ describe('openapi.json', () => {
   });
 });
 
-describe('the action set', () => {
+describe('the action table', () => {
   it('covers every action kind in the samples', () => {
     assert.deepEqual(new Set(SAMPLES.map((a) => a.kind)), new Set(ACTION_KINDS));
   });
@@ -177,7 +199,12 @@ describe('status mapper', () => {
   it('maps every error code, HTTP faults and unknown throwables', () => {
     assert.equal(errorReply(new WrongStateError('world', 'w-1', 'exec', 'destroyed', ['running'])).status, 409);
     assert.equal(errorReply(new InvalidArgumentError('x')).status, 400);
-    assert.equal(errorReply(new HttpFault(405, 'METHOD_NOT_ALLOWED', 'no')).status, 405);
+    assert.equal(errorReply(new HttpFault('METHOD_NOT_ALLOWED', 'no')).status, 405);
+    assert.equal(errorReply(unauthorized('no')).status, 401);
+    assert.equal(errorReply(unauthorized('no')).headers?.['www-authenticate'], 'Bearer realm="world-runtime"');
+    assert.equal(errorReply(tooLarge(1024, 2048)).status, 413);
+    assert.equal(errorReply(noRoute('GET', '/x')).status, 404);
+    assert.deepEqual(Object.keys(STATUS_BY_FAULT).sort(), [...DAEMON_FAULT_CODES].sort());
     const internal = errorReply(new TypeError('boom'));
     assert.equal(internal.status, 500);
     assert.equal(internal.json.error.code, 'INTERNAL');
@@ -212,14 +239,27 @@ describe('status mapper', () => {
     assert.equal(err.details.status, 409);
     assert.deepEqual(errorFromJSON(reply.json.error as never).details.required, ['running']);
   });
+
+  it("a client rebuilds the daemon's own faults, with the same code on the wire", () => {
+    for (const fault of [unauthorized('wrong bearer token'), tooLarge(1024), noRoute('GET', '/v2/x'), new HttpFault('METHOD_NOT_ALLOWED', 'no')]) {
+      const reply = errorReply(fault);
+      assert.equal(reply.json.error.code, fault.code);
+      const err = faultToError(reply.status, Buffer.from(JSON.stringify(reply.json)));
+      assert.ok(err instanceof DaemonFault, fault.code);
+      assert.equal(err.code, fault.code);
+      assert.equal(err.details.status, reply.status);
+    }
+    const internal = faultToError(500, Buffer.from(JSON.stringify(errorReply(new TypeError('boom')).json)));
+    assert.ok(internal instanceof DaemonFault);
+    assert.equal(internal.code, 'INTERNAL');
+  });
 });
 
 describe('ledger amounts', () => {
   const deposit = (amount: unknown) => {
     const body = { owner: 'a', asset: 'b', amount };
     validateBody(body, 'LedgerRootRequest');
-    const route = ROUTES.find((r) => r.path === '/v1/ledger/deposit') as (typeof ROUTES)[number];
-    return route.decode({ params: {}, query: new URLSearchParams(), body, bytes: new Uint8Array() });
+    return decodeAction('ledger.deposit', { params: {}, query: new URLSearchParams(), body, bytes: new Uint8Array() });
   };
   it('are decimal strings or safe integers, kept as canonical strings', () => {
     assert.deepEqual(deposit('100'), { kind: 'ledger.deposit', owner: 'a', asset: 'b', amount: '100' });

@@ -4,8 +4,8 @@
  * transfer, push-down, pull-up, balances, journal, verses, events, check). Amounts are whole numbers of any
  * size, written in decimal.
  */
-import type { DaemonClient } from '../../server/client.js';
-import type { LedgerOpReply } from '../../server/results.js';
+import type { DaemonClient } from '../../client/client.js';
+import type { LedgerOpReply } from '../../protocol/results.js';
 import { type Command, type Context, intOption, UsageError, type Values } from '../command.js';
 import { cell, keyValues, table, time, trit } from '../format.js';
 import { amounts } from './verses.js';

@@ -1,8 +1,9 @@
 /**
  * @module
- * Reads of the DuckDB record: entities, branches, resolutions, metrics (p50/p99 beside the seed's targets).
+ * Reads of the DuckDB record: entities, branches, resolutions, metrics (p50/p99 beside the targets: create
+ * ~250 ms, snapshot < 250 ms, branch < 250 ms).
  */
-import { ENTITY_STATES, ENTITY_TYPES, type EntityState, type EntityType } from '../../store/types.js';
+import { ENTITY_STATES, ENTITY_TYPES, type EntityState, type EntityType } from '../../base/types.js';
 import { type Command, intOption, need, UsageError } from '../command.js';
 import { cell, ms, table, time, trit } from '../format.js';
 
@@ -124,10 +125,10 @@ export const resolutions: Command = {
 
 export const metrics: Command = {
   name: 'metrics',
-  summary: "p50/p99 per operation beside the seed's targets (runtime_metrics)",
+  summary: 'p50/p99 per operation beside the targets (runtime_metrics)',
   usage: 'world-runtime metrics [--rows N]',
   options: { rows: { type: 'string' } },
-  help: `Targets (the seed's): create ~250 ms, snapshot < 250 ms, branch < 250 ms. OK means p99 is within it.
+  help: `Targets: create ~250 ms, snapshot < 250 ms, branch < 250 ms. OK means p99 is within it.
 Options:
   --rows N   also list the N most recent runtime_metrics rows`,
   async run(ctx, v, pos) {

@@ -2,8 +2,8 @@
  * @module
  * doctor, serve, stop, demo.
  */
-import { DaemonUnreachableError } from '../../server/client.js';
-import { DEFAULT_MAX_WORLDS, MAX_MAX_WORLDS } from '../../server/defaults.js';
+import { DEFAULT_MAX_WORLDS, MAX_MAX_WORLDS } from '../../base/limits.js';
+import { DaemonUnreachableError } from '../../client/errors.js';
 import { type Command, intOption, need, UsageError } from '../command.js';
 import { connect } from '../connect.js';
 import { keyValues } from '../format.js';
@@ -43,7 +43,6 @@ export const serve: Command = {
   name: 'serve',
   summary: 'run the daemon in the foreground (the CLI starts one by itself when needed)',
   usage: 'world-runtime serve [--listen 127.0.0.1:PORT] [--max-worlds N] [--driver process|microvm] [--isolation MODE] [--fs BACKEND] [--no-record]',
-  local: true,
   options: {
     listen: { type: 'string' },
     'max-worlds': { type: 'string' },
@@ -77,9 +76,8 @@ Options:
     if (driver !== undefined && driver !== 'process' && driver !== 'microvm') {
       throw new UsageError(`--driver: expected process or microvm, got ${JSON.stringify(driver)}`);
     }
-    // Loaded only here: the runtime (drivers, DuckDB) is heavy, and every other command is a thin client.
-    const { serve: serveDaemon } = await import('../../server/serve.js');
-    return serveDaemon({
+    // The executable runs the daemon (main.ts): every other command is a thin client.
+    return ctx.host.serve({
       home: ctx.paths.home,
       ...(typeof v.listen === 'string' ? { listen: v.listen } : {}),
       maxWorlds: intOption(v, 'max-worlds', 1, MAX_MAX_WORLDS, DEFAULT_MAX_WORLDS) as number,
@@ -95,7 +93,6 @@ export const setup: Command = {
   name: 'setup',
   summary: 'prepare a driver: `setup microvm` fetches the guest kernel, builds the images and the template VM',
   usage: 'world-runtime setup microvm',
-  local: true,
   help: `Builds the microvm driver's assets in <home>/microvm (also done on first use): Debian's kernel package
 (apt-get download), an initramfs with the guest agent, a Python image, and a booted template VM whose
 snapshot every create clones. Idempotent: only what changed is rebuilt.`,
@@ -114,7 +111,6 @@ export const stop: Command = {
   name: 'stop',
   summary: 'stop the daemon of this home (worlds are destroyed)',
   usage: 'world-runtime stop',
-  local: true,
   async run(ctx, _v, pos) {
     need(pos, [], 0);
     let client: Awaited<ReturnType<typeof connect>>;
@@ -147,7 +143,6 @@ export const demo: Command = {
   name: 'demo',
   summary: 'a guided tour: create, snapshot, branch into verses, compare',
   usage: 'world-runtime demo',
-  local: true,
   async run(ctx, _v, pos) {
     need(pos, [], 0);
     const { runDemo } = await import('../demo.js');

@@ -4,8 +4,8 @@
  * several verses at once), pull-up (resolve by oracle: collapse the losers, extract the WEV), verses (the
  * push-down events this daemon holds).
  */
-import type { DaemonClient } from '../../server/client.js';
-import type { AmountMap, PullUpReply, VerseEventInfo, VerseWorldInfo } from '../../server/results.js';
+import type { DaemonClient } from '../../client/client.js';
+import type { AmountMap, PullUpReply, VerseEventInfo, VerseWorldInfo } from '../../protocol/results.js';
 import { type Command, type Context, need, parseTrit, UsageError } from '../command.js';
 import { keyValues, ms, table, trit } from '../format.js';
 import { withProgress } from '../progress.js';
@@ -52,7 +52,7 @@ export const pushDown: Command = {
     quiet: { type: 'boolean', short: 'q' },
   },
   help: `Snapshots the world, branches one world per child verse and creates the ledger partition under the
-world's verse. Without --child: the seed's triad nash:-1:0.45, optimal:0:0.35, chaos:1:0.20.
+world's verse. Without --child: the default triad nash:-1:0.45, optimal:0:0.35, chaos:1:0.20.
 Options:
   --event ID              the event id (default: a generated e-... id)
   --child NAME:TRIT:P     one child verse (repeatable, at least two): probabilities sum to exactly 1,
@@ -63,7 +63,7 @@ Options:
   async run(ctx, v, pos) {
     const [given] = need(pos, ['world']);
     const children = ((v.child as string[] | undefined) ?? []).map(parseChild);
-    if (children.length === 1) throw new UsageError('--child: give at least two children (or none for the seed triad)');
+    if (children.length === 1) throw new UsageError('--child: give at least two children (or none for the default triad)');
     const client = await ctx.client();
     const id = await worldId(client, given as string);
     const r = await withProgress(`pushing ${id} down into ${children.length || 3} verses`, () =>

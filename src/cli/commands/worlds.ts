@@ -4,8 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { DEFAULT_DISK_MIB, MAX_BRANCH_COUNT, MAX_DISK_MIB, MAX_MEMORY_MIB, MAX_TIMEOUT_MS, MAX_VCPUS } from '../../base/limits.js';
-import type { DaemonClient } from '../../server/client.js';
-import type { ExecReply, RunReply, SnapshotInfo, WorldInfo } from '../../server/results.js';
+import type { DaemonClient } from '../../client/client.js';
+import type { ExecReply, RunReply, SnapshotInfo, WorldInfo } from '../../protocol/results.js';
 import { type Command, type Context, intOption, need, parseMeta, parseTrit, UsageError } from '../command.js';
 import { bytes, keyValues, ms, table, time, trit } from '../format.js';
 import { withProgress } from '../progress.js';
@@ -78,7 +78,7 @@ function readCode(positional: string | undefined, file: string | undefined): str
 
 const QUIET = { quiet: { type: 'boolean', short: 'q' } } as const;
 
-/** The id `last`: the newest live world (or snapshot). Lets the seed's recipes chain without copying ids. */
+/** The id `last`: the newest live world (or snapshot). Lets the justfile's recipes chain without copying ids. */
 export const LAST = 'last';
 
 function newest<T extends { createdAt: string }>(items: T[]): T | undefined {
@@ -132,11 +132,7 @@ export const create: Command = {
         throw new UsageError('--memory, --disk and --vcpus come from the source with --from');
       const from = await sourceId(client, v.from);
       const fields = { count: 1, ...(t !== undefined ? { trits: [t] } : {}), ...(metadata ? { metadata } : {}) };
-      const r = await withProgress(`starting a world from ${from}`, () =>
-        from.startsWith('s-')
-          ? client.dispatch({ kind: 'snapshot.branch', id: from, ...fields })
-          : client.dispatch({ kind: 'world.branch', id: from, ...fields }),
-      );
+      const r = await withProgress(`starting a world from ${from}`, () => client.dispatch({ kind: 'branch', source: from, ...fields }));
       world = r.worlds[0] as WorldInfo;
     } else {
       const memoryMib = intOption(v, 'memory', 1, MAX_MEMORY_MIB);
@@ -296,9 +292,7 @@ export const branch: Command = {
     const client = await ctx.client();
     const source = await sourceId(client, given as string);
     const r = await withProgress(`branching ${count} world${count === 1 ? '' : 's'} from ${source}`, () =>
-      source.startsWith('s-')
-        ? client.dispatch({ kind: 'snapshot.branch', id: source, ...fields })
-        : client.dispatch({ kind: 'world.branch', id: source, ...fields }),
+      client.dispatch({ kind: 'branch', source, ...fields }),
     );
     showWorlds(ctx, r.worlds, v.quiet === true);
     return 0;

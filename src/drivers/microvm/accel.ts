@@ -1,8 +1,12 @@
 /**
  * @module
  * Which accelerator QEMU uses. `auto`: KVM only when /dev/kvm exists, can be opened, AND a stock Debian
- * kernel really boots under it (a paravirtual nested KVM may expose /dev/kvm yet only boot kernels built
- * for it); otherwise TCG (software emulation), with the reason kept for `doctor`. The probe's outcome is
+ * kernel really boots under it; otherwise TCG (software emulation), with the reason kept for `doctor`.
+ *
+ * A paravirtual KVM (PVM, the `kvm_pvm` module: KVM without VMX/SVM, as inside a cloud VM) exposes /dev/kvm yet
+ * runs only kernels built as its guests: a stock kernel hangs at boot (or QEMU aborts setting an MSR it does
+ * not have). That case is read from the host in a millisecond (the CPU's vmx/svm flags and which KVM module is
+ * loaded, `describeKvm`) instead of waiting out a boot. Otherwise one cold boot decides, and its outcome is
  * cached per (host kernel, guest assets, QEMU version).
  */
 import { promises as fs, constants as fsc } from 'node:fs';
@@ -36,19 +40,67 @@ export async function kvmAccess(): Promise<{ ok: boolean; why: string }> {
   }
 }
 
+/**
+ * What backs /dev/kvm: `hardware` (VMX/SVM and kvm_intel/kvm_amd: a stock kernel boots), `paravirtual` (a
+ * stock kernel cannot boot), or `unknown` (a boot has to tell).
+ */
+export interface KvmKind {
+  kind: 'hardware' | 'paravirtual' | 'unknown';
+  why: string;
+}
+
+/**
+ * Tell the kind from the first `flags` line of /proc/cpuinfo (null: unreadable) and the names in /sys/module.
+ * Upstream KVM needs the CPU's VMX (Intel) or SVM (AMD) and its vendor module; a CPU with neither can only
+ * offer a paravirtual KVM.
+ */
+export function classifyKvm(cpuinfo: string | null, modules: readonly string[]): KvmKind {
+  const flags = cpuinfo === null ? null : new Set((/^flags\s*:(.*)$/m.exec(cpuinfo)?.[1] ?? '').trim().split(/\s+/));
+  const virt = flags === null ? null : flags.has('vmx') ? 'vmx' : flags.has('svm') ? 'svm' : '';
+  const vendor = modules.find((m) => m === 'kvm_intel' || m === 'kvm_amd');
+  if (vendor && virt !== '') return { kind: 'hardware', why: `KVM is hardware-backed (${vendor}${virt ? `, CPU flag ${virt}` : ''})` };
+  if (modules.includes('kvm_pvm')) {
+    return { kind: 'paravirtual', why: 'KVM here is paravirtual (module kvm_pvm, no kvm_intel/kvm_amd): it boots only kernels built as PVM guests' };
+  }
+  if (virt === '') {
+    return { kind: 'paravirtual', why: 'the CPU has neither the vmx nor the svm flag, so this KVM is not hardware-backed and cannot boot a stock kernel' };
+  }
+  return { kind: 'unknown', why: vendor ? `KVM module ${vendor}, CPU flags unreadable` : 'no kvm_intel, kvm_amd or kvm_pvm module seen' };
+}
+
+/** `classifyKvm` of this host. */
+export async function describeKvm(): Promise<KvmKind> {
+  const cpuinfo = await fs.readFile('/proc/cpuinfo', 'utf8').catch(() => null);
+  const modules = await fs.readdir('/sys/module').catch(() => [] as string[]);
+  return classifyKvm(cpuinfo, modules);
+}
+
+/** Where decideAccel reads the host (tests put in their own). */
+export interface HostKvm {
+  access: () => Promise<{ ok: boolean; why: string }>;
+  describe: () => Promise<KvmKind>;
+}
+
 export async function decideAccel(
   mode: 'auto' | 'kvm' | 'tcg',
   base: ProbeBase,
   progress: (m: string) => void,
   probe: () => Promise<void>,
+  host: HostKvm = { access: kvmAccess, describe: describeKvm },
 ): Promise<AccelDecision> {
   if (mode === 'tcg') return { accel: 'tcg', reason: 'TCG (software emulation): chosen by configuration (accel: tcg)' };
-  const access = await kvmAccess();
+  const access = await host.access();
   if (mode === 'kvm') {
     if (!access.ok) throw new DriverError(`accel 'kvm' was asked for but ${access.why}`);
     return { accel: 'kvm', reason: `KVM: chosen by configuration (accel: kvm); ${access.why}` };
   }
   if (!access.ok) return { accel: 'tcg', reason: `TCG (software emulation): ${access.why}` };
+  const kvm = await host.describe();
+  if (kvm.kind === 'paravirtual') {
+    const decision: AccelDecision = { accel: 'tcg', reason: `TCG (software emulation): /dev/kvm is present, but ${kvm.why}` };
+    progress(`accelerator: ${decision.reason}`);
+    return decision;
+  }
 
   const key = sha256(os.release(), base.kernel.hash, base.initramfs.hash, base.sysImage.hash, base.qemuVersion);
   const cache = path.join(base.dir, 'accel.json');
@@ -58,7 +110,7 @@ export async function decideAccel(
   } catch {
     /* not probed yet */
   }
-  progress('accelerator: /dev/kvm present; probing whether a stock kernel boots under KVM');
+  progress(`accelerator: /dev/kvm present (${kvm.why}); probing whether a stock kernel boots under KVM`);
   let decision: AccelDecision;
   const t0 = performance.now();
   try {

@@ -94,29 +94,39 @@ export class Copier {
   private ensure(): ChildProcessByStdio<Writable, Readable, null> | null {
     if (this.child || this.broken) return this.child;
     const child = spawn(this.python, ['-I', '-S', '-u', '-c', HELPER], { stdio: ['pipe', 'pipe', 'ignore'] });
-    child.on('error', () => {
+    let why = 'the RAM copy helper exited';
+    const gone = () => {
+      if (this.child === child) this.child = null;
+      for (const p of this.pending.values()) p.reject(new DriverError(why));
+      this.pending.clear();
+    };
+    child.on('error', (e) => {
       this.broken = true;
+      why = `the RAM copy helper could not run: ${e.message}`;
+      gone();
     });
     child.stdin.on('error', () => {});
+    // What the helper says is checked like any peer's: a line it should never send (not JSON, a line past the
+    // limit) ends it, and 'exit' fails the copies still pending with why.
+    const broke = (reason: string) => {
+      why = `the RAM copy helper ${reason}; it was ended`;
+      child.kill();
+    };
     new JsonLineReader(child.stdout, {
       maxLineBytes: DEFAULT_MAX_LINE_BYTES,
-      // Its replies are lost with the stream: end it, and 'exit' fails the copies still pending.
-      onOverflow: () => child.kill(),
-      onLine: (line) => {
-        const msg = line as { id: number; ok: boolean; bytes?: number; ms?: number; error?: string };
-        const p = this.pending.get(msg.id);
+      onOverflow: (err) => broke(`sent ${err.message}`),
+      onBadLine: (text) => broke(`sent a line that is not a JSON object: ${JSON.stringify(text.slice(0, 100))}`),
+      onLine: (msg) => {
+        const p = typeof msg.id === 'number' ? this.pending.get(msg.id) : undefined;
         if (!p) return;
-        this.pending.delete(msg.id);
+        this.pending.delete(msg.id as number);
         if (this.pending.size === 0) this.hold(false);
-        if (msg.ok) p.resolve({ bytes: msg.bytes ?? 0, ms: msg.ms ?? 0 });
-        else p.reject(new DriverError(`RAM file copy failed: ${msg.error}`));
+        const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+        if (msg.ok === true) p.resolve({ bytes: n(msg.bytes), ms: n(msg.ms) });
+        else p.reject(new DriverError(`RAM file copy failed: ${typeof msg.error === 'string' ? msg.error : 'the helper gave no reason'}`));
       },
     });
-    child.on('exit', () => {
-      this.child = null;
-      for (const p of this.pending.values()) p.reject(new DriverError('the RAM copy helper exited'));
-      this.pending.clear();
-    });
+    child.on('exit', gone);
     child.unref();
     (child.stdout as unknown as { unref?: () => void }).unref?.();
     (child.stdin as unknown as { unref?: () => void }).unref?.();
@@ -156,7 +166,7 @@ export class Copier {
     }
   }
 
-  /** End the helper; resolves once it has exited (at most ≈2 s). */
+  /** End the helper: its input closed, it finishes and exits; one that has not within ≈2 s is killed. */
   async close(): Promise<void> {
     const child = this.child;
     this.child = null;
@@ -165,5 +175,6 @@ export class Copier {
     const gone = new Promise<void>((r) => child.once('exit', () => r()));
     child.stdin.end();
     await waitAtMost(gone, 2000);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
 }

@@ -1,11 +1,13 @@
 /**
  * @module
  * Line-delimited JSON channels to a VM: QMP (QEMU's monitor protocol, here over QEMU's stdin/stdout) and the
- * guest agent (newline-delimited JSON over the virtio-serial port's unix socket).
+ * guest agent (agent/PROTOCOL.md over the virtio-serial port's unix socket; the envelope is read by
+ * agent-protocol.ts, as for the process driver).
  */
 import { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import { DriverError } from '../../base/errors.js';
+import { decodeMessage, EVENT_BUDGET } from '../agent-protocol.js';
 import { DEFAULT_MAX_LINE_BYTES, JsonLineReader } from '../lines.js';
 
 type Pending = { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void };
@@ -81,18 +83,25 @@ export class Qmp extends EventEmitter {
   }
 }
 
+/** The agent answered with an error: its code and message as sent (agentError() says what they stand for). */
 export class AgentReplyError extends Error {
   constructor(
-    readonly type: string,
-    message: string,
+    readonly code: unknown,
+    readonly agentMessage: unknown,
   ) {
-    super(message);
+    super(typeof agentMessage === 'string' ? agentMessage : 'agent error');
   }
 }
 
-type AgentPending = Pending & { onEvent?: (event: string, data: string) => void };
+/** The guest streamed more event data for one request than it was allowed. */
+export class AgentFloodError extends Error {}
 
-/** Client of the guest agent: one JSON request per line, replies matched by id, streamed events routed. */
+type AgentPending = { resolve: (v: unknown) => void; reject: (e: Error) => void; onEvent?: (event: string, data: string) => void; budget: number };
+
+/**
+ * Client of the guest agent: one JSON request per line, replies matched by id, streamed events routed. What the
+ * guest sends is not trusted: a request that streams more than its budget is rejected with AgentFloodError.
+ */
 export class AgentClient {
   private nextId = 1;
   private readonly pending = new Map<number, AgentPending>();
@@ -108,33 +117,39 @@ export class AgentClient {
     new JsonLineReader(input, {
       maxLineBytes: DEFAULT_MAX_LINE_BYTES,
       onOverflow: (err) => this.close(new DriverError(`guest agent: ${err.message}`, err)),
-      onLine: (msg) => {
-        const id = typeof msg.id === 'number' ? msg.id : -1;
-        const p = this.pending.get(id);
+      onLine: (line) => {
+        const msg = decodeMessage(line);
+        if (msg.kind === 'unsolicited') return;
+        const p = this.pending.get(msg.id);
         if (!p) return;
-        if (typeof msg.event === 'string') {
-          p.onEvent?.(msg.event, String(msg.data ?? ''));
+        if (msg.kind === 'event') {
+          p.budget -= msg.data.length + 16;
+          if (p.budget < 0) {
+            this.pending.delete(msg.id);
+            p.reject(new AgentFloodError('it streamed more output for one request than the runtime accepts'));
+            return;
+          }
+          p.onEvent?.(msg.event, msg.data);
           return;
         }
-        this.pending.delete(id);
-        if (msg.ok === true) p.resolve(msg);
-        else {
-          const e = (msg.error ?? {}) as { type?: string; message?: string };
-          p.reject(new AgentReplyError(e.type ?? 'Error', e.message ?? 'agent error'));
-        }
+        this.pending.delete(msg.id);
+        if (msg.kind === 'result') p.resolve(msg.result);
+        else p.reject(new AgentReplyError(msg.code, msg.message));
       },
     });
   }
 
+  /** Send one request; `reply` resolves with its `result` (unchecked: agent-protocol.ts decodes it). */
   request(
     op: string,
     args: Record<string, unknown> = {},
     onEvent?: (event: string, data: string) => void,
-  ): { id: number; reply: Promise<Record<string, unknown>> } {
+    budget = EVENT_BUDGET,
+  ): { id: number; reply: Promise<unknown> } {
     const id = this.nextId++;
     if (this.closedWith) return { id, reply: Promise.reject(this.closedWith) };
-    const reply = new Promise<Record<string, unknown>>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, onEvent });
+    const reply = new Promise<unknown>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onEvent, budget });
       this.output.write(`${JSON.stringify({ ...args, id, op })}\n`);
     });
     return { id, reply };

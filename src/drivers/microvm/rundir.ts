@@ -12,9 +12,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { ramDir } from './assets.js';
+import { env } from '../../base/config.js';
 import { pidAlive, waitAtMost } from './util.js';
 
 const SUPERVISOR = `
@@ -116,4 +117,21 @@ export class RunDir {
     // Wait (briefly) for the supervisor to go, so no process of ours outlives close().
     await waitAtMost(this.supervisorExited, 2000);
   }
+}
+
+/**
+ * Where VMs keep their RAM files: tmpfs (`/dev/shm`), so RAM is never written back to a disk. A /dev/shm with
+ * less than 1 GiB free (containers often give it 64 MiB) is passed over for the temp directory.
+ */
+export async function ramDir(): Promise<string> {
+  const override = env('WORLD_RUNTIME_MICROVM_RAM_DIR');
+  if (override) return override;
+  try {
+    await fs.access('/dev/shm', fs.constants.W_OK);
+    const st = await fs.statfs('/dev/shm');
+    if (st.bavail * st.bsize >= 2 ** 30) return '/dev/shm';
+  } catch {
+    /* no usable /dev/shm */
+  }
+  return os.tmpdir();
 }

@@ -67,10 +67,6 @@ export function sha256(...parts: (string | Uint8Array)[]): string {
   return h.digest('hex');
 }
 
-export async function fileHash(file: string): Promise<string> {
-  return sha256(await fs.readFile(file));
-}
-
 export async function exists(p: string): Promise<boolean> {
   try {
     await fs.access(p);
@@ -163,11 +159,6 @@ export async function waitAtMost(p: Promise<unknown>, ms: number): Promise<void>
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Quote one word for /bin/sh. */
-export function shQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Keep the last `max` characters of a growing log. */

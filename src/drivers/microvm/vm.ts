@@ -381,7 +381,7 @@ export class Vm extends EventEmitter {
   }
 
   /**
-   * Whether this VM keeps the Node process alive. Worlds do; spare and prestarted VMs do not (a process
+   * Whether this VM keeps the Node process alive. Worlds do; spares (pools.ts) do not (a process
    * whose worlds are all gone may exit without close(); PDEATHSIG and the supervisor clean up after it).
    */
   setRef(on: boolean): void {

@@ -63,7 +63,7 @@ describe('commands through the e2b SDK', () => {
     assert.ok(cat.pid > 0);
     await sbx.commands.sendStdin(cat.pid, 'Hello, ');
     await cat.sendStdin(new TextEncoder().encode('stdin!'));
-    await waitFor('cat to echo its stdin', () => cat.stdout === 'Hello, stdin!');
+    await waitFor('cat to echo its stdin', () => cat.stdout === 'Hello, stdin!', 20_000);
     const listed = await sbx.commands.list();
     const mine = listed.find((p) => p.pid === cat.pid);
     assert.ok(mine, JSON.stringify(listed));
@@ -86,7 +86,7 @@ describe('commands through the e2b SDK', () => {
 
   it('reconnects to a running command by pid and gets what it writes from then on', async () => {
     const proc = await sbx.commands.run('while [ ! -e /tmp/stop ]; do echo tick; sleep 0.02; done; echo stopped', { background: true });
-    await waitFor('first output', () => proc.stdout.includes('tick'));
+    await waitFor('first output', () => proc.stdout.includes('tick'), 20_000);
     await proc.disconnect();
     const again = await sbx.commands.connect(proc.pid);
     assert.equal(again.pid, proc.pid);
@@ -100,7 +100,7 @@ describe('commands through the e2b SDK', () => {
     const h = await sbx.commands.run('sleep 30', { background: true, timeoutMs: 500 });
     const err = await rejection(h.wait());
     assert.ok(err instanceof TimeoutError, `${err.name}: ${err.message}`);
-    await waitFor('the command to be gone', async () => !(await sbx.commands.list()).some((p) => p.pid === h.pid));
+    await waitFor('the command to be gone', async () => !(await sbx.commands.list()).some((p) => p.pid === h.pid), 20_000);
   });
 
   it('refuses a PTY and another user, naming the limit', async () => {

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { type Spawned, startDaemon } from '../../server/helpers.js';
 
+export { waitFor } from '../../fixtures/wait.js';
+
 export interface E2bDaemon {
   d: Spawned;
   /** http://127.0.0.1:PORT/e2b */
@@ -49,17 +51,6 @@ export function guardNetwork(): void {
 export function assertLoopbackOnly(): void {
   assert.ok(destinations.size > 0, 'no TCP connection was seen: the guard is not in place');
   for (const host of destinations) assert.ok(['127.0.0.1', 'localhost', '::1'].includes(host), `the SDK connected to ${host}`);
-}
-
-/** Poll `cond` until it holds (resolving with its value) or `ms` pass (rejecting with `what`). */
-export async function waitFor<T>(what: string, cond: () => T | Promise<T>, ms = 20_000): Promise<NonNullable<T>> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await cond();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Await `p`, which must reject; resolve with what it rejected with. */

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Sandbox, TimeoutError } from '@e2b/code-interpreter';
-import { call, processesMentioning, removeHome, stopDaemon, waitForNoProcesses } from '../../server/helpers.js';
+import { noProcessesLeft, processesMentioning } from '../../fixtures/runtime.js';
+import { call, removeHome, stopDaemon } from '../../server/helpers.js';
 import { type E2bDaemon, startE2bDaemon } from './helpers.js';
 
 function frame(flags: number, body: Buffer): Buffer {
@@ -32,7 +33,7 @@ describe('the E2B surface under bad input', () => {
   });
   after(async () => {
     await stopDaemon(e.d);
-    assert.deepEqual(await waitForNoProcesses(e.d.home, 10_000), [], 'no world outlives its daemon');
+    await noProcessesLeft(e.d.home, 10_000); // no world outlives its daemon
     removeHome(e.d.home);
   });
 

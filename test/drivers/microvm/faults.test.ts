@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { WorldFailedError } from '../../../src/base/errors.js';
 import type { MicrovmDriver } from '../../../src/drivers/microvm/index.js';
 import { alive, driver, HOME, qemusIn, skipReason, waitFor } from './helpers.js';
 
@@ -17,10 +18,12 @@ const skip = await skipReason();
 describe('microvm driver: faults', { skip, timeout: 240_000 }, () => {
   let d: MicrovmDriver;
   const exits = new Map<string, string>();
+  const heard: string[] = []; // a second listener: listeners add up, each hears every exit once
 
   before(async () => {
     d = driver({ hangGraceMs: 1500 });
     d.onWorldExit((id, reason) => exits.set(id, reason));
+    d.onWorldExit((id) => heard.push(id));
   });
   after(async () => {
     await d?.close();
@@ -67,10 +70,34 @@ describe('microvm driver: faults', { skip, timeout: 240_000 }, () => {
     await assert.rejects(d.exec(w, '1', {}), { code: 'WORLD_FAILED' });
     await waitFor('its RAM file to go', () => !existsSync(ram));
     await d.destroyWorld(w);
+    await d.destroyWorld(w);
+    assert.deepEqual(
+      heard.filter((id) => id === 'f-kill'),
+      ['f-kill'],
+      'the second listener heard the exit too, once',
+    );
+  });
+
+  test('a guest that streams more output for one request than the host accepts fails its own world', async () => {
+    const w = await d.create({ id: 'f-flood', memoryMib: 512, vcpus: 1 });
+    const other = await d.create({ id: 'f-flood-other', memoryMib: 512, vcpus: 1 });
+    // Around the output cap, straight into the agent's channel: 8 MiB of events for this one exec.
+    const flood = [
+      'import sys',
+      'f = sys._getframe()',
+      'while "req" not in f.f_locals:',
+      '    f = f.f_back',
+      'for _ in range(8):',
+      '    sys.modules["__main__"]._agent.chan.send({"id": f.f_locals["req"]["id"], "event": "stdout", "data": "x" * (1 << 20)})',
+    ].join('\n');
+    await assert.rejects(d.exec(w, flood, { onOutput: () => {} }), (e: Error) => e instanceof WorldFailedError && /streamed more output/.test(e.message));
+    await waitFor('the exit listener', () => exits.has('f-flood'));
+    assert.equal((await d.exec(other, '3', {})).value, '3');
+    await Promise.all([d.destroyWorld(w), d.destroyWorld(other)]);
   });
 
   test('snapshot disk use is bounded and reported', async () => {
-    const small = driver({ snapshotBudgetBytes: 150 * 1024 * 1024, spares: 0 });
+    const small = driver({ snapshotBudgetBytes: 150 * 1024 * 1024, spareVms: 0, spareWorlds: 0 });
     try {
       const w = await small.create({ id: 'f-budget', memoryMib: 512, vcpus: 1 });
       const s1 = await small.snapshot(w, 'f-s1');
@@ -101,7 +128,17 @@ describe('microvm driver: faults', { skip, timeout: 240_000 }, () => {
     assert.deepEqual(pids.filter(alive), []);
     assert.equal(existsSync(run), false);
     assert.deepEqual(qemusIn(run), []);
-    await assert.rejects(other.create({ id: 'late', memoryMib: 512, vcpus: 1 }), { code: 'RUNTIME_CLOSED' });
+    const closed = { code: 'RUNTIME_CLOSED' };
+    await assert.rejects(other.create({ id: 'late', memoryMib: 512, vcpus: 1 }), closed);
+    await assert.rejects(other.exec(w, '1', {}), closed);
+    await assert.rejects(other.run(w, 'true', {}), closed);
+    await assert.rejects(other.writeFile(w, 'f', new Uint8Array(1)), closed);
+    await assert.rejects(other.readFile(w, 'f'), closed);
+    await assert.rejects(other.snapshot(w, 'late-s'), closed);
+    await assert.rejects(other.branch(s, { ids: ['late-b'], memoryMib: 512, sameRandom: false }), closed);
+    // Everything is gone already: destroying it again resolves.
+    await other.destroyWorld(w);
+    await other.destroySnapshot(s);
   });
 
   test('a SIGKILLed parent leaves no QEMU process and no RAM file', async () => {

@@ -5,8 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { DriverError } from '../../../src/base/errors.js';
+import { WorldRuntime } from '../../../src/core/runtime.js';
+import { DEFAULT_TIMEOUT_MS } from '../../../src/drivers/driver.js';
 import type { MicrovmDriver } from '../../../src/drivers/microvm/index.js';
-import { driver, skipReason } from './helpers.js';
+import { driver, HOME, skipReason } from './helpers.js';
 
 const skip = await skipReason();
 
@@ -80,7 +83,39 @@ describe('microvm driver: worlds', { skip, timeout: 240_000 }, () => {
     await assert.rejects(d.writeFile(w, '/etc/x', data), { code: 'INVALID_ARGUMENT' });
     await d.run(w, 'ln -s /etc escape', {});
     await assert.rejects(d.readFile(w, 'escape/passwd'), { code: 'INVALID_ARGUMENT' });
-    await assert.rejects(d.readFile(w, 'missing.txt'), { code: 'NOT_FOUND' });
+    await assert.rejects(d.readFile(w, 'missing.txt'), { code: 'FILE_NOT_FOUND' });
+    await assert.rejects(d.readFile(w, 'dir'), { code: 'FILE_NOT_FOUND' });
+    // /world is a tmpfs in guest RAM: once it is full, a write is DISK_FULL and leaves no partial file.
+    await d.run(w, 'dd if=/dev/zero of=fill bs=1M count=1024 2>/dev/null; true', {});
+    await assert.rejects(d.writeFile(w, 'late.bin', new Uint8Array(1 << 20)), { code: 'DISK_FULL' });
+    assert.equal((await d.run(w, 'ls -A | grep -c -e late.bin -e .wr-upload; true', {})).stdout, '0\n');
+    await d.destroyWorld(w);
+  });
+
+  test('a forged reply that breaks the protocol is a DriverError; the world and the driver live on', async () => {
+    const w = await d.create({ id: 'w-forge', memoryMib: 512, vcpus: 1 });
+    // Guest code is root and can reach the agent's channel: answer the exec it runs in, wrongly.
+    const forge = (reply: string) =>
+      [
+        'import sys',
+        'f = sys._getframe()',
+        'while "req" not in f.f_locals:',
+        '    f = f.f_back',
+        `sys.modules["__main__"]._agent.chan.send(dict(${reply}, id=f.f_locals["req"]["id"]))`,
+      ].join('\n');
+    await assert.rejects(
+      d.exec(w, forge('{"ok": True, "result": {"stdout": 5, "stderr": "", "truncated": False, "durationMs": 1}}'), {}),
+      (e: Error) => e instanceof DriverError && /world w-forge sent a malformed exec reply: stdout is number/.test(e.message),
+    );
+    await assert.rejects(
+      d.exec(w, forge('{"ok": False, "error": {"code": "WORLD_NOT_FOUND", "message": "forged"}}'), {}),
+      (e: Error) => e instanceof DriverError && e.message === 'forged',
+    );
+    const seen: string[] = [];
+    const r = await d.exec(w, `print("real")\n${forge('{"event": "data", "data": "not output"}')}`, { onOutput: (s, c) => seen.push(`${s}:${c}`) });
+    assert.equal(r.stdout, 'real\n');
+    assert.equal(seen.join(''), 'stdout:realstdout:\n');
+    assert.equal((await d.exec(w, '1 + 1', {})).value, '2');
     await d.destroyWorld(w);
   });
 
@@ -112,6 +147,8 @@ describe('microvm driver: worlds', { skip, timeout: 240_000 }, () => {
     await Promise.all([b1, b2, b3].map((b) => d.destroyWorld(b)));
     await d.destroySnapshot(s);
     await assert.rejects(d.branch(s, { ids: ['b-4'], memoryMib: 512, sameRandom: false }), { code: 'SNAPSHOT_NOT_FOUND' });
+    await d.destroySnapshot(s); // destroy is idempotent
+    await d.destroySnapshot({ id: 'never-made' });
     // Branching straight from a running world.
     const [b5] = await d.branch(w, { ids: ['b-5'], memoryMib: 512, sameRandom: false });
     assert.ok(b5);
@@ -119,6 +156,33 @@ describe('microvm driver: worlds', { skip, timeout: 240_000 }, () => {
     await d.destroyWorld(b5);
     await d.destroyWorld(w);
     await assert.rejects(d.exec(w, '1', {}), { code: 'WORLD_NOT_FOUND' });
+    await assert.rejects(d.snapshot(w, 'snap-gone'), { code: 'WORLD_NOT_FOUND' });
+    await d.destroyWorld(w); // destroy is idempotent
+    await d.destroyWorld({ id: 'never-made' });
+  });
+
+  test('exec and run without timeoutMs ask the guest to stop them after DEFAULT_TIMEOUT_MS', async () => {
+    const w = await d.create({ id: 'w-default-timeout', memoryMib: 512, vcpus: 1 });
+    // The guest enforces an exec's timeout with its interval timer, which the code itself can read.
+    const left = Number((await d.exec(w, 'import signal\nsignal.getitimer(signal.ITIMER_REAL)[0]', {})).value);
+    assert.ok(left > DEFAULT_TIMEOUT_MS / 1000 - 60 && left <= DEFAULT_TIMEOUT_MS / 1000, `exec timer: ${left} s`);
+    // A run's timeout is the guest's run_command argument: note it on its way through.
+    const spy = [
+      'import sys',
+      'm = sys.modules["worldexec"]',
+      'real = m.run_command',
+      'def spy(argv, cwd, env, timeout_ms, *a, **k):',
+      '    global asked',
+      '    asked = timeout_ms',
+      '    return real(argv, cwd, env, timeout_ms, *a, **k)',
+      'm.run_command = spy',
+    ].join('\n');
+    await d.exec(w, spy, {});
+    assert.equal((await d.run(w, 'true', {})).exitCode, 0);
+    assert.equal((await d.exec(w, 'asked', {})).value, String(DEFAULT_TIMEOUT_MS));
+    assert.equal((await d.run(w, 'true', { timeoutMs: 1234 })).exitCode, 0);
+    assert.equal((await d.exec(w, 'asked', {})).value, '1234');
+    await d.destroyWorld(w);
   });
 
   test('restored worlds: clock set to now, randomness reseeded unless sameRandom', async () => {
@@ -175,6 +239,22 @@ describe('microvm driver: worlds', { skip, timeout: 240_000 }, () => {
     await assert.rejects(d.create({ id: 'w-tiny', memoryMib: 16, vcpus: 1 }), { code: 'INVALID_ARGUMENT' });
   });
 
+  test('WorldRuntime.open hands its microvm options to the driver', async () => {
+    const microvm = { spareWorlds: 0, spareVms: 3, hangGraceMs: 1500, snapshotBudgetBytes: 200 * 1024 * 1024 };
+    const rt = await WorldRuntime.open({ home: HOME, driver: 'microvm', record: false, warn: () => {}, microvm });
+    try {
+      assert.equal(rt.driver.name, 'microvm');
+      const w = await rt.create();
+      assert.equal((await w.exec('6 * 7')).value, '42');
+      const rep = await rt.driver.doctor();
+      assert.deepEqual({ ...(rep.pools as object), ready: undefined }, { spareWorlds: 0, spareVms: 3, ready: undefined });
+      assert.equal(rep.hangGraceMs, 1500);
+      assert.equal(rep.snapshotBudgetBytes, 200 * 1024 * 1024);
+    } finally {
+      await rt.close();
+    }
+  });
+
   test('doctor reports the accelerator and why, QEMU, assets, snapshot use', async () => {
     const rep = await d.doctor();
     assert.equal(rep.driver, 'microvm');
@@ -186,6 +266,10 @@ describe('microvm driver: worlds', { skip, timeout: 240_000 }, () => {
     );
     assert.ok(rep.notes.some((n) => n.startsWith('QEMU ')));
     assert.ok(rep.notes.some((n) => n.startsWith('snapshots: ')));
+    assert.ok(
+      rep.notes.some((n) => /^pools per \(memory, vcpus\) shape in use: 1 spare world\(s\) for create, 2 spare VM\(s\) for restores/.test(n)),
+      rep.notes.join('\n'),
+    );
     assert.equal(exits.length, 0, `no world exited on its own: ${JSON.stringify(exits)}`);
   });
 });

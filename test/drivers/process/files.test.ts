@@ -1,4 +1,4 @@
-// Files move between the host and a world in chunks (src/drivers/process/files.ts): a file much larger than
+// Files move between the host and a world in chunks (src/drivers/agent-protocol.ts): a file much larger than
 // any line the connection allows goes both ways intact, so neither side ever holds it as one message.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -9,7 +9,7 @@ import { tempHome } from '../../fixtures/runtime.js';
 
 test('64 MiB each way through connections that allow 1 MiB a line', async () => {
   const home = tempHome();
-  const d = await ProcessDriver.open({ home, maxLineBytes: 1 << 20, spareTrees: 0, sparesPerSnapshot: 0, warn: () => {} });
+  const d = await ProcessDriver.open({ home, maxLineBytes: 1 << 20, pool: { worlds: 0, branchesPerSnapshot: 0 }, warn: () => {} });
   try {
     const w = await d.create({ id: 'w-000000000001', memoryMib: 512, vcpus: 1 });
     const data = randomBytes(64 << 20);

@@ -1,6 +1,7 @@
 /**
  * @module
- * The package version, read once from package.json (two levels above `dist/src`).
+ * The package version, read once from package.json (at the root of the package: three folders up from
+ * `dist/src/base/`). The daemon reports it, the CLI prints it.
  */
 import { readFileSync } from 'node:fs';
 

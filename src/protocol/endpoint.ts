@@ -1,8 +1,11 @@
 /**
  * @module
- * Where the daemon keeps its files in the state directory, shared by the daemon and its clients.
+ * Where a client finds the daemon of a state directory: its unix socket and the token file in the home
+ * (both sides derive the same paths from the home), and the rule that its TCP listener is loopback only.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { defaultHome } from '../base/config.js';
@@ -44,4 +47,21 @@ export function homePaths(home: string): HomePaths {
     info: join(abs, 'daemon.json'),
     log: join(abs, 'daemon.log'),
   };
+}
+
+/** The token in `path` (`homePaths(home).token`), or null when the file is missing or empty. */
+export function readToken(path: string): string | null {
+  try {
+    const t = readFileSync(path, 'utf8').trim();
+    return t.length > 0 ? t : null;
+  } catch {
+    return null;
+  }
+}
+
+/** True for 127.0.0.0/8 and ::1: the only hosts the daemon listens on, and the only ones a client sends to. */
+export function isLoopback(host: string): boolean {
+  if (isIP(host) === 4) return host.split('.')[0] === '127';
+  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1';
+  return false;
 }

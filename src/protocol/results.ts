@@ -1,13 +1,17 @@
 /**
  * @module
- * The JSON shapes the daemon answers with, one per action kind (`ActionResults`). `openapi.json` describes
- * the same shapes; the server tests hold every response to it.
+ * The JSON shapes the daemon answers with: each entry of the action table (actions.ts) names one as its
+ * result. These are the wire's own types: they import nothing but base, and the daemon, where the runtime's
+ * types meet them, is type-checked to send values that fit. `openapi.json` describes the same shapes; the
+ * server tests hold every response to it.
  */
-import type { DoctorReport, Usage } from '../core/runtime.js';
-import type { ExecError, RunResult, Trit, WorldState } from '../base/types.js';
-import type { CheckReport, EventInfo, LedgerOpName, VerseInfo } from '../ledger/types.js';
-import type { BranchRow, EntityRow, MetricRow, MetricSummary, ResolutionRow } from '../store/types.js';
-import type { ActionKind } from './actions.js';
+import type { BranchType, EntityState, EntityType, ExecError, RunResult, Trit, WorldState } from '../base/types.js';
+
+/** What a world or snapshot uses now: bytes it wrote that still exist (null where the backend cannot tell), resident memory. */
+export interface Usage {
+  diskBytes: number | null;
+  memoryBytes: number | null;
+}
 
 /** A world as `World.toJSON()` gives it. */
 export interface WorldInfo {
@@ -38,7 +42,7 @@ export interface SnapshotInfo {
   usage?: Usage;
 }
 
-/** `ExecResult` with `value` and `error` always present (null when absent), as the seed's execute returns. */
+/** `ExecResult` with `value` and `error` always present (null when absent), as `POST /v1/sandboxes/{id}/execute` has always answered. */
 export interface ExecReply {
   stdout: string;
   stderr: string;
@@ -55,14 +59,23 @@ export interface DestroyReply {
   state: 'destroyed';
 }
 
-/**
- * The seed's targets (create ~250 ms, snapshot < 250 ms, branch < 250 ms), shown beside the measured
- * percentiles by `GET /v1/metrics` and `world-runtime metrics`.
- */
-export const METRIC_TARGETS_MS: Readonly<Record<string, number>> = { create: 250, snapshot: 250, branch: 250 };
+/** Count and percentiles of one operation's recorded timings (or memory), read from the record. */
+export interface MetricSummary {
+  operation: 'create' | 'snapshot' | 'branch' | 'memory' | 'pull_up';
+  /** `table.column` the figures come from. */
+  source: string;
+  unit: 'ms' | 'MB';
+  count: number;
+  /** Median (linear interpolation between samples); null when count is 0. */
+  p50: number | null;
+  p99: number | null;
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+}
 
 export interface MetricSummaryReply extends MetricSummary {
-  /** The seed's target for this operation, in ms; null when it names none. */
+  /** The target for this operation in ms (create ~250, snapshot < 250, branch < 250); null when it has none. */
   targetMs: number | null;
   /** p99 ≤ target; null without a target or without samples. */
   withinTarget: boolean | null;
@@ -87,7 +100,12 @@ export interface HealthReply {
   transport: 'unix' | 'tcp';
 }
 
-export interface DoctorReply extends DoctorReport {
+export interface DoctorReply {
+  node: string;
+  platform: string;
+  home: string;
+  /** One report per driver: its name, whether it is available, notes. */
+  drivers: Record<string, unknown>[];
   daemon: { pid: number; version: string; socket: string; tcp: string | null; maxWorlds: number; record: boolean };
 }
 
@@ -184,9 +202,104 @@ export interface LedgerOpReply {
   balances: BalanceInfo[];
 }
 
+/** A ledger verse. */
+export interface LedgerVerseInfo {
+  id: string;
+  /** `null` for the root. */
+  parent: string | null;
+  /** The event (partition) this verse is a child of; `null` for the root. */
+  event: string | null;
+  name: string | null;
+  /** Canonical decimal string relative to the parent (`'1'` for the root), e.g. `'0.45'`. */
+  probability: string;
+  trit: Trit;
+  /** True once the verse's own event is resolved. */
+  resolved: boolean;
+  /** After resolution of its event: true for the winner, false for a loser; `null` before. */
+  outcome: boolean | null;
+  /** True when the verse is impossible: it lost a resolution or descends from a loser. */
+  collapsed: boolean;
+  /** Events (partitions) created under this verse, in creation order. */
+  events: string[];
+  /** Child verse ids over all of its events, in creation order. */
+  children: string[];
+}
+
 /** A ledger event (partition) with its WEV as decimal strings. */
-export interface LedgerEventInfo extends Omit<EventInfo, 'wev'> {
+export interface LedgerEventInfo {
+  id: string;
+  parent: string;
+  children: string[];
+  /** Plain sum of the children's trits (balanced iff ≡ 0 mod 3). */
+  gf3Sum: number;
+  allowUnbalancedTrits: boolean;
+  resolved: boolean;
+  winner: string | null;
+  oracleSource: string | null;
+  /** Per asset, what evaporated with the losers at resolution; `null` before. */
   wev: AmountMap | null;
+}
+
+/** A journaled ledger operation's name. */
+export type LedgerOpName = 'deposit' | 'withdraw' | 'transfer' | 'partition' | 'pushDown' | 'pullUp' | 'resolve';
+
+/** What `GET /v1/ledger/check` answers: the journal replayed from empty and checked. */
+export interface LedgerCheckReply {
+  ok: boolean;
+  /** Every violation found (empty when `ok`). */
+  problems: string[];
+  /** Journal length replayed. */
+  ops: number;
+  /** Number of non-zero balance entries. */
+  balances: number;
+}
+
+/** A `world_runtime_entities` row. Timestamps are ISO-8601 strings (UTC, millisecond precision). */
+export interface EntityRow {
+  entityId: string;
+  entityType: EntityType;
+  parentId: string | null;
+  snapshotId: string | null;
+  trit: Trit | null;
+  state: EntityState;
+  memoryMib: number | null;
+  vcpuCount: number | null;
+  bootTimeMs: number | null;
+  createdAt: string | null;
+  resolvedAt: string | null;
+}
+
+/** A `world_branches` row. */
+export interface BranchRow {
+  branchId: string;
+  parentEntityId: string | null;
+  childEntityIds: string[];
+  branchType: BranchType | null;
+  snapshotTimeMs: number | null;
+  gf3Sum: number | null;
+  branchedAt: string | null;
+}
+
+/** A `verse_resolutions` row. */
+export interface ResolutionRow {
+  resolutionId: string;
+  verses: string[];
+  winningVerse: string | null;
+  oracleSource: string | null;
+  wevExtracted: number | null;
+  pullUpTimeMs: number | null;
+  resolvedAt: string | null;
+}
+
+/** A `runtime_metrics` row. */
+export interface MetricRow {
+  metricId: string;
+  entityId: string | null;
+  bootTimeMs: number | null;
+  snapshotTimeMs: number | null;
+  branchTimeMs: number | null;
+  memoryOverheadMb: number | null;
+  measuredAt: string | null;
 }
 
 /** A journal row: amounts as decimal strings. */
@@ -196,47 +309,3 @@ export interface JournalInfo {
   op: LedgerOpName;
   args: Record<string, unknown>;
 }
-
-/** What each action answers with. `world.readFile` answers raw bytes. */
-export interface ActionResults {
-  'world.create': WorldInfo;
-  'world.list': { worlds: WorldInfo[] };
-  'world.get': WorldInfo;
-  'world.destroy': DestroyReply;
-  'world.exec': ExecReply;
-  'world.run': RunReply;
-  'world.writeFile': { path: string; bytes: number };
-  'world.readFile': Uint8Array;
-  'world.snapshot': SnapshotInfo;
-  'world.branch': { worlds: WorldInfo[] };
-  'snapshot.list': { snapshots: SnapshotInfo[] };
-  'snapshot.get': SnapshotInfo;
-  'snapshot.destroy': DestroyReply;
-  'snapshot.branch': { worlds: WorldInfo[] };
-  'sandbox.create': WorldInfo;
-  'sandbox.snapshot': SnapshotInfo & { snapshot_id: string };
-  'sandbox.execute': ExecReply;
-  'verse.pushDown': PushDownReply;
-  'verse.list': { events: VerseEventInfo[] };
-  'verse.get': VerseEventInfo;
-  'verse.execute': VerseExecReply;
-  'verse.pullUp': PullUpReply;
-  'ledger.deposit': LedgerOpReply;
-  'ledger.withdraw': LedgerOpReply;
-  'ledger.transfer': LedgerOpReply;
-  'ledger.pushDown': LedgerOpReply;
-  'ledger.pullUp': LedgerOpReply;
-  'ledger.balances': { balances: BalanceInfo[] };
-  'ledger.verses': { verses: VerseInfo[] };
-  'ledger.events': { events: LedgerEventInfo[] };
-  'ledger.journal': { journal: JournalInfo[] };
-  'ledger.check': CheckReport;
-  'record.entities': { entities: EntityRow[] };
-  'record.branches': { branches: BranchRow[] };
-  'record.resolutions': { resolutions: ResolutionRow[] };
-  'record.metrics': MetricsReply;
-  'system.doctor': DoctorReply;
-  'system.health': HealthReply;
-}
-
-export type ResultOf<K extends ActionKind> = ActionResults[K];

@@ -1,8 +1,9 @@
 /**
  * @module
  * `DaemonClient`: talks to a running daemon over its unix socket or loopback TCP (with the bearer token).
- * `dispatch(action)` sends one `WorldAction` and resolves with its typed result, or rejects with the same
- * `WorldRuntimeError` class the daemon threw (rebuilt by `errorFromJSON`). The CLI is built on it.
+ * `dispatch(action)` sends one `WorldAction` (the action table, src/protocol/actions.ts, says how) and
+ * resolves with its typed result, or rejects with the error the daemon answered (errors.ts). The CLI is
+ * built on it. It speaks to the daemon only over HTTP: nothing here imports the daemon's code.
  *
  * @example
  * ```ts
@@ -12,12 +13,13 @@
  * ```
  */
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { type ErrorCode, errorFromJSON, WorldRuntimeError } from '../base/errors.js';
-import { type ActionKind, type ActionOf, STREAMING_ACTIONS } from './actions.js';
-import { requestFor, type WireRequest } from './encode.js';
-import { isLoopback } from './listen.js';
-import type { ResultOf } from './results.js';
 import { env } from '../base/config.js';
+import { WorldRuntimeError } from '../base/errors.js';
+import { type ActionKind, type ActionOf, isStreaming, requestFor, type ResultOf } from '../protocol/actions.js';
+import { isLoopback } from '../protocol/endpoint.js';
+import type { WireRequest } from '../protocol/wire.js';
+import { DaemonUnreachableError, faultToError } from './errors.js';
+import { parseEvents } from './sse.js';
 
 export interface ClientOptions {
   /** The daemon's unix socket (`homePaths(home).socket`). Used unless `url` is given. */
@@ -34,43 +36,10 @@ export interface DispatchOptions {
   signal?: AbortSignal;
 }
 
-/** Nothing answers at the socket or URL (not started, or gone). The CLI starts a daemon on this. */
-export class DaemonUnreachableError extends Error {
-  override name = 'DaemonUnreachableError';
-  readonly code = 'DAEMON_UNREACHABLE';
-  constructor(
-    readonly where: string,
-    cause: unknown,
-  ) {
-    super(`no daemon answers at ${where}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
-  }
-}
-
 export interface RawResponse {
   status: number;
   headers: IncomingHttpHeaders;
   body: Buffer;
-}
-
-/** The error a fault body describes, with the HTTP status in `details.status`. */
-export function faultToError(status: number, body: Buffer | unknown): WorldRuntimeError {
-  let parsed: unknown = body;
-  if (Buffer.isBuffer(body)) {
-    try {
-      parsed = JSON.parse(body.toString('utf8'));
-    } catch {
-      parsed = undefined;
-    }
-  }
-  const fault = (parsed as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
-  if (fault && typeof fault.code === 'string' && typeof fault.message === 'string') {
-    const details = typeof fault.details === 'object' && fault.details !== null ? (fault.details as Record<string, unknown>) : {};
-    // Codes outside core's set (METHOD_NOT_ALLOWED, RECORD_UNAVAILABLE, INTERNAL) rebuild as the base class.
-    const err = errorFromJSON({ code: fault.code as ErrorCode, message: fault.message, details: { ...details, status } });
-    return err;
-  }
-  const text = Buffer.isBuffer(body) ? body.toString('utf8').slice(0, 200) : String(body);
-  return new WorldRuntimeError('DRIVER', `daemon answered HTTP ${status}: ${text}`, { details: { status } });
 }
 
 export class DaemonClient {
@@ -103,7 +72,7 @@ export class DaemonClient {
   /** Send one action; resolve with its result. */
   async dispatch<K extends ActionKind>(action: ActionOf<K>, options: DispatchOptions = {}): Promise<ResultOf<K>> {
     const wire = requestFor(action);
-    const stream = options.onOutput !== undefined && STREAMING_ACTIONS.has(action.kind);
+    const stream = options.onOutput !== undefined && isStreaming(action.kind);
     if (stream) return (await this.stream(wire, options.onOutput as NonNullable<DispatchOptions['onOutput']>, options.signal)) as ResultOf<K>;
     const res = await this.request(wire, options.signal);
     if (res.status >= 400) throw faultToError(res.status, res.body);
@@ -178,26 +147,4 @@ export class DaemonClient {
       return new DaemonUnreachableError(this.where, err);
     return err;
   }
-}
-
-/** Split a text/event-stream into (event, parsed JSON data) pairs. */
-export function parseEvents(res: IncomingMessage, onEvent: (event: string, data: unknown) => void): void {
-  let buffer = '';
-  res.setEncoding('utf8');
-  res.on('data', (text: string) => {
-    buffer += text;
-    let end = buffer.indexOf('\n\n');
-    while (end >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let event = 'message';
-      const data: string[] = [];
-      for (const line of block.split('\n')) {
-        if (line.startsWith('event:')) event = line.slice(6).trim();
-        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-      }
-      if (data.length > 0) onEvent(event, JSON.parse(data.join('\n')));
-      end = buffer.indexOf('\n\n');
-    }
-  });
 }
