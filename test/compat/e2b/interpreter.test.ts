@@ -127,12 +127,13 @@ describe('code interpreter through the @e2b/code-interpreter SDK', () => {
     assert.equal((await sbx.runCode('who', { context: b })).text, 'b');
     await sbx.removeCodeContext(b.id);
     assert.ok(!(await sbx.listCodeContexts()).some((c) => c.id === b.id));
-    const gone = await rejection(sbx.runCode('who', { context: b }));
+    // requestTimeoutMs 0: a runCode that fails leaves the SDK's request timer running otherwise (60 s).
+    const gone = await rejection(sbx.runCode('who', { context: b, requestTimeoutMs: 0 }));
     assert.ok(gone instanceof NotFoundError, `${gone.name}: ${gone.message}`);
   });
 
   it('refuses other languages, naming the limit', async () => {
-    const err = await rejection(sbx.runCode('console.log(1)', { language: 'javascript' }));
+    const err = await rejection(sbx.runCode('console.log(1)', { language: 'javascript', requestTimeoutMs: 0 }));
     assert.ok(err instanceof SandboxError);
     assert.match(err.message, /Python only/);
     await assert.rejects(sbx.createCodeContext({ language: 'r' }), /Python only/);

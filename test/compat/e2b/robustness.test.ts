@@ -160,7 +160,8 @@ describe('the E2B surface under bad input', () => {
     assert.equal((await sbx.runCode('6 * 7')).text, '42');
     const other = await Sandbox.create();
     await other.runCode('print("x" * (3 << 20))');
-    const died = await other.runCode('import os\nos._exit(3)').then(
+    // requestTimeoutMs 0: a runCode that fails leaves the SDK's request timer running otherwise (60 s).
+    const died = await other.runCode('import os\nos._exit(3)', { requestTimeoutMs: 0 }).then(
       () => null,
       (err: Error) => err,
     );
