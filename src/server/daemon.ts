@@ -27,6 +27,7 @@ import { type ListenAddress, listenUrl, parseListen } from './listen.js';
 import { claimPidFile, releasePidFile } from './pidfile.js';
 import { ensureToken } from './token.js';
 import { E2bCompat } from '../compat/e2b/index.js';
+import { MorphCompat } from '../compat/morph/index.js';
 
 export interface DaemonOptions {
   /** State directory. @default $WORLD_RUNTIME_HOME, else ~/.world-runtime */
@@ -83,6 +84,7 @@ export class Daemon {
     readonly tcpUrl: string | null,
     private readonly servers: Server[],
     private readonly e2b?: E2bCompat,
+    private readonly morph?: MorphCompat,
   ) {}
 
   get socketPath(): string {
@@ -146,7 +148,8 @@ export class Daemon {
 
       const executor = new Executor(runtime, { maxWorlds, socketPath: paths.socket, tcpUrl });
       const e2b = tcpServer ? new E2bCompat({ runtime, tokens, maxWorlds, maxBodyBytes, log }) : undefined;
-      const handlerOptions = { executor, tokens, maxBodyBytes, log, e2b };
+      const morph = tcpServer ? new MorphCompat({ runtime, tokens, maxWorlds, maxBodyBytes, log }) : undefined;
+      const handlerOptions = { executor, tokens, maxBodyBytes, log, e2b, morph };
       unix.on('request', createHandler(handlerOptions, 'unix'));
       tcpServer?.on('request', createHandler(handlerOptions, 'tcp'));
       // Exec may run for minutes: no server-side request or socket timeouts beyond the headers'.
@@ -162,7 +165,7 @@ export class Daemon {
           mode: 0o600,
         },
       );
-      return new Daemon(runtime, paths, tcpUrl, servers, e2b);
+      return new Daemon(runtime, paths, tcpUrl, servers, e2b, morph);
     } catch (err) {
       await Promise.all(servers.map(closeServer));
       rmSync(paths.socket, { force: true });
@@ -178,6 +181,7 @@ export class Daemon {
       const stopped = Promise.all(this.servers.map(closeServer));
       try {
         await this.e2b?.close();
+        await this.morph?.close();
         await this.runtime.close();
       } finally {
         // Requests still open (a long exec) ended with the runtime; cut what is left.

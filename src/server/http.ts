@@ -10,6 +10,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidArgumentError } from '../base/errors.js';
 import { type E2bCompat, isE2bPath } from '../compat/e2b/index.js';
+import { isMorphPath, type MorphCompat } from '../compat/morph/index.js';
 import { decodeAction, isStreaming, ROUTES, type WorldAction } from '../protocol/actions.js';
 import { DEFAULT_MAX_BODY_BYTES } from './defaults.js';
 import type { Executor } from './execute.js';
@@ -31,6 +32,8 @@ export interface HandlerOptions {
   log?: (line: string) => void;
   /** The E2B-compatible API, served under /e2b on TCP (src/compat/e2b). */
   e2b?: E2bCompat;
+  /** The Morph-compatible API, served under /morph on TCP (src/compat/morph). */
+  morph?: MorphCompat;
 }
 
 const router = new Router(ROUTES);
@@ -45,7 +48,8 @@ export function createHandler(options: HandlerOptions, transport: Transport): (r
     const t0 = performance.now();
     res.on('error', () => {}); // a client that went away is not the daemon's problem
     const e2b = transport === 'tcp' && isE2bPath(req.url) ? options.e2b : undefined;
-    (e2b ? e2b.handle(req, res) : handle(req, res, options.executor, transport, tokens, maxBody))
+    const compat = e2b ?? (transport === 'tcp' && isMorphPath(req.url) ? options.morph : undefined);
+    (compat ? compat.handle(req, res) : handle(req, res, options.executor, transport, tokens, maxBody))
       .catch((err: unknown) => {
         // Reached only when writing itself failed; answer if we still can.
         if (!res.headersSent) writeReply(res, errorReply(err));
