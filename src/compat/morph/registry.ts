@@ -95,7 +95,7 @@ export class Registry {
 
   snapshot(id: string): MorphSnapshot {
     const s = this.snapshots.get(id);
-    if (!s || s.snapshot.state !== 'ready') throw new ApiError(404, `snapshot ${id} not found`);
+    if (s?.snapshot.state !== 'ready') throw new ApiError(404, `snapshot ${id} not found`);
     return s;
   }
 
@@ -191,7 +191,7 @@ export class Registry {
     return inst.serial(async () => {
       if (inst.status === 'paused') throw new ApiError(409, `instance ${inst.id} is paused: resume it first`);
       const source = this.snapshots.get(inst.snapshotId);
-      if (!source || source.snapshot.state !== 'ready') {
+      if (source?.snapshot.state !== 'ready') {
         throw new ApiError(409, `instance ${inst.id} cannot reboot: world-runtime reboots an instance from the snapshot it started from, and ${inst.snapshotId} was deleted`);
       }
       const [world] = (await this.runtime.branch(source.snapshot, 1)) as [World];

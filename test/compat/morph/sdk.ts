@@ -257,7 +257,7 @@ export class MorphClient {
         } else if (event.type === 'stderr') {
           err.push(content);
           onStderr(content);
-        } else if (event.type === 'exit_code') exitCode = Number.parseInt(content);
+        } else if (event.type === 'exit_code') exitCode = Number.parseInt(content, 10);
       }
     }
     return { exit_code: exitCode, stdout: out.join(''), stderr: err.join('') };
