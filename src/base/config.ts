@@ -55,6 +55,14 @@ export const ENVIRONMENT = {
     meaning: 'Any non-empty value: the microvm driver traces each step on stderr.',
     unset: 'no trace',
   },
+  MORPH_API_KEY: {
+    meaning: 'API key of the morph driver (option morph.apiKey wins); for the daemon’s own /morph routes it is the daemon token.',
+    unset: 'the morph driver needs morph.apiKey',
+  },
+  MORPH_BASE_URL: {
+    meaning: 'Morph API the morph driver calls (option morph.baseUrl wins), e.g. http://127.0.0.1:PORT/morph of a daemon.',
+    unset: 'https://cloud.morph.so/api',
+  },
 } as const satisfies Record<string, EnvironmentVariable>;
 
 export type EnvironmentName = keyof typeof ENVIRONMENT;

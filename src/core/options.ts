@@ -11,6 +11,7 @@ import { InvalidArgumentError } from '../base/errors.js';
 import { boundedJsonCopy } from '../base/json.js';
 import type { BranchOptions, CreateOptions, DriverName, FsBackend, Isolation, Trit } from '../base/types.js';
 import type { MicrovmDriverOptions } from '../drivers/microvm/driver.js';
+import type { MorphDriverOptions } from '../drivers/morph/driver.js';
 
 import {
   DEFAULT_DISK_MIB,
@@ -50,7 +51,12 @@ export interface OpenOptions {
   pool?: { worlds?: number; branchesPerSnapshot?: number };
   /** Options of the microvm driver (docs/microvm.md), used with `driver: 'microvm'`. @default {} */
   microvm?: MicrovmOptions;
+  /** Options of the morph driver (docs/remote-morph.md), used with `driver: 'morph'`. @default {} */
+  morph?: MorphOptions;
 }
+
+/** The morph driver's options; `apiKey` defaults to $MORPH_API_KEY and `baseUrl` to $MORPH_BASE_URL, else Morph's cloud. */
+export type MorphOptions = Partial<MorphDriverOptions>;
 
 /** What `WorldRuntime.open` passes on to the microvm driver (its `home` is the runtime's, its progress goes to `warn`). */
 export type MicrovmOptions = Pick<MicrovmDriverOptions, 'accel' | 'snapshotBudgetBytes' | 'hangGraceMs' | 'spareWorlds' | 'spareVms'>;
@@ -64,6 +70,7 @@ export interface NormalOpenOptions {
   warn: (message: string) => void;
   pool: { worlds: number; branchesPerSnapshot: number };
   microvm: MicrovmOptions;
+  morph: MorphOptions;
 }
 
 function rejectUnknown(where: string, value: object, known: readonly string[]): void {
@@ -79,18 +86,19 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
 }
 
 export function normalizeOpen(options: OpenOptions = {}): NormalOpenOptions {
-  rejectUnknown('WorldRuntime.open', options, ['home', 'driver', 'isolation', 'fs', 'record', 'warn', 'pool', 'microvm']);
+  rejectUnknown('WorldRuntime.open', options, ['home', 'driver', 'isolation', 'fs', 'record', 'warn', 'pool', 'microvm', 'morph']);
   const pool = options.pool ?? {};
   rejectUnknown('pool', pool, ['worlds', 'branchesPerSnapshot']);
   return {
     home: options.home ? resolve(options.home) : defaultHome(),
-    driver: oneOf('driver', options.driver, ['process', 'microvm'], 'process'),
+    driver: oneOf('driver', options.driver, ['process', 'microvm', 'morph'], 'process'),
     isolation: oneOf('isolation', options.isolation, ['auto', 'world', 'tree', 'none'], 'auto'),
     fs: oneOf('fs', options.fs, ['auto', 'btrfs', 'overlay', 'copy'], 'auto'),
     record: options.record ?? true,
     warn: options.warn ?? ((m) => console.warn(m)),
     pool: { worlds: count('pool.worlds', pool.worlds, 1), branchesPerSnapshot: count('pool.branchesPerSnapshot', pool.branchesPerSnapshot, 2) },
     microvm: normalizeMicrovm(options.microvm),
+    morph: normalizeMorph(options.morph),
   };
 }
 
@@ -108,6 +116,31 @@ function normalizeMicrovm(value: unknown): MicrovmOptions {
   if (m.hangGraceMs !== undefined) out.hangGraceMs = integer('microvm.hangGraceMs', m.hangGraceMs, MIN_HANG_GRACE_MS, MAX_TIMEOUT_MS);
   if (m.spareWorlds !== undefined) out.spareWorlds = count('microvm.spareWorlds', m.spareWorlds, 0);
   if (m.spareVms !== undefined) out.spareVms = count('microvm.spareVms', m.spareVms, 0);
+  return out;
+}
+
+function normalizeMorph(value: unknown): MorphOptions {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError(`morph must be an object, got ${show(value)}`);
+  const m = value as Record<string, unknown>;
+  rejectUnknown('morph', m, ['apiKey', 'baseUrl', 'snapshotId', 'requestTimeoutMs']);
+  const out: MorphOptions = {};
+  for (const k of ['apiKey', 'snapshotId'] as const) {
+    if (m[k] === undefined) continue;
+    if (typeof m[k] !== 'string' || m[k] === '') throw new InvalidArgumentError(`morph.${k} must be a non-empty string, got ${show(m[k])}`);
+    out[k] = m[k] as string;
+  }
+  if (m.baseUrl !== undefined) {
+    let ok = typeof m.baseUrl === 'string';
+    try {
+      ok &&= ['http:', 'https:'].includes(new URL(m.baseUrl as string).protocol);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new InvalidArgumentError(`morph.baseUrl must be an http(s) URL, got ${show(m.baseUrl)}`);
+    out.baseUrl = m.baseUrl as string;
+  }
+  if (m.requestTimeoutMs !== undefined) out.requestTimeoutMs = integer('morph.requestTimeoutMs', m.requestTimeoutMs, 1, MAX_TIMEOUT_MS);
   return out;
 }
 

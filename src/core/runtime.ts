@@ -354,5 +354,9 @@ async function openDriver(opts: NormalOpenOptions): Promise<Driver> {
       const { MicrovmDriver } = await import('../drivers/microvm/index.js');
       return new MicrovmDriver({ ...opts.microvm, home: opts.home, onProgress: (m) => opts.warn(`world-runtime microvm: ${m}`) });
     }
+    case 'morph': {
+      const { openMorphDriver } = await import('../drivers/morph/index.js');
+      return openMorphDriver(opts.morph);
+    }
   }
 }
