@@ -11,14 +11,20 @@ snapshot keeps every process of the VM, so the interpreter and its globals live 
 Stdlib only.
 """
 
-import base64
-import builtins
-import json
 import os
-import signal
-import socket
 import sys
-import time
+
+# An image whose stdlib has no compiled files (a read-only one) would compile every module at each call,
+# most of an exec call's time: compiled files are kept beside the agent instead.
+sys.pycache_prefix = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pycache")
+sys.dont_write_bytecode = False
+
+import base64  # noqa: E402
+import builtins  # noqa: E402
+import json  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import time  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import worldexec  # noqa: E402

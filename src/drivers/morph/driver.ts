@@ -37,7 +37,21 @@ import { DEFAULT_REQUEST_TIMEOUT_MS, MORPH_CLOUD_URL, MorphNotFound, MorphRest }
 const AGENT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../agent');
 /** Where the agent lives in an instance: out of the world's own files (/world), and writable on any image. */
 const GUEST_DIR = '/tmp/world-runtime-morph';
-const AGENT = `${GUEST_DIR}/morph_agent.py`;
+/**
+ * How each exec call runs the agent's client. `-S`: it needs the stdlib only, no site-packages scanned. An
+ * image whose stdlib has no compiled files (a read-only one) compiles every module at each start, most of a
+ * call's time: the compiled files are kept beside the agent (and in the template) instead.
+ */
+const CLIENT = [
+  'env',
+  `PYTHONPYCACHEPREFIX=${GUEST_DIR}/pycache`,
+  'PYTHONDONTWRITEBYTECODE=',
+  'python3',
+  '-S',
+  '-c',
+  // Imported, not run as a script: a script is compiled at every start, a module once.
+  `import sys; sys.path.insert(0, ${JSON.stringify(GUEST_DIR)}); import morph_agent; sys.exit(morph_agent.main())`,
+];
 /** Argv bytes one exec call carries at most (Linux allows 128 KiB per argument). */
 const ARG_BYTES = 96 * 1024;
 /** Time an exec call may take beyond its code's own timeout (the agent's hang grace and the API's). */
@@ -149,7 +163,9 @@ export class MorphDriver implements Driver {
     const instanceId = await this.start(base);
     try {
       const files = ['worldexec.py', 'morph_agent.py'].map((f) => `printf %s ${Buffer.from(readFileSync(resolve(AGENT_DIR, f))).toString('base64')} | base64 -d > ${GUEST_DIR}/${f}`);
-      const script = `set -e; mkdir -p ${GUEST_DIR} /world; ${files.join('; ')}; python3 ${AGENT} start`;
+      const client = CLIENT.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+      // A first run call compiles what the client imports (subprocess too) into the template's cache.
+      const script = `set -e; mkdir -p ${GUEST_DIR} /world; ${files.join('; ')}; ${client} start; ${client} run ${b64({ argv: 'true' })} >/dev/null`;
       const r = await this.rest.request('POST', `/instance/${instanceId}/exec`, { body: { command: ['sh', '-c', script] } });
       if (r.exit_code !== 0) throw new DriverError(`morph: cannot start the agent in instance ${instanceId} (python3 3.11 or later needed): ${String(r.stderr || r.stdout).slice(0, 500)}`);
       const snap = await this.rest.request('POST', `/instance/${instanceId}/snapshot`, { body: { metadata: { world_runtime: 'template' } } });
@@ -180,7 +196,7 @@ export class MorphDriver implements Driver {
   private async agent(w: Instance, op: string, req: Record<string, unknown>, timeoutMs: number): Promise<any> {
     let r: { exit_code: number; stdout: string; stderr: string };
     try {
-      r = await this.rest.request('POST', `/instance/${w.instanceId}/exec`, { body: { command: ['python3', AGENT, op, b64(req)] }, timeoutMs: timeoutMs + CALL_SLACK_MS });
+      r = await this.rest.request('POST', `/instance/${w.instanceId}/exec`, { body: { command: [...CLIENT, op, b64(req)] }, timeoutMs: timeoutMs + CALL_SLACK_MS });
     } catch (err) {
       if (err instanceof MorphNotFound) throw this.fail(w, `its Morph instance ${w.instanceId} is gone (${err.message})`, false);
       if (this.closed && !this.worlds.has(w.id)) throw new RuntimeClosedError();
