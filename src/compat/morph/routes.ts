@@ -27,7 +27,12 @@ const list = (data: unknown[]) => ({ object: 'list', data });
 
 export async function route(reg: Registry, c: Call): Promise<void> {
   const { method: m, path: p, res } = c;
-  const parts = p.split('/').slice(1).map(decodeURIComponent);
+  let parts: string[];
+  try {
+    parts = p.split('/').slice(1).map(decodeURIComponent);
+  } catch {
+    throw new ApiError(400, `malformed path ${JSON.stringify(p.slice(0, 200))}`);
+  }
   const [top, id, action, sub] = parts;
 
   if (top === 'image' && parts.length === 1 && m === 'GET') return sendJson(res, 200, list([imageJson()]));
@@ -125,7 +130,10 @@ async function instanceRoute(reg: Registry, c: Call, inst: MorphInstance, n: num
         const count = countOf(c.query);
         // Morph's branch: a snapshot of the instance, then `count` instances started from it.
         const snap = await reg.snapshotInstance(inst, null, {});
-        const instances = await reg.start(snap, count, { metadata: { ...inst.metadata }, ttlSeconds: null, ttlAction: null });
+        const instances = await reg.start(snap, count, { metadata: { ...inst.metadata }, ttlSeconds: null, ttlAction: null }).catch(async (err: unknown) => {
+          await reg.deleteSnapshot(snap);
+          throw err;
+        });
         return sendJson(res, 200, { snapshot: snapshotJson(snap), instances: instances.map(instanceJson) });
       }
       case 'exec':

@@ -43,6 +43,8 @@ describe('Morph-compatible routes: what is refused', () => {
   });
 
   it('answers 404 with a detail for unknown ids and routes', async () => {
+    const bad = await raw(m, 'GET', '/instance/%E0%A4%A');
+    assert.equal(bad.status, 400, 'a path that is not valid percent-encoding');
     for (const p of ['/instance/morphvm_nope', '/snapshot/snapshot_nope', '/nothing', '/instance/morphvm_nope/exec']) {
       const r = await raw(m, p.endsWith('exec') ? 'POST' : 'GET', p, p.endsWith('exec') ? '{"command":["true"]}' : undefined);
       assert.equal(r.status, 404, p);
@@ -90,9 +92,11 @@ describe('Morph-compatible routes: what is refused', () => {
   });
 
   it("answers 429 past the daemon's world limit, and still serves", async () => {
+    const before = (await m.client.listSnapshots()).length;
     const r = await raw(m, 'POST', `/instance/${instanceId}/branch?count=10`, '{}');
     assert.equal(r.status, 429);
     assert.match(r.json.detail as string, /at most 4 worlds/);
+    assert.equal((await m.client.listSnapshots()).length, before, 'the refused branch left no snapshot behind');
     const ok = await m.client.exec(instanceId, 'echo still here');
     assert.equal(ok.stdout, 'still here\n');
   });
