@@ -121,6 +121,15 @@ export interface VerseWorldInfo {
   world: WorldInfo;
 }
 
+/**
+ * A child verse of an event as `GET /v1/verses` lists it: in a live event its world is always there; in an
+ * earlier daemon's event (`live: false`) it is the world as the record last saw it, or null when the record
+ * has no row for it.
+ */
+export interface EventVerseInfo extends Omit<VerseWorldInfo, 'world'> {
+  world: WorldInfo | null;
+}
+
 /** What `verse.pushDown` answers (`PushDownResult` as JSON). */
 export interface PushDownReply {
   event: string;
@@ -136,8 +145,9 @@ export interface PushDownReply {
 export type AmountMap = Record<string, string>;
 
 /**
- * A push-down event as this daemon knows it. `state`: `open` until resolved, `resolved` after, `collapsed`
- * when the verse it split has itself collapsed (a loser of an outer resolution).
+ * A push-down event. `state`: `open` until resolved, `resolved` after, `collapsed` when the verse it split has
+ * itself collapsed (a loser of an outer resolution). `live`: this daemon made it and holds its worlds; an
+ * earlier daemon's event on the same home is read from the ledger and the record.
  */
 export interface VerseEventInfo {
   event: string;
@@ -149,7 +159,8 @@ export interface VerseEventInfo {
   winner: string | null;
   oracleSource: string | null;
   wev: AmountMap | null;
-  verses: VerseWorldInfo[];
+  live: boolean;
+  verses: EventVerseInfo[];
 }
 
 export interface VerseExecItem {
