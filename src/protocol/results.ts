@@ -109,6 +109,15 @@ export interface DoctorReply {
   daemon: { pid: number; version: string; socket: string; tcp: string | null; maxWorlds: number; record: boolean };
 }
 
+/** What `POST /v1/ui/login` answers: a one-time login link to the web view on the daemon's TCP listener. */
+export interface UiLoginReply {
+  /** `http://127.0.0.1:PORT/ui/login?code=…`: good for one visit, until `expiresAt`. */
+  url: string;
+  /** The TCP listener the view is served on. */
+  tcp: string;
+  expiresAt: string;
+}
+
 /** One child verse of a push-down and the world that lives in it. */
 export interface VerseWorldInfo {
   /** Ledger verse id, `${event}/${name}`. */

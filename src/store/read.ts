@@ -25,6 +25,8 @@ import {
 export interface EntityFilter {
   state?: EntityState;
   type?: EntityType;
+  /** Only the row of this entity. */
+  id?: string;
   /** At most this many rows (newest first). */
   limit?: number;
 }
@@ -104,6 +106,10 @@ export async function readEntities(conn: DuckDBConnection, filter: EntityFilter 
     if (!ENTITY_TYPES.includes(filter.type)) throw new InvalidArgumentError(`type: unknown entity type ${JSON.stringify(filter.type)}`);
     values.push(filter.type);
     where.push(`entity_type = $${values.length}`);
+  }
+  if (filter.id !== undefined) {
+    values.push(filter.id);
+    where.push(`entity_id = $${values.length}`);
   }
   const sql = `SELECT * FROM world_runtime_entities${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC NULLS LAST, rowid DESC${limitClause(filter.limit, values)}`;
   return (await rows(conn, sql, values)).map(entityRow);

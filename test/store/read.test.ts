@@ -65,7 +65,7 @@ test('metricSummary of an empty database: zero counts and null figures', async (
   }
 });
 
-test('entities() filters by state and type, newest first, with a limit', async (t) => {
+test('entities() filters by state, type and id, newest first, with a limit', async (t) => {
   const store = await Store.open(tempDb(t));
   t.after(() => store.close());
   const t0 = Date.parse('2030-01-01T00:00:00Z');
@@ -83,6 +83,8 @@ test('entities() filters by state and type, newest first, with a limit', async (
   assert.deepEqual(await ids({ type: 'verse' }), ['e', 'c', 'b']);
   assert.deepEqual(await ids({ type: 'verse', state: 'running', limit: 1 }), ['e']);
   assert.deepEqual(await ids({ limit: 2 }), ['e', 'd']);
+  assert.deepEqual(await ids({ id: 'c' }), ['c']);
+  assert.deepEqual(await ids({ id: 'zz' }), []);
   await assert.rejects(store.entities({ limit: 0 }), InvalidArgumentError);
   await assert.rejects(store.entities({ state: 'zombie' as never }), InvalidArgumentError);
   assert.deepEqual((await store.branches({ limit: 5 })).length, 0);
