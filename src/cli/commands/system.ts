@@ -141,12 +141,12 @@ export const stop: Command = {
 
 export const demo: Command = {
   name: 'demo',
-  summary: 'a guided tour: create, snapshot, branch into verses, compare',
+  summary: 'a guided tour: create, snapshot, branch into verses, compare (in the daemon: see it with world-runtime ui)',
   usage: 'world-runtime demo',
   async run(ctx, _v, pos) {
     need(pos, [], 0);
     const { runDemo } = await import('../demo.js');
-    await runDemo({ home: ctx.paths.home });
+    await runDemo({ client: await ctx.client(), out: ctx.out });
     return 0;
   },
 };
