@@ -70,7 +70,8 @@ function drawLegend(): void {
   const nodes = [...model.nodes.values()];
   const root = model.totalsIn('root');
   const gone = nodes.filter((n) => !n.live).length;
-  legend.textContent = `${nodes.filter((n) => n.kind === 'world').length} worlds · ${nodes.filter((n) => n.kind === 'snapshot').length} snapshots · ${model.events.size} push-downs · root holds ${amounts(root)} · arrows walk the tree, Enter opens, +/− zoom, 0 fits`;
+  const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  legend.textContent = `${count(nodes.filter((n) => n.kind === 'world').length, 'world')} · ${count(nodes.filter((n) => n.kind === 'snapshot').length, 'snapshot')} · ${count(model.events.size, 'push-down')} · root holds ${amounts(root)} · arrows walk the tree, Enter opens, +/− zoom, 0 fits`;
   banner.hidden = gone === 0 && !model.truncated;
   banner.textContent = `${gone ? `${gone} worlds and snapshots are not live: ended, or left by an earlier daemon (dashed, greyed). ` : ''}${model.truncated ? 'Older record rows are not shown.' : ''}`;
 }

@@ -153,7 +153,7 @@ export async function metricsPage(el: HTMLElement): Promise<void> {
       h(
         'tbody',
         {},
-        meter('live worlds', cap.liveWorlds, cap.maxWorlds, `${cap.liveWorlds} of ${cap.maxWorlds} (${cap.snapshots} snapshots)`),
+        meter('live worlds', cap.liveWorlds, cap.maxWorlds, `${cap.liveWorlds} of ${cap.maxWorlds} (${cap.snapshots} snapshot${cap.snapshots === 1 ? '' : 's'})`),
         meter(
           'memory',
           cap.memory.totalBytes - cap.memory.availableBytes,
