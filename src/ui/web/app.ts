@@ -159,10 +159,14 @@ function update(seq: number, fn: () => void): void {
   else model.apply(seq, fn);
 }
 
+let generation = 0;
 function load(): void {
+  // Only the latest fetch counts: a slower earlier one (from a dropped stream) must not overwrite it.
+  const mine = ++generation;
   loading = true;
   view<TreeSnapshot>('tree').then(
     (t) => {
+      if (mine !== generation) return;
       model.load(t);
       for (const [seq, fn] of queued) model.apply(seq, fn);
       queued = [];
@@ -170,6 +174,7 @@ function load(): void {
       show();
     },
     (err) => {
+      if (mine !== generation) return;
       loading = false;
       queued = [];
       fail(main, err);
@@ -177,7 +182,7 @@ function load(): void {
   );
 }
 
-openFeed({
+const feed = openFeed({
   hello: () => load(),
   node: (m) => {
     update(m.seq, () => model.putNode(m.node));
@@ -198,6 +203,19 @@ openFeed({
   state: (up) => {
     streamUp = up;
     showStatus();
+    // The browser retries a dropped stream by itself, but not one refused: then say why.
+    if (!up && feed.readyState === EventSource.CLOSED) {
+      view('capacity').then(
+        () => {
+          note = 'live updates stopped (too many open pages?): reload to resume';
+          showStatus();
+        },
+        (err) => {
+          note = err instanceof ApiError && err.status === 401 ? 'session ended: run `world-runtime ui` for a new link' : 'the daemon does not answer';
+          showStatus();
+        },
+      );
+    }
   },
 });
 
