@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Daemon } from '../src/server/daemon.js';
-import { chromiumPath, launchBrowser, seedTree } from '../test/fixtures/ui.js';
+import { chromiumPath, launchBrowser, recordTree } from '../test/fixtures/ui.js';
 import { headlineAtMost, p50AtMost, type Row, row, skipped } from './stats.js';
 
 const NODES = 500;
@@ -20,7 +20,7 @@ export async function benchUi(opts: { quick: boolean; log: (line: string) => voi
   const runs = opts.quick ? 3 : 10;
   opts.log(`bench: ui (${NODES}-node tree, ${runs} page loads)`);
   const home = mkdtempSync(join(tmpdir(), 'wr-bench-ui-'));
-  await seedTree(home, 100, 3);
+  await recordTree(home, 100, 3);
   const daemon = await Daemon.start({ home });
   const browser = await launchBrowser();
   const shown: number[] = [];

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { Daemon } from '../../src/server/daemon.js';
 import { tempHome } from '../fixtures/runtime.js';
-import { browserSkip, launchBrowser, openView, seedTree } from '../fixtures/ui.js';
+import { browserSkip, launchBrowser, openView, recordTree } from '../fixtures/ui.js';
 import { removeHome } from '../server/helpers.js';
 
 describe('a 500-node tree', { skip: browserSkip() }, () => {
@@ -19,7 +19,7 @@ describe('a 500-node tree', { skip: browserSkip() }, () => {
 
   before(async () => {
     // 100 worlds, each with a snapshot and 3 worlds branched from it: 500 nodes from an earlier daemon's record.
-    ids = await seedTree(home, 100, 3);
+    ids = await recordTree(home, 100, 3);
     daemon = await Daemon.start({ home });
     browser = await launchBrowser();
   });
