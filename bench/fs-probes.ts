@@ -1,10 +1,11 @@
 /**
  * @module
  * What the fs section's rows measure with: the Python that populates a world and times a first write, the
- * disk a home allocates, an overlay world's stack depth, and a look at the process driver's private
- * per-snapshot pool (its size and spares), which the pool-off rows turn off and every note reports.
+ * disk a home allocates, an overlay world's stack depth, and the process driver's per-snapshot pool (its
+ * spares, through `ProcessDriver.poolState`), which the pool-off rows turn off and every note reports.
  */
 import { spawnSync } from 'node:child_process';
+import { ProcessDriver } from '../src/drivers/process/driver.js';
 import type { ExecResult, Snapshot, World, WorldRuntime } from '../src/index.js';
 import { sleep } from './stats.js';
 
@@ -72,28 +73,17 @@ export async function stackNote(w: World): Promise<string> {
 
 export const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
+/** The process driver behind a runtime, whose pools the pool-off rows resize; undefined for another driver. */
+export const driverOf = (rt: WorldRuntime): ProcessDriver | undefined => (rt.driver instanceof ProcessDriver ? rt.driver : undefined);
+/** How many pre-born branches `s` holds ready now (`ProcessDriver.poolState`); undefined for another driver. */
+export const spares = (rt: WorldRuntime, s: Snapshot) => driverOf(rt)?.poolState(s.handle).readyBranches;
 /**
- * The driver's private per-snapshot pool: its size (read when a snapshot's spares are refilled) and how many
- * spares a snapshot holds now. Used to turn the pool off for the pool-off rows without a second runtime (the
- * populated world is reused), and to say in each note whether the pool was warm. Undefined when the driver
- * does not look as expected.
- */
-export interface DriverPeek {
-  opts?: { sparesPerSnapshot?: number };
-  procs?: Map<string, { spares?: unknown[]; ready?: Promise<unknown> }>;
-}
-export const peek = (rt: WorldRuntime) => rt.driver as unknown as DriverPeek;
-export const spares = (rt: WorldRuntime, s: Snapshot) => peek(rt).procs?.get(s.id)?.spares?.length;
-/**
- * A snapshot resolves at the fork and connects after: undefined once it has, else why it never did. One
- * whose connection failed before `snapshot()` returned is already gone from the driver (yet 'ready' to the
- * caller).
+ * A snapshot resolves at the fork and connects after: undefined once it has, else why it never did
+ * (`ProcessDriver.whenConnected`).
  */
 export async function connected(rt: WorldRuntime, s: Snapshot): Promise<string | undefined> {
-  const procs = peek(rt).procs;
-  const proc = procs?.get(s.id);
-  if (procs && !proc) return 'gone from the driver by the time snapshot() returned: its connection had failed';
-  return proc?.ready?.then(
+  const d = driverOf(rt);
+  return d?.whenConnected(s.handle).then(
     () => undefined,
     (err: Error) => err.message,
   );

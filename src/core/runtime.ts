@@ -390,8 +390,7 @@ async function openDriver(opts: NormalOpenOptions): Promise<Driver> {
         isolation: opts.isolation,
         fs: opts.fs,
         warn: opts.warn,
-        spareTrees: opts.pool.worlds,
-        sparesPerSnapshot: opts.pool.branchesPerSnapshot,
+        pool: opts.pool,
       });
     case 'microvm': {
       // Loaded on demand: the process driver's users never pay for QEMU plumbing.

@@ -22,7 +22,7 @@ export interface VerseChild {
 /** Most child verses in one push-down (the ledger's limit for a partition). */
 export const MAX_VERSE_CHILDREN = 256;
 
-/** The default triad of a push-down: nash (−1, 0.45), optimal (0, 0.35), chaos (+1, 0.20). */
+/** The default triad of a push-down, the one of the original description (docs/origin.md, hence the name): nash (−1, 0.45), optimal (0, 0.35), chaos (+1, 0.20). */
 export const SEED_TRIAD: readonly VerseChild[] = [
   { name: 'nash', trit: -1, probability: '0.45' },
   { name: 'optimal', trit: 0, probability: '0.35' },

@@ -18,7 +18,8 @@
  *   `run` resolves with `timedOut: true`; a timed-out `exec` resolves with an `error` of type `TimeoutError`
  *   (the world lives on) or, when the code will not stop, the world is killed and the call rejects with
  *   `WorldFailedError`.
- * - **After `close()`** every world and snapshot is gone; calls reject with `RuntimeClosedError`.
+ * - **After `close()`** every world and snapshot is gone; calls reject with `RuntimeClosedError`, except
+ *   `destroyWorld`/`destroySnapshot` and `close` itself, which resolve (there is nothing left to end).
  */
 import type { ExecOptions, ExecResult, RunOptions, RunResult } from '../base/types.js';
 

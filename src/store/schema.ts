@@ -15,7 +15,7 @@ export interface Migration {
 }
 
 /**
- * The original world-runtime spec's DDL ("DuckDB Schema"), character for character, including its comments
+ * The DDL of the original description (docs/origin.md, "Its record"), character for character, including its comments
  * and its own `CREATE TABLE IF NOT EXISTS`: the record's four tables as other tools expect them.
  */
 export const SEED_SCHEMA_SQL = `-- WorldRuntime entities

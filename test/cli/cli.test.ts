@@ -10,7 +10,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { COMMANDS } from '../../src/cli/app.js';
-import { MAIN, processesMentioning, removeHome, startDaemon, stopAll, stopDaemon, tempHome, waitForNoProcesses } from '../server/helpers.js';
+import { noProcessesLeft, processesMentioning } from '../fixtures/runtime.js';
+import { MAIN, removeHome, startDaemon, stopAll, stopDaemon, tempHome } from '../server/helpers.js';
 
 let home: string;
 
@@ -178,7 +179,7 @@ describe('world-runtime CLI', () => {
   });
 
   it('leaves no world process behind', async () => {
-    assert.deepEqual(await waitForNoProcesses(home, 3000), []);
+    await noProcessesLeft(home, 3000);
   });
 });
 

@@ -1,13 +1,14 @@
 /**
  * Verses and the ledger from the command line, end to end against the daemon it starts: push-down into the
- * seed triad, the ledger (deposit, push-down, transfer, pull-up, balances, journal, check), execute-in,
+ * default nash/optimal/chaos triad, the ledger (deposit, push-down, transfer, pull-up, balances, journal, check), execute-in,
  * pull-up by score and by outcome, `last` for worlds and events, tables and --json, exit codes and one-line
  * errors naming the ledger's reason; then the justfile's push-down / pull-up recipes on top.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { MAIN, processesMentioning, removeHome, stopAll, tempHome, waitForNoProcesses } from '../server/helpers.js';
+import { noProcessesLeft, processesMentioning } from '../fixtures/runtime.js';
+import { MAIN, removeHome, stopAll, tempHome } from '../server/helpers.js';
 import { cliRunner, justSetup, recipe } from './helpers.js';
 
 let home: string;
@@ -27,7 +28,7 @@ describe('world-runtime push-down, execute-in, pull-up, verses, ledger', () => {
   // biome-ignore lint/suspicious/noExplicitAny: --json output
   let pushed: any;
 
-  it('push-down splits the newest world into the seed triad (table, -q and --json)', () => {
+  it('push-down splits the newest world into the default triad (table, -q and --json)', () => {
     const w = ok(['create', '-q']).trim();
     ok(['exec', w, 'import random\nrandom.seed(7)\nstate = random.random()']);
     const table = ok(['push-down', 'last']);
@@ -188,7 +189,7 @@ describe('world-runtime push-down, execute-in, pull-up, verses, ledger', () => {
   it('leaves no world process behind after stop', async () => {
     assert.ok(processesMentioning(home).length > 0, 'the daemon runs worlds');
     assert.match(ok(['stop']), /^stopped daemon \d+/);
-    assert.deepEqual(await waitForNoProcesses(home, 5000), []);
+    await noProcessesLeft(home, 5000);
   });
 });
 
@@ -210,7 +211,7 @@ describe("the justfile's push-down and pull-up recipes", () => {
     removeHome(justHome);
   });
 
-  it('create → push-down (seed triad) → ledger → pull-up (optimal) → push-down the winner → pull-up by score', { skip }, () => {
+  it('create → push-down (default triad) → ledger → pull-up (optimal) → push-down the winner → pull-up by score', { skip }, () => {
     const w = JSON.parse(run(['world-runtime-create', '--json', '--meta', 'seed=42']));
     const first = run(['world-runtime-push-down']);
     assert.match(first, new RegExp(`\\nworld +${w.id}\\n`));
@@ -219,7 +220,7 @@ describe("the justfile's push-down and pull-up recipes", () => {
     run(['world-runtime-ledger', 'deposit', 'alice', 'usd', '100']);
     run(['world-runtime-ledger', 'push-down', 'last', 'alice', 'usd', '30']);
 
-    // The seed's default: the newest open event, won by optimal.
+    // The original description's default: the newest open event, won by optimal.
     const pulled = run(['world-runtime-pull-up']);
     assert.match(pulled, new RegExp(`^event +${event}\\noracle +manual\\nwinner +optimal \\(${event}/optimal, world (v-\\w+)\\)`));
     assert.match(pulled, /\nWEV +60 usd\n/);

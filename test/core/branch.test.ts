@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ProcessDriver } from '../../src/drivers/process/driver.js';
-import { eventually, withRuntime } from '../fixtures/runtime.js';
+import { withRuntime } from '../fixtures/runtime.js';
+import { waitFor } from '../fixtures/wait.js';
 
 test('branches start with the memory and files of the snapshot and then diverge independently', () =>
   withRuntime(async (rt) => {
@@ -113,15 +114,15 @@ test('a branch that takes a ready spare starts from the snapshot, reseeded, with
     await w.exec('import random\nv = 7\nbig = None');
     const s = await w.snapshot();
     const driver = rt.driver as ProcessDriver;
-    assert.ok(await eventually(() => driver.sparesReady(s.handle) === 2), 'the snapshot has its two spares');
+    await waitFor('the snapshot to have its two spares', () => driver.poolState(s.handle).readyBranches === 2);
     const [a, b] = await rt.branch(s, 2);
-    assert.equal(driver.sparesReady(s.handle), 0, 'both came from the spares');
+    assert.equal(driver.poolState(s.handle).readyBranches, 0, 'both came from the spares');
     assert.equal((await a?.exec('v'))?.value, '7');
     assert.notEqual((await a?.exec('random.random()'))?.value, (await b?.exec('random.random()'))?.value);
     assert.equal(a?.memoryMib, 256);
     // The source's address-space limit holds in the spare too.
     assert.equal((await a?.exec('big = bytearray(512 << 20)'))?.error?.type, 'MemoryError');
-    assert.ok(await eventually(() => driver.sparesReady(s.handle) === 2), 'the snapshot refills its spares');
+    await waitFor('the snapshot to refill its two spares', () => driver.poolState(s.handle).readyBranches === 2);
   }));
 
 test('branching many at once from a snapshot with and without spares', () =>

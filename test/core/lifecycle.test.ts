@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { WorldRuntime } from '../../src/index.js';
-import { eventually, processesIn, processesMentioning, tempHome, withRuntime, worldTag } from '../fixtures/runtime.js';
+import { noProcessesLeft, processesIn, processesMentioning, tempHome, withRuntime, worldTag } from '../fixtures/runtime.js';
+import { waitFor } from '../fixtures/wait.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -68,12 +69,12 @@ test('a fork bomb is stopped at the tree limit without touching other worlds', (
     assert.equal((await other.exec('1 + 1')).value, '2');
     assert.equal((await bomber.exec('2 + 2')).value, '4');
     // Nothing of the bomb is left: only the world's own process works in its directory.
-    assert.ok(await eventually(() => processesIn(tag).length === 1), `left: ${processesIn(tag).length}`);
+    await waitFor(() => `the bomb's processes to end (${processesIn(tag).length - 1} left)`, () => processesIn(tag).length === 1);
     // A bomb left running in the background is contained, and destroying its world ends it.
     await bomber.run('bomb() { bomb | bomb & }; bomb');
     assert.equal((await other.exec('3 + 3')).value, '6');
     await bomber.destroy();
-    assert.ok(await eventually(() => processesIn(tag).length === 0), `left: ${processesIn(tag).length}`);
+    await waitFor(() => `every process of the destroyed world to end (${processesIn(tag).length} left)`, () => processesIn(tag).length === 0);
   }));
 
 test('close() leaves no world process running', async () => {
@@ -84,7 +85,7 @@ test('close() leaves no world process running', async () => {
   await rt.branch(await w.snapshot(), 3);
   assert.ok(processesMentioning(home).length >= 5);
   await rt.close();
-  assert.ok(await eventually(() => processesMentioning(home).length === 0), `left: ${processesMentioning(home)}`);
+  await noProcessesLeft(home);
   await assert.rejects(rt.create(), { code: 'RUNTIME_CLOSED' });
   rmSync(home, { recursive: true, force: true });
 });
@@ -98,9 +99,8 @@ test('SIGKILL of the orchestrating process leaves no world process running', asy
       child.once('exit', (code) => reject(new Error(`fixture exited early with ${code}`)));
     });
     assert.ok(processesMentioning(home).length >= 4);
-    await new Promise((r) => setTimeout(r, 1500)); // the record is written behind, every second
-    child.kill('SIGKILL');
-    assert.ok(await eventually(() => processesMentioning(home).length === 0), `left: ${processesMentioning(home)}`);
+    child.kill('SIGKILL'); // the fixture flushed its record before it said ready
+    await noProcessesLeft(home);
     // The next runtime on that home finds the dead runtime's worlds and marks them lost.
     await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r)));
     const rt = await WorldRuntime.open({ home, warn: () => {} });

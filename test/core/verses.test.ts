@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { eventually, processesIn, withRuntime, worldTag } from '../fixtures/runtime.js';
+import { processesIn, withRuntime, worldTag } from '../fixtures/runtime.js';
+import { waitFor } from '../fixtures/wait.js';
 
-test('pushDown makes one verse world per child of the seed triad, recorded as push_down', () =>
+test('pushDown makes one verse world per child of the default triad (SEED_TRIAD), recorded as push_down', () =>
   withRuntime(async (rt) => {
     const w = await rt.create();
     await w.exec('universe = list(range(10))');
@@ -70,8 +71,8 @@ test('pullUp by a manual oracle collapses the losers, keeps the winner intact an
     assert.equal(states.get(nash?.world.id as string), 'collapsed');
     assert.equal(states.get(optimal?.world.id as string), 'running');
     // The collapsed verses' processes are gone (a world's process works in its own directory); the winner's lives.
-    assert.ok(await eventually(() => processesIn(tags[0] as string).length === 0));
-    assert.ok(await eventually(() => processesIn(tags[2] as string).length === 0));
+    await waitFor('the first collapsed verse world to end', () => processesIn(tags[0] as string).length === 0);
+    await waitFor('the third collapsed verse world to end', () => processesIn(tags[2] as string).length === 0);
     assert.equal(processesIn(tags[1] as string).length, 1);
   }));
 

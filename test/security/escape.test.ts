@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { eventually, processesIn, worldTag } from '../fixtures/runtime.js';
+import { processesIn, worldTag } from '../fixtures/runtime.js';
+import { waitFor } from '../fixtures/wait.js';
 import { noWorldIsolation, withWorlds } from './helpers.js';
 
 const skip = noWorldIsolation;
@@ -27,7 +28,7 @@ if os.fork() == 0:
             time.sleep(1)
     os._exit(0)`,
     );
-    assert.ok(await eventually(() => processesIn(tag).length >= 5), `escapees: ${processesIn(tag).length}`);
+    await waitFor(() => `the escapees to be running (${processesIn(tag).length} processes)`, () => processesIn(tag).length >= 5);
     await w.destroy();
     assert.deepEqual(processesIn(tag), [], 'a process of the world outlived destroy');
     // The runtime carries on.
@@ -44,7 +45,7 @@ test('a world writing its files as fast as it can while destroyed does not hurt 
       const w = await rt.create();
       const tag = await worldTag(w);
       await w.run("for i in 1 2 3 4; do (setsid sh -c 'n=0; while :; do mkdir -p /world/d$n /tmp/d$n; : > /world/d$n/f; n=$((n+1)); done' &) ; done");
-      assert.ok(await eventually(() => processesIn(tag).length >= 5));
+      await waitFor(() => `the escapees to be running (${processesIn(tag).length} processes)`, () => processesIn(tag).length >= 5);
       await w.destroy();
       assert.deepEqual(processesIn(tag), []);
       const [b] = await rt.branch(await (await rt.create()).snapshot(), 1);
@@ -81,13 +82,13 @@ test('a command\u2019s timeout ends everything it started, also what left its pr
     const r = await bomber.run('sleep 60 & (bomb() { bomb | bomb; }; bomb) & wait', { timeoutMs: 3000 });
     assert.ok(r.timedOut);
     assert.equal((await other.exec('1 + 1')).value, '2');
-    assert.ok(await eventually(() => processesIn(tag).length === 2), `the bomb left ${processesIn(tag).length - 2}`);
+    await waitFor(() => `the bomb's processes to end (${processesIn(tag).length - 2} left)`, () => processesIn(tag).length === 2);
     // One that leaves the command's process group and session as it goes: the timeout still ends all of it.
     const escaping =
       'import os, time\nwhile True:\n    try:\n        if os.fork() == 0:\n            os.setsid()\n    except OSError:\n        time.sleep(0.01)';
     const r2 = await bomber.run(['python3', '-c', escaping], { timeoutMs: 3000 });
     assert.ok(r2.timedOut);
-    assert.ok(await eventually(() => processesIn(tag).length === 2), `the escaping bomb left ${processesIn(tag).length - 2}`);
+    await waitFor(() => `the escaping bomb's processes to end (${processesIn(tag).length - 2} left)`, () => processesIn(tag).length === 2);
     assert.equal((await bomber.exec('2 + 2')).value, '4');
     // A bomb left running in the background, then destroy.
     await bomber.run('bomb() { bomb | bomb & }; bomb');

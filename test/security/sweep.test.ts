@@ -10,15 +10,15 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { WorldRuntime } from '../../src/index.js';
-import { eventually, processesMentioning, runtimeIdsOf, tempHome } from '../fixtures/runtime.js';
+import { noProcessesLeft, processesMentioning, runtimeIdsOf, tempHome } from '../fixtures/runtime.js';
 import { noWorldIsolation } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
 test('after a crash, the next runtime on the home sweeps what the dead one left and says how much', { skip: noWorldIsolation }, async () => {
   const home = tempHome();
-  // Its own process group: the crash below takes the runtime and its keepers at once (as a machine-wide
-  // OOM kill or `kill -9 -<pgid>` would), so nothing gets to clean up after it.
+  // The crash below takes the runtime and its keepers at once (as a machine-wide OOM kill would), so nothing
+  // gets to clean up after it: the fixture's own process group, and each keeper's (a keeper leads one).
   const child = spawn(process.execPath, [join(here, '../fixtures/hold-worlds.js'), home], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   try {
     await new Promise<void>((resolve, reject) => {
@@ -27,9 +27,17 @@ test('after a crash, the next runtime on the home sweeps what the dead one left 
     });
     const [dead] = runtimeIdsOf(home);
     assert.ok(dead, 'the fixture made a runtime');
-    assert.ok(processesMentioning(home).length >= 4);
+    const keepersAndWorlds = processesMentioning(home);
+    assert.ok(keepersAndWorlds.length >= 4);
+    for (const { pid } of keepersAndWorlds) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone with its keeper
+      }
+    }
     process.kill(-(child.pid as number), 'SIGKILL');
-    assert.ok(await eventually(() => processesMentioning(home).length === 0), `left: ${processesMentioning(home)}`);
+    await noProcessesLeft(home);
     const layers = [join(home, 'fs', 'layers', dead), join(home, 'layers', dead)].filter((p) => existsSync(p));
     assert.ok(layers.length > 0 && readdirSync(layers[0] as string).length >= 4, 'the dead runtime left its layers');
     const cgroups = ['memory', 'pids'].map((c) => `/sys/fs/cgroup/${c}/world-runtime/${dead}`).filter((p) => existsSync(p));

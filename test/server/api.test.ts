@@ -1,5 +1,5 @@
 /**
- * The HTTP API against a real daemon process over its unix socket: the seed's three calls as curl makes
+ * The HTTP API against a real daemon process over its unix socket: the original description's three calls (docs/origin.md) as curl makes
  * them, the REST API, SSE streaming, the record reads, and every bad request with its status. Every JSON
  * answer is held to openapi.json.
  */
@@ -30,7 +30,7 @@ describe('HTTP API over the unix socket', () => {
     assert.equal(spec.json.openapi, '3.1.0');
   });
 
-  it("the seed's three calls work as its Babashka code makes them (curl)", { skip: !hasCurl() && 'curl is not installed' }, () => {
+  it("the original description's three calls work as its Babashka code makes them (curl)", { skip: !hasCurl() && 'curl is not installed' }, () => {
     const sock = ['--unix-socket', d.socket];
     // create-world: POST /v1/sandboxes with Content-Type and a JSON config
     const created = curl([...sock, '-X', 'POST', 'http://localhost/v1/sandboxes', '-H', 'Content-Type: application/json', '-d', '{"metadata":{"seed":42}}']);

@@ -1,7 +1,7 @@
 /**
  * Fixtures for driving a real daemon: spawn `world-runtime serve` as its own process with a temp home, talk
- * to it over the unix socket or TCP, hold every JSON answer to openapi.json, and look for leftover world
- * processes in /proc. Every daemon started here is killed by `stopAll()` (call it in an `after` hook).
+ * to it over the unix socket or TCP, and hold every JSON answer to openapi.json (leftover world processes:
+ * test/fixtures/runtime.ts). Every daemon started here is killed by `stopAll()` (call it in an `after` hook).
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OPENAPI, problems } from '../../src/server/schema.js';
-import { processesMentioning as runtimeProcesses, runtimeIdsOf } from '../fixtures/runtime.js';
+import { waitFor } from '../fixtures/wait.js';
 
 /** dist/src/cli/main.js, from dist/test/server/. */
 export const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -63,12 +63,14 @@ export async function startDaemon(options: StartOptions = {}): Promise<Spawned> 
     exited,
   };
   running.add(spawned);
-  const t0 = Date.now();
-  while (!/daemon ready/.test(out)) {
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`daemon exited at start:\n${out}`);
-    if (Date.now() - t0 > 30_000) throw new Error(`daemon not ready after 30 s:\n${out}`);
-    await sleep(25);
-  }
+  await waitFor(
+    () => `the daemon's ready line; it printed:\n${out}`,
+    () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`daemon exited at start:\n${out}`);
+      return /daemon ready/.test(out);
+    },
+    30_000,
+  );
   spawned.url = /tcp (http:\/\/[^\s,]+)/.exec(out)?.[1] ?? null;
   spawned.token = readFileSync(join(home, 'token'), 'utf8').trim();
   return spawned;
@@ -97,10 +99,6 @@ export async function stopAll(): Promise<void> {
 
 export function removeHome(home: string): void {
   rmSync(home, { recursive: true, force: true });
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 export interface Target {
@@ -154,7 +152,7 @@ export function call(target: Target, method: string, path: string, options: Requ
   });
 }
 
-/** `curl` for the seed's calls, exactly as a shell user would type them. */
+/** `curl` for the calls docs/api.md shows, exactly as a shell user would type them. */
 // biome-ignore lint/suspicious/noExplicitAny: parsed JSON, checked against openapi.json by the caller
 export function curl(args: string[]): { status: number; json: any } {
   const out = execFileSync('curl', ['-s', '-w', '\n%{http_code}', ...args], { encoding: 'utf8' });
@@ -204,32 +202,6 @@ export async function expectCall(
   assert.equal(a.status, status, `${method} ${path}: expected ${status}, got ${a.status}: ${a.text.slice(0, 400)}`);
   conforms(a, method, template);
   return a;
-}
-
-/** Processes (not this one) of the runtimes that used `home`: leftover worlds (see test/fixtures/runtime.ts). */
-export function processesMentioning(home: string, except: number[] = []): { pid: number; cmdline: string }[] {
-  return runtimeProcesses(home)
-    .filter((pid) => !except.includes(pid))
-    .map((pid) => {
-      let cmdline = '';
-      try {
-        cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      } catch {}
-      return { pid, cmdline: cmdline.slice(0, 200) };
-    });
-}
-
-/** Wait until no process mentions `needle` (up to `ms`); return what is left. */
-export async function waitForNoProcesses(needle: string, ms = 8000, except: number[] = []): Promise<{ pid: number; cmdline: string }[]> {
-  // Without a runtime id for the home, "nothing left" would hold whatever is running.
-  assert.ok(runtimeIdsOf(needle).length > 0, `no runtime of ${needle} was seen: look for its processes while it runs`);
-  const t0 = Date.now();
-  let left = processesMentioning(needle, except);
-  while (left.length > 0 && Date.now() - t0 < ms) {
-    await sleep(100);
-    left = processesMentioning(needle, except);
-  }
-  return left;
 }
 
 /** Read a server-sent-events answer into (event, data) pairs. */

@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { call, MAIN, processesMentioning, removeHome, sleep, startDaemon, stopAll, stopDaemon, type Target, tempHome, waitForNoProcesses } from './helpers.js';
+import { randomBytes } from 'node:crypto';
+import { noProcessesLeft, processesMentioning, processesWith } from '../fixtures/runtime.js';
+import { waitFor } from '../fixtures/wait.js';
+import { call, MAIN, removeHome, startDaemon, stopAll, stopDaemon, type Target, tempHome } from './helpers.js';
 
 const homes: string[] = [];
 
@@ -47,7 +50,7 @@ describe('daemon lifecycle', () => {
     assert.equal(code, 0, d.output());
     assert.equal(signal, null);
     assert.match(d.output(), /SIGTERM: shutting down\nstopped/);
-    assert.deepEqual(await waitForNoProcesses(d.home, 3000), []);
+    await noProcessesLeft(d.home, 3000);
     assert.equal(existsSync(d.socket), false);
     assert.equal(existsSync(`${d.home}/daemon.pid`), false);
 
@@ -72,17 +75,20 @@ describe('daemon lifecycle', () => {
     const before = (await call(t, 'GET', '/v1/entities?state=running')).json.entities.map((e: { entityId: string }) => e.entityId);
     for (const id of [...ids, ...branched]) assert.ok(before.includes(id), `${id} recorded as running`);
 
-    // Work in flight when the daemon dies: a long exec and a branch.
+    // Work in flight when the daemon dies: a long exec (seen running once the process it starts is up) and a branch.
+    const marker = `in-flight-${randomBytes(6).toString('hex')}`;
+    const code = `import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', '${marker}'])\nwhile True: time.sleep(0.05)`;
     const inflight = [
-      call(t, 'POST', `/v1/worlds/${ids[1]}/exec`, { json: { code: 'import time\nwhile True: time.sleep(0.05)' } }).catch((e: Error) => e),
+      call(t, 'POST', `/v1/worlds/${ids[1]}/exec`, { json: { code } }).catch((e: Error) => e),
       call(t, 'POST', `/v1/worlds/${ids[0]}/branch`, { json: { count: 3 } }).catch((e: Error) => e),
     ];
-    await sleep(100);
+    await waitFor('the in-flight exec to be running', () => processesWith([marker]).length > 0);
     const { signal } = await stopDaemon(d, 'SIGKILL');
     assert.equal(signal, 'SIGKILL');
     await Promise.all(inflight);
 
-    assert.deepEqual(await waitForNoProcesses(d.home, 8000), [], 'no world process outlives its daemon');
+    await noProcessesLeft(d.home, 8000);
+    await waitFor(() => `the in-flight exec's process to end with its daemon: ${JSON.stringify(processesWith([marker]))}`, () => processesWith([marker]).length === 0, 8000);
 
     const again = await startDaemon({ home: d.home });
     const t2 = { socket: again.socket };
@@ -96,7 +102,7 @@ describe('daemon lifecycle', () => {
     const branches = (await call(t2, 'GET', '/v1/branches')).json.branches;
     assert.ok(branches.length >= 1);
     await stopDaemon(again);
-    assert.deepEqual(await waitForNoProcesses(d.home, 3000), []);
+    await noProcessesLeft(d.home, 3000);
   });
 
   it('a stale pid file and socket from a crash do not block the next start', async () => {

@@ -1,5 +1,5 @@
 /**
- * Verses and the ledger over HTTP, against a real daemon on its unix socket: push-down into the seed triad,
+ * Verses and the ledger over HTTP, against a real daemon on its unix socket: push-down into the default nash/optimal/chaos triad,
  * code in several verses at once, ledger operations with bigint amounts as strings, pull-up by the manual
  * and score oracles (losers collapse: their worlds answer 409, their balances become the WEV), nested
  * push-downs collapsing whole subtrees, and every rejection with its status, changing nothing. Every JSON
@@ -58,7 +58,7 @@ describe('verses and the ledger over HTTP', () => {
     assert.equal(await journalLength(), seq, `${path} ${JSON.stringify(body)} was journaled`);
   }
 
-  it('push-down splits a world into the seed triad: one running world per verse, from one snapshot', async () => {
+  it('push-down splits a world into the default triad: one running world per verse, from one snapshot', async () => {
     world = (await call(t, 'POST', '/v1/worlds', { json: { metadata: { seed: 42 } } })).json.id;
     await call(t, 'POST', `/v1/worlds/${world}/exec`, { json: { code: 'import random\nrandom.seed(42)\nstate = [random.random() for _ in range(3)]' } });
     const r = await expectCall(t, 'POST', `/v1/worlds/${world}/push-down`, '/v1/worlds/{id}/push-down', 201, { json: {} });

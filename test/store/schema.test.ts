@@ -1,4 +1,4 @@
-/** The seed's schema, exactly; migrations idempotent; newer schemas refused. */
+/** The record's schema of the original description (docs/origin.md), exactly; migrations idempotent; newer schemas refused. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -6,7 +6,7 @@ import { WorldRuntimeError } from '../../src/base/errors.js';
 import { runMigrations, SchemaTooNewError, STORE_MIGRATIONS, STORE_SCHEMA_VERSION, Store } from '../../src/store/index.js';
 import { tempDb } from './helpers.js';
 
-/** [column, data_type, is_nullable, column_default] per table, in ordinal order: the seed's DDL. */
+/** [column, data_type, is_nullable, column_default] per table, in ordinal order: the original DDL. */
 const SEED_COLUMNS: Record<string, [string, string, 'YES' | 'NO', string | null][]> = {
   world_runtime_entities: [
     ['entity_id', 'VARCHAR', 'NO', null],
@@ -61,7 +61,7 @@ const SEED_CONSTRAINTS = [
   'world_runtime_entities: PRIMARY KEY(entity_id)',
 ];
 
-test('migration 1 creates the seed schema exactly (columns, types, defaults, keys, checks)', async (t) => {
+test('migration 1 creates the original schema exactly (columns, types, defaults, keys, checks)', async (t) => {
   const store = await Store.open(tempDb(t));
   t.after(() => store.close());
   const conn = await store.connect();

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgumentError, RuntimeClosedError } from '../../src/base/errors.js';
 import { Store, type StoreErrorInfo } from '../../src/store/index.js';
+import { waitFor } from '../fixtures/wait.js';
 import { tempDb } from './helpers.js';
 
 type Reported = { error: Error; info: StoreErrorInfo };
@@ -14,14 +15,6 @@ async function count(store: Store, table: string): Promise<number> {
   const n = Number((await conn.runAndReadAll(`SELECT count(*) FROM ${table}`)).getRows()[0]?.[0]);
   conn.closeSync();
   return n;
-}
-
-async function until(cond: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(5);
-  }
 }
 
 /** A branch tree recorded with interleaved updates; every step depends on the one before it. */
@@ -91,10 +84,11 @@ test('recording is write-behind: nothing reaches DuckDB until the interval, the 
   t.after(() => store.close());
   for (let i = 0; i < 9; i++) store.recordEntity({ entityId: `w${i}`, entityType: 'sandbox' });
   assert.equal(store.pending, 9);
+  // The one wait here that is not on a condition: a negative check (nothing is written early) needs a window.
   await sleep(30);
   assert.equal(await count(store, 'world_runtime_entities'), 0, 'below threshold, before the interval: still queued');
   store.recordEntity({ entityId: 'w9', entityType: 'sandbox' }); // reaches the threshold
-  await until(async () => (await count(store, 'world_runtime_entities')) === 10);
+  await waitFor('the threshold flush to write all 10 rows', async () => (await count(store, 'world_runtime_entities')) === 10, 15_000);
   assert.equal(store.pending, 0);
 });
 
@@ -104,7 +98,7 @@ test('the interval timer writes queued rows without any flush() call', async (t)
   store.recordEntity({ entityId: 'w', entityType: 'microvm' });
   store.recordMetric({ entityId: 'w', bootTimeMs: 1 });
   assert.equal(await count(store, 'runtime_metrics'), 0);
-  await until(async () => (await count(store, 'runtime_metrics')) === 1);
+  await waitFor('the interval timer to write the metric', async () => (await count(store, 'runtime_metrics')) === 1, 15_000);
   assert.equal(await count(store, 'world_runtime_entities'), 1);
 });
 
@@ -172,7 +166,7 @@ test('a batch that fails for a transient reason is kept, reported and retried un
   assert.equal(errors[0]?.info.kind, 'retry');
   assert.equal(errors[0]?.info.pending, 2);
   await other.run('ROLLBACK');
-  await until(() => store.pending === 0); // the retry timer, no flush() call
+  await waitFor('the retry timer to write what failed, with no flush() call', () => store.pending === 0, 15_000);
   const [w] = await store.entities();
   assert.equal(w?.state, 'destroyed');
   assert.ok(store.writeStats.retries >= 1);
@@ -250,7 +244,7 @@ test('default timestamps are taken when the row is recorded, not when it is flus
   const before = Date.now();
   store.recordEntity({ entityId: 'w', entityType: 'sandbox' });
   const after = Date.now();
-  await sleep(50);
+  await waitFor('the clock to move past the record', () => Date.now() > after + 20); // so a flush-time stamp would show
   const [e] = await store.entities();
   const created = Date.parse(e?.createdAt ?? '');
   assert.ok(created >= before && created <= after, `${e?.createdAt} not within [${before}, ${after}]`);

@@ -65,6 +65,18 @@ interface SnapRec extends Image {
   sizeBytes: number;
 }
 
+/** The handles this driver gives out: a branch of one that is gone can then say whether a world or a snapshot is missing. */
+class WorldRef implements WorldHandle {
+  constructor(readonly id: string) {}
+}
+
+class SnapshotRef implements SnapshotHandle {
+  constructor(
+    readonly id: string,
+    readonly sizeBytes: number,
+  ) {}
+}
+
 /** How long a guest may take to answer one chunk of a write_file, and a whole read_file (up to 1 GiB). */
 const FILE_REQUEST_MS = 60_000;
 const READ_FILE_MS = 300_000;
@@ -140,7 +152,7 @@ export class MicrovmDriver implements Driver {
     );
     this.fleet.refillSpareWorlds(ctx, template);
     this.timings.create = performance.now() - t0;
-    return { id: w.id };
+    return new WorldRef(w.id);
   }
 
   /** Make a world under a fresh id with `start`, which resolves with its VM answering. */
@@ -235,7 +247,7 @@ export class MicrovmDriver implements Driver {
       this.snapshotBytes += size - estimate;
       snap.sizeBytes = size;
       this.timings.snapshot = performance.now() - t0;
-      return { id, sizeBytes: size };
+      return new SnapshotRef(id, size);
     });
   }
 
@@ -249,7 +261,10 @@ export class MicrovmDriver implements Driver {
     let snap = this.snaps.get(source?.id);
     let temporary = false;
     if (!snap) {
-      if (!this.worlds.has(source?.id)) throw new SnapshotNotFoundError(String(source?.id));
+      if (!this.worlds.has(source?.id)) {
+        // A handle this driver made says which kind it was; any other unknown source is taken for a snapshot.
+        throw source instanceof WorldRef ? new WorldNotFoundError(source.id) : new SnapshotNotFoundError(String(source?.id));
+      }
       // From a running world: a snapshot of it now, gone once the branches are restored.
       snap = this.snaps.get((await this.snapshot(source, `branch-src-${randomBytes(6).toString('hex')}`)).id) as SnapRec;
       temporary = true;
@@ -265,7 +280,7 @@ export class MicrovmDriver implements Driver {
         throw failed.reason;
       }
       this.timings.branch = performance.now() - t0;
-      return settled.map((s) => ({ id: (s as PromiseFulfilledResult<MicroWorld>).value.id }));
+      return settled.map((s) => new WorldRef((s as PromiseFulfilledResult<MicroWorld>).value.id));
     } finally {
       if (temporary) await this.destroySnapshot(from);
     }
@@ -342,6 +357,7 @@ export class MicrovmDriver implements Driver {
   // ---------------------------------------------------------------- report, close
 
   async doctor(): Promise<DriverReport> {
+    if (this.isClosed) throw new RuntimeClosedError();
     return doctorReport({
       home: this.opts.home,
       accel: this.opts.accel ?? MICROVM_DEFAULTS.accel,

@@ -8,51 +8,36 @@
  * snapshot keeps a few spares, fully born branches that a branch only has to activate, and the driver keeps
  * a started tree with a spare world that the next `create` takes. Both can be turned off (size 0).
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DriverError, InvalidArgumentError } from '../../base/errors.js';
+import { DriverError, InvalidArgumentError, RuntimeClosedError, SnapshotNotFoundError, WorldFailedError, WorldNotFoundError } from '../../base/errors.js';
 import { DEFAULT_DISK_MIB } from '../../base/limits.js';
-import type { ExecOptions, ExecResult, FsBackend, Isolation, RunOptions, RunResult } from '../../base/types.js';
+import type { ExecOptions, ExecResult, RunOptions, RunResult } from '../../base/types.js';
 import { decodeExecResult, decodeRunResult, outputEvents, readWorldFile, writeWorldFile } from '../agent-protocol.js';
-import type { Driver, DriverBranchOptions, DriverCreateOptions, DriverReport, SnapshotHandle, WorldExitListener, WorldHandle } from '../driver.js';
-import { removeCgroups, type RuntimeCgroups } from './cgroup.js';
+import {
+  DEFAULT_TIMEOUT_MS,
+  type Driver,
+  type DriverBranchOptions,
+  type DriverCreateOptions,
+  type DriverReport,
+  type SnapshotHandle,
+  type WorldExitListener,
+  type WorldHandle,
+} from '../driver.js';
 import { type AgentConnection, AgentRequestError, ControlServer } from './control.js';
-import { type FsChoice, releaseFs } from './fs.js';
-import { type IsolationChoice, UID_COUNT } from './isolation.js';
-import { type SpareTree, TreePool } from './pools.js';
-import { Proc, toDriverError } from './proc.js';
+import type { FsChoice } from './fs.js';
+import { UID_COUNT } from './isolation.js';
+import { type PoolSizes, type PoolState, type ProcessDriverOptions, poolSizes } from './options.js';
+import { SPARE_LIMITS, startSpareTree, TreePool } from './pools.js';
+import { Proc, toDriverError, usageOf } from './proc.js';
 import { doctorReport } from './report.js';
-import { prepareHome } from './setup.js';
-import { liveRuntimes } from './sweep.js';
+import { type Home, prepareHome, releaseHome } from './setup.js';
 import { type Birth, Tree, type TreeConfig } from './tree.js';
 
-export interface ProcessDriverOptions {
-  /** State directory; worlds' layers live under it (or under its btrfs image, `<home>/fs`). */
-  home: string;
-  isolation?: Isolation;
-  /** Backend of the world filesystem layer. @default 'auto' */
-  fs?: FsBackend;
-  /** Python interpreter for the agent. @default $WORLD_RUNTIME_PYTHON, else /usr/bin/python3, else python3 on PATH */
-  python?: string;
-  /** Grace after an interrupt before a world that will not stop is killed. @default 2000 */
-  interruptGraceMs?: number;
-  /** Started trees kept ready for `create` (0: every create is a cold start). @default 1 */
-  spareTrees?: number;
-  /** Pre-born branches each snapshot keeps ready (0: every branch forks on the spot). @default 2 */
-  sparesPerSnapshot?: number;
-  /** Where warnings go (no per-world isolation, files copied, ...). @default console.warn */
-  warn?: (msg: string) => void;
-  /** Longest line an agent may send (src/drivers/lines.ts). @default DEFAULT_MAX_LINE_BYTES (16 MiB) */
-  maxLineBytes?: number;
-}
+export type { PoolSizes, PoolState, ProcessDriverOptions } from './options.js';
 
 const AGENT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../agent');
-const DEFAULT_TIMEOUT_MS = 300_000;
-/** A spare tree's world is born with these limits; `create` sets its own on activation. */
-const SPARE_LIMITS = { memoryMib: 512, diskMib: DEFAULT_DISK_MIB };
 /** How long destroy waits for a keeper to end a world before ending its whole tree. */
 const KILL_TIMEOUT_MS = 15_000;
 /** How long a world's lost connection waits for its keeper to say why the world ended. */
@@ -71,36 +56,38 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export class ProcessDriver implements Driver {
   readonly name = 'process';
   private readonly procs = new Map<string, Proc>();
+  /** Worlds and snapshots that died on their own, by id: what a call with their handle is told. */
+  private readonly failed = new Map<string, Proc>();
   private readonly byKey = new Map<string, Proc>();
   private readonly trees = new Set<Tree>();
   private readonly pool: TreePool;
   private closed = false;
+  private closing?: Promise<void>;
+  private readonly stop = new AbortController();
+  /** Trees `create` is starting, which close() aborts and waits for. */
+  private readonly starting = new Set<Promise<Tree>>();
   private readonly listeners = new Set<WorldExitListener>();
 
   private constructor(
     private readonly control: ControlServer,
-    private readonly isolation: IsolationChoice,
-    private readonly fs: FsChoice,
-    private readonly cgroups: RuntimeCgroups | undefined,
-    private readonly runtimeId: string,
-    private readonly runDir: string,
-    private readonly layersDir: string,
-    private readonly python: string,
-    private readonly uidBase: number,
-    private readonly sweep: { runtimes: number; freedBytes: number },
-    private readonly opts: Required<Pick<ProcessDriverOptions, 'interruptGraceMs' | 'spareTrees' | 'sparesPerSnapshot' | 'warn'>>,
+    /** What opening the home settled: isolation, filesystem, Python, this runtime's folders and cgroups. */
+    private readonly home: Home,
+    private readonly opts: Required<Pick<ProcessDriverOptions, 'interruptGraceMs' | 'warn'>> & { pool: PoolSizes },
   ) {
-    this.pool = new TreePool(opts.spareTrees, () => this.startSpareTree(), opts.warn);
+    this.pool = new TreePool(opts.pool.worlds, (signal) => startSpareTree(this.treeConfig(), signal), opts.warn);
+  }
+
+  private get fs(): FsChoice {
+    return this.home.fs;
   }
 
   static async open(options: ProcessDriverOptions): Promise<ProcessDriver> {
     const warn = options.warn ?? ((m: string) => console.warn(m));
     const h = prepareHome(options.home, { isolation: options.isolation, fs: options.fs, python: options.python, agentDir: AGENT_DIR, warn });
     const control = await ControlServer.listen(join(h.runDir, 'ctl.sock'), options.maxLineBytes);
-    return new ProcessDriver(control, h.isolation, h.fs, h.cgroups, h.runtimeId, h.runDir, h.layersDir, h.python, h.uidBase, h.sweep, {
+    return new ProcessDriver(control, h, {
       interruptGraceMs: options.interruptGraceMs ?? 2000,
-      spareTrees: options.spareTrees ?? 1,
-      sparesPerSnapshot: options.sparesPerSnapshot ?? 2,
+      pool: poolSizes(options.pool, { worlds: 1, branchesPerSnapshot: 2 }),
       warn,
     });
   }
@@ -110,9 +97,14 @@ export class ProcessDriver implements Driver {
   }
 
   async create(options: DriverCreateOptions): Promise<WorldHandle> {
+    if (this.closed) throw new RuntimeClosedError();
     const opts = { ...options, diskMib: options.diskMib ?? DEFAULT_DISK_MIB };
     const spare = await this.pool.take();
+    if (spare && this.closed) await spare.tree.end().catch(() => {});
+    if (this.closed) throw new RuntimeClosedError();
     if (spare) {
+      this.trees.add(spare.tree);
+      this.watch(spare.tree);
       try {
         if (opts.memoryMib !== SPARE_LIMITS.memoryMib || opts.diskMib !== SPARE_LIMITS.diskMib) {
           await spare.tree.limits(spare.key, { memoryMib: opts.memoryMib, diskMib: opts.diskMib });
@@ -124,21 +116,26 @@ export class ProcessDriver implements Driver {
         this.trees.delete(spare.tree);
       }
     }
-    const tree = await Tree.start(`t-${randomBytes(5).toString('hex')}`, this.treeConfig());
+    // close() aborts a start in flight (ending all the keeper started) and waits for it.
+    const starting = this.startTree();
+    this.starting.add(starting);
+    const tree = await starting.finally(() => this.starting.delete(starting));
     this.trees.add(tree);
     this.watch(tree);
     const { token, connection } = this.control.expect();
     try {
       await tree.spawn({ id: opts.id, role: 'world', token, memoryMib: opts.memoryMib, diskMib: opts.diskMib });
-      return this.adopt(opts.id, opts.id, Promise.resolve(await connection), tree, opts.memoryMib, opts.diskMib);
+      const conn = await connection;
+      if (this.closed) throw new RuntimeClosedError();
+      return this.adopt(opts.id, opts.id, Promise.resolve(conn), tree, opts.memoryMib, opts.diskMib);
     } catch (err) {
       this.control.cancel(token, err as Error);
       await this.endTreeIfEmpty(tree);
-      throw toDriverError(err);
+      throw this.closed ? new RuntimeClosedError() : toDriverError(err);
     }
   }
 
-  exec(world: WorldHandle, code: string, opts: ExecOptions): Promise<ExecResult> {
+  async exec(world: WorldHandle, code: string, opts: ExecOptions): Promise<ExecResult> {
     const p = this.proc(world);
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const onEvent = outputEvents(opts.onOutput);
@@ -167,7 +164,7 @@ export class ProcessDriver implements Driver {
     });
   }
 
-  run(world: WorldHandle, command: string | string[], opts: RunOptions): Promise<RunResult> {
+  async run(world: WorldHandle, command: string | string[], opts: RunOptions): Promise<RunResult> {
     const p = this.proc(world);
     if (Array.isArray(command) && command.length === 0) throw new InvalidArgumentError('run: the argv array is empty');
     const onEvent = outputEvents(opts.onOutput);
@@ -175,18 +172,18 @@ export class ProcessDriver implements Driver {
     return this.serial(p, async (conn) => decodeRunResult(await this.request(p, conn, 'run', args, onEvent), p.id));
   }
 
-  writeFile(world: WorldHandle, path: string, data: Uint8Array): Promise<void> {
+  async writeFile(world: WorldHandle, path: string, data: Uint8Array): Promise<void> {
     const p = this.proc(world);
     return this.serial(p, (conn) => writeWorldFile((op, args) => this.request(p, conn, op, args), path, data));
   }
 
-  readFile(world: WorldHandle, path: string): Promise<Uint8Array> {
+  async readFile(world: WorldHandle, path: string): Promise<Uint8Array> {
     const p = this.proc(world);
     return this.serial(p, (conn) => readWorldFile((op, args, onEvent, budget) => this.request(p, conn, op, args, onEvent, budget), path, p.id));
   }
 
   /** Resolves at the fork itself: the frozen copy exists from then on, and connects in the background. */
-  snapshot(world: WorldHandle, id: string): Promise<SnapshotHandle> {
+  async snapshot(world: WorldHandle, id: string): Promise<SnapshotHandle> {
     const p = this.proc(world);
     return this.serial(p, async (conn) => {
       const { token, connection, arm } = this.control.expect(undefined, true);
@@ -201,7 +198,7 @@ export class ProcessDriver implements Driver {
         await p.tree.kill([id], true).catch(() => {});
         throw toDriverError(err, p);
       }
-      const snap = this.adopt(id, id, connection, p.tree, p.memoryMib, p.diskMib);
+      const snap = this.adopt(id, id, connection, p.tree, p.memoryMib, p.diskMib, 'snapshot');
       connection.then(
         () => this.refillSpares(snap),
         () => {},
@@ -211,7 +208,7 @@ export class ProcessDriver implements Driver {
   }
 
   async branch(source: SnapshotHandle | WorldHandle, opts: DriverBranchOptions): Promise<WorldHandle[]> {
-    const p = this.proc(source);
+    const p = this.proc(source, 'snapshot');
     const taken = p.spares.splice(0, opts.ids.length);
     const fromSpares = taken.map(async (s, i) => {
       await s.conn.request('activate', { sameRandom: opts.sameRandom }); // its limits are its snapshot's
@@ -230,14 +227,15 @@ export class ProcessDriver implements Driver {
     if (failed) {
       // All or nothing: a partial branch would leave worlds the caller never hears of.
       await Promise.all(worlds.map((w) => this.destroyWorld(w)));
-      throw toDriverError((failed as PromiseRejectedResult).reason);
+      throw this.closed ? new RuntimeClosedError() : toDriverError((failed as PromiseRejectedResult).reason);
     }
     if (taken.length > 0) setImmediate(() => this.refillSpares(p));
     return worlds;
   }
 
   async destroyWorld(world: WorldHandle): Promise<void> {
-    const p = this.procs.get(world.id);
+    this.failed.delete(world?.id);
+    const p = this.procs.get(world?.id);
     if (p) await this.kill(p);
   }
 
@@ -245,83 +243,86 @@ export class ProcessDriver implements Driver {
     await this.destroyWorld(snapshot);
   }
 
-  /** How many pre-born branches a snapshot has ready now (diagnostics and tests). */
-  sparesReady(snapshot: SnapshotHandle): number {
-    return this.procs.get(snapshot.id)?.spares.length ?? 0;
+  /** The pools' sizes, and how many spares are ready now: for `create`, and for `snapshot` when given. */
+  poolState(snapshot?: SnapshotHandle): PoolState {
+    const readyBranches = snapshot ? (this.procs.get(snapshot.id)?.spares.length ?? 0) : 0;
+    return { ...this.opts.pool, readyWorlds: this.pool.readyCount, readyBranches };
+  }
+
+  /**
+   * Resize the pools while the driver runs (0 turns one off), e.g. to measure cold starts on worlds already
+   * made. Spares beyond a new size are ended before this resolves; missing ones are born in the background.
+   */
+  async setPool(sizes: Partial<PoolSizes>): Promise<void> {
+    if (this.closed) throw new RuntimeClosedError();
+    const next = poolSizes(sizes, this.opts.pool);
+    this.opts.pool = next;
+    const ends: Promise<void>[] = [this.pool.resize(next.worlds)];
+    for (const p of this.procs.values()) {
+      if (p.kind !== 'snapshot') continue;
+      if (p.spares.length > next.branchesPerSnapshot) ends.push(p.endSpares(next.branchesPerSnapshot));
+      else this.refillSpares(p);
+    }
+    await Promise.all(ends);
+  }
+
+  /**
+   * Resolves once a snapshot's (or world's) own process has connected: a snapshot resolves at its fork and
+   * connects after. Rejects with why it never did (WorldFailedError), or WorldNotFoundError.
+   */
+  async whenConnected(handle: WorldHandle | SnapshotHandle): Promise<void> {
+    const p = this.proc(handle, handle instanceof Proc ? handle.kind : 'snapshot');
+    await p.ready.catch((err: Error) => Promise.reject(new WorldFailedError(p.id, err.message)));
   }
 
   /** Bytes of disk (what each wrote that still exists) and memory each world or snapshot uses, when known. */
   async usage(handles: readonly (WorldHandle | SnapshotHandle)[]): Promise<Record<string, { diskBytes: number | null; memoryBytes: number | null }>> {
-    const byTree = new Map<Tree, Proc[]>();
-    for (const h of handles) {
-      const p = this.procs.get(h.id);
-      if (p) byTree.set(p.tree, [...(byTree.get(p.tree) ?? []), p]);
-    }
-    const out: Record<string, { diskBytes: number | null; memoryBytes: number | null }> = {};
-    await Promise.all(
-      [...byTree].map(async ([tree, ps]) => {
-        const u = await tree.usage(ps.map((p) => p.key)).catch(() => ({}) as Record<string, { disk: null; memory: null }>);
-        for (const p of ps) out[p.id] = { diskBytes: u[p.key]?.disk ?? null, memoryBytes: u[p.key]?.memory ?? null };
-      }),
-    );
-    return out;
+    if (this.closed) throw new RuntimeClosedError();
+    return usageOf(handles.flatMap((h) => this.procs.get(h.id) ?? []));
   }
 
   async doctor(): Promise<DriverReport> {
-    return doctorReport({
-      python: this.python,
-      isolation: this.isolation,
-      fs: this.fs,
-      cgroups: this.cgroups !== undefined,
-      uidBase: this.uidBase,
-      pools: { spareTrees: this.opts.spareTrees, sparesPerSnapshot: this.opts.sparesPerSnapshot },
-      sweep: this.sweep,
-    });
+    if (this.closed) throw new RuntimeClosedError();
+    const h = this.home;
+    return doctorReport({ python: h.python, isolation: h.isolation, fs: h.fs, cgroups: h.cgroups !== undefined, uidBase: h.uidBase, pool: this.opts.pool, sweep: h.sweep });
   }
 
-  async close(): Promise<void> {
+  /** Ends every world, snapshot and spare, and removes this runtime's folders. A second call waits for the first. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     this.closed = true;
+    this.stop.abort();
     for (const p of this.procs.values()) p.ending = true;
-    const spares = await this.pool.close();
-    await Promise.all([...this.trees, ...spares].map((t) => t.end().catch(() => {})));
+    await Promise.all([this.pool.close(), Promise.allSettled(this.starting), ...[...this.trees].map((t) => t.end().catch(() => {}))]);
     this.trees.clear();
     this.procs.clear();
+    this.failed.clear();
     this.byKey.clear();
     await this.control.close();
-    // Each step on its own: one that fails (a busy folder) must not leave the others undone.
-    const steps: [string, () => void][] = [
-      ['cgroups', () => this.cgroups && removeCgroups(this.cgroups)],
-      ['run folder', () => rmSync(this.runDir, { recursive: true, force: true })],
-      ['layers', () => execFileSync(this.python, ['-I', '-S', join(AGENT_DIR, 'fsctl.py'), 'remove', this.layersDir], { stdio: 'ignore', timeout: 600_000 })],
-      ['filesystem', () => releaseFs(this.fs)],
-    ];
-    for (const [what, step] of steps) {
-      try {
-        step();
-      } catch (err) {
-        this.opts.warn(`world-runtime: could not remove its ${what} at close: ${(err as Error).message}`);
-      }
-    }
-    liveRuntimes.delete(this.runtimeId);
+    releaseHome(this.home, AGENT_DIR, this.opts.warn);
   }
 
   // ---------------------------------------------------------------------------------------------
 
+  /** A started tree for `create`; RuntimeClosedError (and nothing of it left) once close() has begun. */
+  private async startTree(): Promise<Tree> {
+    const tree = await Tree.start(`t-${randomBytes(5).toString('hex')}`, this.treeConfig(), this.stop.signal).catch((err) =>
+      Promise.reject(this.closed ? new RuntimeClosedError() : err),
+    );
+    if (!this.closed) return tree;
+    await tree.end().catch(() => {}); // started as close() began: not among the trees it ends
+    throw new RuntimeClosedError();
+  }
+
   private treeConfig(): TreeConfig {
-    const pyPrefix = dirname(dirname(this.python));
-    return {
-      control: this.control,
-      isolation: this.isolation,
-      fs: this.fs,
-      layersDir: this.layersDir,
-      cgroups: this.cgroups,
-      python: this.python,
-      keeperPath: join(AGENT_DIR, 'keeper.py'),
-      uidBase: this.uidBase,
-      uidCount: UID_COUNT,
-      extraRo: this.python.startsWith('/usr/') ? [] : [pyPrefix],
-      runtimeId: this.runtimeId,
-    };
+    const { isolation, fs, layersDir, cgroups, python, uidBase, runtimeId } = this.home;
+    const extraRo = python.startsWith('/usr/') ? [] : [dirname(dirname(python))];
+    const keeperPath = join(AGENT_DIR, 'keeper.py');
+    return { control: this.control, isolation, fs, layersDir, cgroups, python, keeperPath, uidBase, uidCount: UID_COUNT, extraRo, runtimeId };
   }
 
   private watch(tree: Tree): void {
@@ -338,14 +339,42 @@ export class ProcessDriver implements Driver {
     });
   }
 
-  private proc(h: WorldHandle | SnapshotHandle): Proc {
-    const p = this.procs.get(h.id);
-    if (!p) throw new DriverError(`process driver has no world or snapshot ${h.id}`);
-    return p;
+  /**
+   * The live world or snapshot behind a handle. A handle this driver made says which kind it was; any other
+   * unknown handle is taken for a world, or (`source` of a branch) for a snapshot.
+   */
+  private proc(h: WorldHandle | SnapshotHandle, unknownIs: 'world' | 'snapshot' = 'world'): Proc {
+    if (this.closed) throw new RuntimeClosedError();
+    const p = this.procs.get(h?.id);
+    if (p) return p;
+    const dead = this.failed.get(h?.id);
+    if (dead) throw new WorldFailedError(dead.id, dead.failure ?? 'it ended');
+    const kind = h instanceof Proc ? h.kind : unknownIs;
+    throw kind === 'snapshot' ? new SnapshotNotFoundError(String(h?.id)) : new WorldNotFoundError(String(h?.id));
   }
 
-  private adopt(id: string, key: string, ready: Promise<AgentConnection>, tree: Tree, memoryMib: number, diskMib: number): Proc {
-    const p = new Proc(id, key, ready, tree, '/world', memoryMib, diskMib);
+  /** Tell every listener of an exit nobody asked for; one that throws does not keep it from the others. */
+  private tellExit(id: string, reason: string): void {
+    if (this.closed) return; // close() asked every world to end
+    for (const l of this.listeners) {
+      try {
+        l(id, reason);
+      } catch (err) {
+        this.opts.warn(`world-runtime: a world-exit listener threw: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private adopt(
+    id: string,
+    key: string,
+    ready: Promise<AgentConnection>,
+    tree: Tree,
+    memoryMib: number,
+    diskMib: number,
+    kind: 'world' | 'snapshot' = 'world',
+  ): Proc {
+    const p = new Proc(id, key, ready, tree, '/world', memoryMib, diskMib, kind);
     this.procs.set(id, p);
     this.byKey.set(key, p);
     tree.members.add(id);
@@ -364,12 +393,13 @@ export class ProcessDriver implements Driver {
           void Promise.race([p.exited, delay(REASON_WAIT_MS)]).then(() => {
             p.fail('its process exited unexpectedly');
             this.forget(p);
-            if (!p.ending) for (const l of this.listeners) l(id, p.failure as string);
+            if (!p.ending) this.tellExit(id, p.failure as string);
           });
         }),
       (err: Error) => {
+        p.fail(err.message);
         this.forget(p);
-        if (!p.ending) for (const l of this.listeners) l(id, err.message);
+        if (!p.ending) this.tellExit(id, err.message);
       },
     );
     return p;
@@ -402,7 +432,7 @@ export class ProcessDriver implements Driver {
    * sandbox a child's home is the keeper's to say, so they go one after the other.
    */
   private async prepareAndFork(p: Proc, conn: AgentConnection, births: Birth[], fork: Record<string, unknown>): Promise<void> {
-    if (this.isolation.kind === 'none') {
+    if (this.home.isolation.kind === 'none') {
       const born = await p.tree.prepare(p.key, births);
       await this.request(p, conn, 'fork', { ...fork, births: born });
       return;
@@ -416,49 +446,11 @@ export class ProcessDriver implements Driver {
 
   /** Top a snapshot's pre-born spares back up, in the background. */
   private refillSpares(p: Proc): void {
-    const want = this.opts.sparesPerSnapshot - p.spares.length;
-    if (want <= 0 || p.refilling || p.ending || this.closed || !this.procs.has(p.id)) return;
-    p.refilling = true;
-    const keys = Array.from({ length: want }, () => `spare-${randomBytes(5).toString('hex')}`);
-    void this.forkChildren(p, keys, 'spare', false)
-      .then(async (conns) => {
-        for (const [i, conn] of conns.entries()) {
-          const key = keys[i] as string;
-          if (p.ending || !this.procs.has(p.id)) {
-            await p.tree.kill([key], true).catch(() => {});
-            continue;
-          }
-          const spare = { conn, key };
-          p.spares.push(spare);
-          conn.once('close', () => {
-            const at = p.spares.indexOf(spare);
-            if (at >= 0) p.spares.splice(at, 1);
-          });
-        }
-      })
-      .catch(() => {}) // a failed refill only means the next branch forks on the spot
-      .finally(() => {
-        p.refilling = false;
-        if (p.spares.length < this.opts.sparesPerSnapshot && !p.ending) setImmediate(() => this.refillSpares(p));
-      });
-  }
-
-  /** A started tree with a spare world born with default limits, for the pool `create` takes from. */
-  private async startSpareTree(): Promise<SpareTree> {
-    const tree = await Tree.start(`t-${randomBytes(5).toString('hex')}`, this.treeConfig());
-    try {
-      const key = `spare-${randomBytes(5).toString('hex')}`;
-      const { token, connection } = this.control.expect();
-      await tree.spawn({ id: key, role: 'spare', token, ...SPARE_LIMITS });
-      const conn = await connection;
-      if (this.closed) throw new DriverError('closed');
-      this.trees.add(tree);
-      this.watch(tree);
-      return { tree, conn, key };
-    } catch (err) {
-      await tree.end().catch(() => {});
-      throw err;
-    }
+    p.refillSpares(
+      () => (this.closed ? 0 : this.opts.pool.branchesPerSnapshot),
+      () => !this.closed && this.procs.get(p.id) === p,
+      (keys) => this.forkChildren(p, keys, 'spare', false),
+    );
   }
 
   private serial<T>(p: Proc, fn: (conn: AgentConnection) => Promise<T>): Promise<T> {
@@ -502,12 +494,11 @@ export class ProcessDriver implements Driver {
   private forget(p: Proc): void {
     if (this.procs.get(p.id) !== p) return;
     this.procs.delete(p.id);
+    // A world that died on its own stays known as failed until it is destroyed.
+    if (!p.ending && p.failure !== undefined && !this.closed) this.failed.set(p.id, p);
     this.byKey.delete(p.key);
     p.tree.members.delete(p.id);
-    if (p.spares.length > 0) {
-      const keys = p.spares.splice(0).map((s) => s.key);
-      void p.tree.kill(keys, true).catch(() => {});
-    }
+    void p.endSpares(0);
     void this.endTreeIfEmpty(p.tree);
   }
 

@@ -4,6 +4,7 @@
  * its way: a snapshot exists from the instant of its fork, before it has connected), its tree, and the id
  * its keeper knows it by.
  */
+import { randomBytes } from 'node:crypto';
 import { WorldFailedError } from '../../base/errors.js';
 import { agentError } from '../agent-protocol.js';
 import type { SnapshotHandle, WorldHandle } from '../driver.js';
@@ -34,6 +35,8 @@ export class Proc implements WorldHandle, SnapshotHandle {
     readonly home: string,
     readonly memoryMib: number,
     readonly diskMib: number,
+    /** Which kind of handle the caller holds: what a call with it after its end says was not found. */
+    readonly kind: 'world' | 'snapshot' = 'world',
   ) {
     this.exited = new Promise((resolve) => {
       this.settle = resolve;
@@ -46,11 +49,63 @@ export class Proc implements WorldHandle, SnapshotHandle {
     );
   }
 
+  /**
+   * Top the pre-born spares back up to `target()`, in the background, one refill at a time; `live()` says
+   * whether this snapshot still wants them, `fork` births them (their keeper names are `keys`).
+   */
+  refillSpares(target: () => number, live: () => boolean, fork: (keys: string[]) => Promise<AgentConnection[]>): void {
+    const want = target() - this.spares.length;
+    if (want <= 0 || this.refilling || this.ending || !live()) return;
+    this.refilling = true;
+    const keys = Array.from({ length: want }, () => `spare-${randomBytes(5).toString('hex')}`);
+    void fork(keys)
+      .then(async (conns) => {
+        for (const [i, conn] of conns.entries()) {
+          const key = keys[i] as string;
+          if (this.ending || !live()) {
+            await this.tree.kill([key], true).catch(() => {});
+            continue;
+          }
+          const spare = { conn, key };
+          this.spares.push(spare);
+          conn.once('close', () => {
+            const at = this.spares.indexOf(spare);
+            if (at >= 0) this.spares.splice(at, 1);
+          });
+        }
+      })
+      .catch(() => {}) // a failed refill only means the next branch forks on the spot
+      .finally(() => {
+        this.refilling = false;
+        if (this.spares.length < target() && !this.ending) setImmediate(() => this.refillSpares(target, live, fork));
+      });
+  }
+
+  /** End the spares beyond the first `keep`; resolves once they are gone. */
+  async endSpares(keep: number): Promise<void> {
+    const extra = this.spares.splice(keep).map((x) => x.key);
+    if (extra.length > 0) await this.tree.kill(extra, true).catch(() => {});
+  }
+
   /** Record why the world ended (the first reason wins). */
   fail(reason: string): void {
     this.failure ??= reason;
     this.settle(this.failure);
   }
+}
+
+/** Bytes of disk (what each wrote that still exists) and memory of each of `procs`, asked of their keepers. */
+export async function usageOf(procs: Proc[]): Promise<Record<string, { diskBytes: number | null; memoryBytes: number | null }>> {
+  const byTree = new Map<Tree, Proc[]>();
+  for (const p of procs) byTree.set(p.tree, [...(byTree.get(p.tree) ?? []), p]);
+  const out: Record<string, { diskBytes: number | null; memoryBytes: number | null }> = {};
+  await Promise.all(
+    [...byTree].map(async ([tree, ps]) => {
+      const u = await tree.usage(ps.map((p) => p.key)).catch(() => ({}) as Record<string, { disk: null; memory: null }>);
+      for (const p of ps) out[p.id] = { diskBytes: u[p.key]?.disk ?? null, memoryBytes: u[p.key]?.memory ?? null };
+    }),
+  );
+  return out;
 }
 
 /** An agent's (or keeper's) error code as the library's error (agent-protocol.ts); `p` names the world a lost connection belonged to. */

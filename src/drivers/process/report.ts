@@ -14,7 +14,7 @@ export interface ReportState {
   /** Whether worlds have memory and pids cgroups. */
   cgroups: boolean;
   uidBase: number;
-  pools: { spareTrees: number; sparesPerSnapshot: number };
+  pool: { worlds: number; branchesPerSnapshot: number };
   sweep: { runtimes: number; freedBytes: number };
 }
 
@@ -34,7 +34,7 @@ export function doctorReport(s: ReportState): DriverReport {
     memoryLimit: s.cgroups ? 'cgroup' : 'address-space',
     processLimit: world ? 512 : null,
     diskLimit: s.fs.quotas !== null,
-    pools: { spareTrees: s.pools.spareTrees, sparesPerSnapshot: s.pools.sparesPerSnapshot },
+    pool: { worlds: s.pool.worlds, branchesPerSnapshot: s.pool.branchesPerSnapshot },
     notes: [
       `isolation: ${s.isolation.kind} (${s.isolation.reason})`,
       isolationNote(s.isolation),
@@ -51,7 +51,7 @@ export function doctorReport(s: ReportState): DriverReport {
       world
         ? `uids: worlds run as host uids ${s.uidBase + 1000}.. (range ${s.uidBase}–${s.uidBase + UID_COUNT - 1}); files on disk belong to ${s.uidBase + 100}`
         : "uids: worlds share this user's uid",
-      `pools: ${s.pools.spareTrees} started tree(s) for create, ${s.pools.sparesPerSnapshot} pre-born branch(es) per snapshot`,
+      `pool: worlds ${s.pool.worlds} (started trees, each with a spare world, for create), branchesPerSnapshot ${s.pool.branchesPerSnapshot} (pre-born branches per snapshot)`,
       ...(s.sweep.runtimes > 0 ? [`swept at open: ${s.sweep.runtimes} dead runtime(s), ${s.sweep.freedBytes} bytes freed`] : []),
     ],
   };

@@ -5,13 +5,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DriverError } from '../../base/errors.js';
 import type { FsBackend, Isolation } from '../../base/types.js';
-import { openCgroups, type RuntimeCgroups } from './cgroup.js';
-import { chooseFs, type FsChoice } from './fs.js';
+import { openCgroups, removeCgroups, type RuntimeCgroups } from './cgroup.js';
+import { chooseFs, type FsChoice, releaseFs } from './fs.js';
 import { chooseIsolation, chooseUidBase, type IsolationChoice } from './isolation.js';
 import { liveRuntimes, sweepHome } from './sweep.js';
 import { env } from '../../base/config.js';
@@ -67,4 +67,30 @@ export function prepareHome(home: string, o: { isolation?: Isolation; fs?: FsBac
   }
   const uidBase = isolation.kind === 'world' ? chooseUidBase((p) => readFileSync(p, 'utf8')) : 0;
   return { isolation, fs, python, runtimeId, runDir, layersDir, cgroups, uidBase, sweep };
+}
+
+/**
+ * What a closing runtime removes of its own (its worlds are already ended): cgroups, run folder, layers,
+ * and its hold on the filesystem. Each step on its own: one that fails (a busy folder) must not leave the
+ * others undone; a failure is a warning.
+ */
+export function releaseHome(
+  h: Pick<Home, 'cgroups' | 'runDir' | 'layersDir' | 'python' | 'fs' | 'runtimeId'>,
+  agentDir: string,
+  warn: (msg: string) => void,
+): void {
+  const steps: [string, () => void][] = [
+    ['cgroups', () => h.cgroups && removeCgroups(h.cgroups)],
+    ['run folder', () => rmSync(h.runDir, { recursive: true, force: true })],
+    ['layers', () => execFileSync(h.python, ['-I', '-S', join(agentDir, 'fsctl.py'), 'remove', h.layersDir], { stdio: 'ignore', timeout: 600_000 })],
+    ['filesystem', () => releaseFs(h.fs)],
+  ];
+  for (const [what, step] of steps) {
+    try {
+      step();
+    } catch (err) {
+      warn(`world-runtime: could not remove its ${what} at close: ${(err as Error).message}`);
+    }
+  }
+  liveRuntimes.delete(h.runtimeId);
 }

@@ -61,6 +61,7 @@ export class Tree {
   /** Ids of the worlds and snapshots alive in this tree; the tree ends with the last of them. */
   readonly members = new Set<string>();
   private ended = false;
+  private ending?: Promise<void>;
   private readonly exitListeners = new Set<(id: string, reason: string) => void>();
   // The host hands out uids (so a fork request can name them without waiting for the keeper), and takes
   // one back only once the keeper says no process of it is left.
@@ -81,7 +82,13 @@ export class Tree {
     });
   }
 
-  static async start(id: string, config: TreeConfig): Promise<Tree> {
+  /**
+   * Start a tree's keeper and wait for it to connect. A start that fails, or that `signal` aborts, ends the
+   * keeper's whole process group, not only the process spawned: whatever the keeper started must not live
+   * on holding its pipes.
+   */
+  static async start(id: string, config: TreeConfig, signal?: AbortSignal): Promise<Tree> {
+    if (signal?.aborted) throw new DriverError(`fork tree ${id} was not started: its driver is closing`);
     const { token, connection } = config.control.expect();
     const cfg = {
       tree: id,
@@ -100,7 +107,8 @@ export class Tree {
     const argv = [...keeperArgv(config.isolation), config.python, '-I', '-S', config.keeperPath, '--runtime', config.runtimeId];
     const [cmd, ...args] = argv as [string, ...string[]];
     // The configuration holds the keeper's token: on stdin, never on a command line `ps` shows.
-    const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' } });
+    // Detached: the keeper leads a process group of its own, which killGroup ends as one.
+    const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'], detached: true, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' } });
     child.stdin?.on('error', () => {});
     child.stdin?.end(JSON.stringify(cfg));
     let stderr = '';
@@ -109,19 +117,23 @@ export class Tree {
       stderr = (stderr + d).slice(-4000);
       trace('keeper %s: %s', id, d.trimEnd());
     });
+    let onAbort = () => {};
     const early = new Promise<never>((_, reject) => {
-      child.once('exit', (code, signal) =>
-        reject(new DriverError(`a fork tree's keeper exited at start (${signal ?? code}): ${stderr.trim() || 'no output'}`)),
-      );
+      child.once('exit', (code, sig) => reject(new DriverError(`a fork tree's keeper exited at start (${sig ?? code}): ${stderr.trim() || 'no output'}`)));
       child.once('error', (err) => reject(new DriverError(`cannot start ${cmd}: ${err.message}`, err)));
+      onAbort = () => reject(new DriverError(`fork tree ${id} was ended while it started: its driver is closing`));
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
       const keeper = await Promise.race([connection, early]);
       return new Tree(id, keeper, child, config.uidCount);
     } catch (err) {
       config.control.cancel(token, err as Error);
-      child.kill('SIGKILL');
+      killGroup(child);
+      await exitOf(child, 5000);
       throw err;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -201,18 +213,47 @@ export class Tree {
     return (await this.keeper.request('usage', { ids })).usage as Record<string, { disk: number | null; memory: number | null }>;
   }
 
-  /** Tear the tree down: every process killed (the keeper is its pid namespace's init), its layers removed. */
-  async end(): Promise<void> {
-    if (this.ended) return;
+  /**
+   * Tear the tree down: every process killed (the keeper is its pid namespace's init), its layers removed.
+   * Every call resolves once the keeper has exited.
+   */
+  end(): Promise<void> {
+    this.ending ??= this.teardown();
+    return this.ending;
+  }
+
+  private async teardown(): Promise<void> {
     this.ended = true;
-    const exited = new Promise<void>((resolve) => {
-      if (this.child.exitCode !== null || this.child.signalCode !== null) resolve();
-      else this.child.once('exit', () => resolve());
-    });
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    const exited = exitOf(this.child);
+    const timer = setTimeout(() => killGroup(this.child), 10_000);
     await this.keeper.request('exit').catch(() => {});
     this.keeper.close();
     await exited;
     clearTimeout(timer);
   }
+}
+
+/**
+ * SIGKILL a keeper's process group (the keeper, or the `unshare` that starts it, leads one), and so every
+ * process of it that has not left the group; the kernel ends a keeper's pid namespace with it.
+ */
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL'); // no such group (it never got one): the process alone
+  }
+}
+
+/** Resolves once `child` has exited (at most `ms` later, when given). */
+function exitOf(child: ChildProcess, ms?: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = ms === undefined ? undefined : setTimeout(resolve, ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }

@@ -56,10 +56,5 @@ export function qemusIn(dir: string): number[] {
   return out;
 }
 
-export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+// The tests' one poll helper, re-exported for the microvm test files.
+export { waitFor } from '../../fixtures/wait.js';

@@ -9,7 +9,7 @@ import { tempHome } from '../../fixtures/runtime.js';
 
 test('64 MiB each way through connections that allow 1 MiB a line', async () => {
   const home = tempHome();
-  const d = await ProcessDriver.open({ home, maxLineBytes: 1 << 20, spareTrees: 0, sparesPerSnapshot: 0, warn: () => {} });
+  const d = await ProcessDriver.open({ home, maxLineBytes: 1 << 20, pool: { worlds: 0, branchesPerSnapshot: 0 }, warn: () => {} });
   try {
     const w = await d.create({ id: 'w-000000000001', memoryMib: 512, vcpus: 1 });
     const data = randomBytes(64 << 20);
