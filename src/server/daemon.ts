@@ -28,6 +28,7 @@ import { createHandler, type HandlerOptions } from './http.js';
 import { type ListenAddress, listenUrl, parseListen } from './listen.js';
 import { claimPidFile, releasePidFile } from './pidfile.js';
 import { ensureToken } from './token.js';
+import { E2bCompat } from '../compat/e2b/index.js';
 
 export interface DaemonOptions {
   /** State directory. @default $WORLD_RUNTIME_HOME, else ~/.world-runtime */
@@ -122,6 +123,7 @@ export class Daemon {
     private tcp: string | null,
     private readonly servers: Server[],
     private readonly listening: Listening,
+    private readonly e2b?: E2bCompat,
   ) {}
 
   /** `http://127.0.0.1:PORT` of the TCP listener, once there is one. */
@@ -222,7 +224,9 @@ export class Daemon {
         },
       };
       const executor = new Executor(runtime, executorOptions);
-      const handlerOptions: HandlerOptions = { executor, tokens, maxBodyBytes, log, ui: webView };
+      // The E2B-compatible API is served on the TCP listener the daemon starts with (--listen).
+      const e2b = tcp ? new E2bCompat({ runtime, tokens, maxWorlds, maxBodyBytes, log }) : undefined;
+      const handlerOptions: HandlerOptions = { executor, tokens, maxBodyBytes, log, ui: webView, e2b };
       unix.on('request', createHandler(handlerOptions, 'unix'));
       // Exec may run for minutes: no server-side request or socket timeouts beyond the headers'.
       unix.requestTimeout = 0;
@@ -232,7 +236,7 @@ export class Daemon {
 
       const startedAt = new Date();
       writeInfo(paths, tcpUrl, startedAt);
-      daemon = new Daemon(runtime, paths, tcpUrl, servers, { handler: handlerOptions, executor: executorOptions, view: webView, startedAt });
+      daemon = new Daemon(runtime, paths, tcpUrl, servers, { handler: handlerOptions, executor: executorOptions, view: webView, startedAt }, e2b);
       return daemon;
     } catch (err) {
       view?.close();
@@ -252,6 +256,7 @@ export class Daemon {
       this.listening.view.close();
       const stopped = Promise.all(this.servers.map(closeServer));
       try {
+        await this.e2b?.close();
         await this.runtime.close();
       } finally {
         // Requests still open (a long exec) ended with the runtime; cut what is left.

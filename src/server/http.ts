@@ -9,6 +9,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidArgumentError } from '../base/errors.js';
+import { type E2bCompat, isE2bPath } from '../compat/e2b/index.js';
 import { decodeAction, isStreaming, ROUTES, type WorldAction } from '../protocol/actions.js';
 import type { WebView } from '../ui/index.js';
 import { DEFAULT_MAX_BODY_BYTES } from './defaults.js';
@@ -31,6 +32,8 @@ export interface HandlerOptions {
   log?: (line: string) => void;
   /** The web view (src/ui), served at /ui on TCP. */
   ui?: WebView;
+  /** The E2B-compatible API, served under /e2b on TCP (src/compat/e2b). */
+  e2b?: E2bCompat;
 }
 
 const router = new Router(ROUTES);
@@ -44,7 +47,8 @@ export function createHandler(options: HandlerOptions, transport: Transport): (r
   return (req, res) => {
     const t0 = performance.now();
     res.on('error', () => {}); // a client that went away is not the daemon's problem
-    handle(req, res, options.executor, transport, tokens, maxBody, options.ui)
+    const e2b = transport === 'tcp' && isE2bPath(req.url) ? options.e2b : undefined;
+    (e2b ? e2b.handle(req, res) : handle(req, res, options.executor, transport, tokens, maxBody, options.ui))
       .catch((err: unknown) => {
         // Reached only when writing itself failed; answer if we still can.
         if (!res.headersSent) writeReply(res, errorReply(err));
