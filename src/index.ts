@@ -36,4 +36,6 @@ export type {
 } from './base/types.js';
 export { MAX_VERSE_CHILDREN, SEED_TRIAD } from './core/verses.js';
 export type { PullUpOptions, PullUpResult, PushDownOptions, PushDownResult, VerseChild, VerseExecResult, VerseWorld } from './core/verses.js';
+export type { EventVerse, RecordedWorld, VerseEvent } from './core/events.js';
+export type { ChangeListener, RuntimeChange } from './core/changes.js';
 export { Ledger } from './ledger/index.js';

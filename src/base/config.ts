@@ -78,3 +78,12 @@ export function defaultHome(): string {
   const home = env('WORLD_RUNTIME_HOME');
   return home ? resolve(home) : join(homedir(), '.world-runtime');
 }
+
+/**
+ * Whether this process runs in a graphical session (X11's `DISPLAY` or Wayland's `WAYLAND_DISPLAY`): the
+ * system's variables, not world-runtime's, read here so that every variable is read in this file.
+ * `world-runtime ui` opens its login link in a browser only then (on Linux).
+ */
+export function graphicalSession(): boolean {
+  return Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY);
+}

@@ -14,6 +14,7 @@ import { type Command, type Context, GLOBAL_HELP, GLOBAL_OPTIONS, type Host, Usa
 import { ledger } from './commands/ledger.js';
 import * as record from './commands/record.js';
 import * as system from './commands/system.js';
+import { ui } from './commands/ui.js';
 import * as verses from './commands/verses.js';
 import * as worlds from './commands/worlds.js';
 import { connect } from './connect.js';
@@ -35,6 +36,7 @@ export const COMMANDS: readonly Command[] = [
   record.branches,
   record.resolutions,
   record.metrics,
+  ui,
   system.doctor,
   system.serve,
   system.setup,

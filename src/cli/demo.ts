@@ -1,17 +1,17 @@
 /**
  * @module
- * The whole story of world-runtime on the embedded default driver: deposit into the root verse, create a
- * world and load ~50 MB of state, push it down into three verses (nash −1, optimal 0, chaos +1), push
- * balances down, run three strategies in parallel, resolve with the `score` oracle, and print the winner,
- * the collapsed verses, the WEV and the measured timings beside the 250 ms targets (create ~250 ms,
- * snapshot and branch < 250 ms: the figures `world-runtime metrics` checks too).
+ * The whole story of world-runtime, told through the daemon (started if none runs), so that its worlds, its
+ * verse tree and its balances are there afterwards for `world-runtime ui`, `ls` and `verses`: deposit into
+ * the root verse, create a world and load ~50 MB of state, push it down into three verses (nash −1, optimal 0,
+ * chaos +1), push balances down, run three strategies in parallel, resolve with the `score` oracle, and print
+ * the winner, the collapsed verses, the WEV and the measured timings beside the 250 ms targets (create
+ * ~250 ms, snapshot and branch < 250 ms: the figures `world-runtime metrics` checks too).
  */
-import { join } from 'node:path';
-import { WorldRuntime } from '../core/runtime.js';
+import type { DaemonClient } from '../client/client.js';
 
 export interface DemoOptions {
-  /** State directory; the demo keeps its own runtime in `<home>/demo` so a running daemon is not disturbed. */
-  home?: string;
+  /** The daemon the story runs in. */
+  client: DaemonClient;
   /** Where the story is printed. @default process.stdout */
   out?: (line: string) => void;
 }
@@ -53,68 +53,69 @@ function vsTarget(label: string, ms: number): string {
   return `  ${label.padEnd(22)} ${fmt(ms).padStart(10)}   target: <${TARGET_MS} ms  ${ms < TARGET_MS ? '✓' : '✗'}  (${ratio})`;
 }
 
-export async function runDemo(opts: DemoOptions = {}): Promise<void> {
+/** Alice's usd in `verse`, read back from the ledger. */
+async function usd(client: DaemonClient, verse: string): Promise<string> {
+  const { balances } = await client.dispatch({ kind: 'ledger.balances', verse, owner: 'alice', asset: 'usd' });
+  return balances[0]?.amount ?? '0';
+}
+
+export async function runDemo(opts: DemoOptions): Promise<void> {
   const out = opts.out ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const home = join(opts.home ?? join(process.env.HOME ?? '.', '.world-runtime'), 'demo');
-  const rt = await WorldRuntime.open({ home });
-  try {
-    const L = rt.ledger;
-    out(`world-runtime demo  (driver: process, isolation: ${String((await rt.doctor()).drivers[0]?.isolation)}, home: ${home})`);
-    await L.deposit('alice', 'usd', 1000n);
-    out(`1. deposited 1000 usd for alice into the root verse (balance ${await L.balance(L.root, 'alice', 'usd')})`);
+  const client = opts.client;
+  const doctor = await client.dispatch({ kind: 'system.doctor' });
+  out(`world-runtime demo  (driver: ${String(doctor.drivers[0]?.driver)}, isolation: ${String(doctor.drivers[0]?.isolation)}, home: ${doctor.home})`);
+  await client.dispatch({ kind: 'ledger.deposit', owner: 'alice', asset: 'usd', amount: '1000' });
+  out(`1. deposited 1000 usd for alice into the root verse (balance ${await usd(client, 'root')})`);
 
-    const t0 = performance.now();
-    const world = await rt.create({ metadata: { seed: 'world-runtime demo' } });
-    const createMs = performance.now() - t0;
-    const load = await world.exec(UNIVERSE);
-    if (load.error) throw new Error(`loading the universe failed: ${load.error.message}`);
-    out(`2. created world ${world.id} in ${fmt(createMs)}, loaded ~50 MB of state in ${fmt(load.durationMs)}`);
+  const world = await client.dispatch({ kind: 'world.create', metadata: { seed: 'world-runtime demo' } });
+  const load = await client.dispatch({ kind: 'world.exec', id: world.id, code: UNIVERSE });
+  if (load.error) throw new Error(`loading the universe failed: ${load.error.message}`);
+  out(`2. created world ${world.id} in ${fmt(world.bootTimeMs)}, loaded ~50 MB of state in ${fmt(load.durationMs)}`);
 
-    // Event ids are unique for the life of the ledger, which persists across runs in the demo's home.
-    const pd = await rt.pushDown(world, { event: `event-${Date.now().toString(36)}`, snapshotName: 'pre-event' });
+  // Event ids are unique for the life of the ledger, which persists across runs in the home.
+  const pd = await client.dispatch({ kind: 'verse.pushDown', id: world.id, event: `event-${Date.now().toString(36)}`, snapshotName: 'pre-event' });
+  out(
+    `3. pushed the world down into ${pd.verses.length} verses (snapshot "${pd.snapshot.name}" in ${fmt(pd.snapshot.snapshotTimeMs)}, whole push-down ${fmt(pd.pushDownTimeMs)}, gf3 sum ${pd.gf3Sum})`,
+  );
+  const pushed = await client.dispatch({ kind: 'ledger.pushDown', event: pd.event, owner: 'alice', asset: 'usd', amount: '300' });
+  const held = pd.verses.map((v) => pushed.balances.find((b) => b.verse === v.verse)?.amount ?? '0');
+  out(`4. pushed 300 usd of alice down: the root keeps ${await usd(client, 'root')}, the verses hold ${held.join(' / ')}`);
+
+  const t1 = performance.now();
+  const { results } = await client.dispatch({ kind: 'verse.execute', event: pd.event, code: STRATEGIES });
+  out(`5. ran three strategies in parallel in ${fmt(performance.now() - t1)}:`);
+  for (const v of pd.verses) {
+    const r = results.find((x) => x.verse === v.verse);
+    const what = r?.ok ? `score ${r.result?.value}` : `failed: ${r?.error ?? r?.result?.error?.message}`;
     out(
-      `3. pushed the world down into ${pd.verses.length} verses (snapshot "${pd.snapshot.name}" in ${fmt(pd.snapshot.snapshotTimeMs)}, whole push-down ${fmt(pd.pushDownTimeMs)}, gf3 sum ${pd.gf3Sum})`,
+      `     verse-${v.name.padEnd(8)} trit ${String(v.trit).padStart(2)}  prob ${v.probability.padEnd(5)} ${STRATEGIES[v.name]?.split(';')[0]?.padEnd(26)} ${what}`,
     );
-    await L.pushDown(pd.event, 'alice', 'usd', 300n);
-    const held = await Promise.all(pd.verses.map((v) => L.balance(v.verse, 'alice', 'usd')));
-    out(`4. pushed 300 usd of alice down: the root keeps ${await L.balance(L.root, 'alice', 'usd')}, the verses hold ${held.join(' / ')}`);
-
-    const t1 = performance.now();
-    const results = await rt.executeIn(pd.verses, STRATEGIES);
-    out(`5. ran three strategies in parallel in ${fmt(performance.now() - t1)}:`);
-    for (const v of pd.verses) {
-      const r = results.find((x) => x.verse === v.verse);
-      const what = r?.ok ? `score ${r.result?.value}` : `failed: ${r?.error ?? r?.result?.error?.message}`;
-      out(
-        `     verse-${v.name.padEnd(8)} trit ${String(v.trit).padStart(2)}  prob ${v.probability.padEnd(5)} ${STRATEGIES[v.name]?.split(';')[0]?.padEnd(26)} ${what}`,
-      );
-    }
-
-    const up = await rt.pullUp(pd.event, { oracle: 'score', score: 'score' });
-    out(
-      `6. the score oracle resolved the event in ${fmt(up.pullUpTimeMs)}: winner verse-${up.winner.name}; collapsed ${up.collapsed.map((c) => c.split('/').pop()).join(', ')}`,
-    );
-    out(
-      `   WEV (balance that evaporated with the collapsed verses): ${
-        Object.entries(up.wev)
-          .map(([a, x]) => `${x} ${a}`)
-          .join(', ') || '0'
-      }`,
-    );
-    await L.pullUp(pd.event, 'alice', 'usd', 300n);
-    out(`7. pulled alice's 300 usd back up from the winner: root balance ${await L.balance(L.root, 'alice', 'usd')} usd`);
-    const check = await L.check();
-    out(`   ledger check: ${check.ok ? `invariant holds over ${check.ops} journaled operations` : check.problems.join('; ')}`);
-
-    const branchMs = pd.verses[0]?.world.bootTimeMs ?? 0;
-    out('\nmeasured (this run) beside the targets:');
-    out(vsTarget('create', createMs));
-    out(vsTarget('snapshot (50 MB)', pd.snapshot.snapshotTimeMs));
-    out(vsTarget('branch into 3 verses', branchMs));
-    out(vsTarget('pull-up', up.pullUpTimeMs));
-    await rt.record?.flush();
-    out(`\nrecorded in ${join(home, 'world-runtime.duckdb')} (tables world_runtime_entities, world_branches, verse_resolutions, runtime_metrics, ledger_*)`);
-  } finally {
-    await rt.close();
   }
+
+  const up = await client.dispatch({ kind: 'verse.pullUp', event: pd.event, oracle: 'score', score: 'score' });
+  out(
+    `6. the score oracle resolved the event in ${fmt(up.pullUpTimeMs)}: winner verse-${up.winner.name}; collapsed ${up.collapsed.map((c) => c.split('/').pop()).join(', ')}`,
+  );
+  out(
+    `   WEV (balance that evaporated with the collapsed verses): ${
+      Object.entries(up.wev)
+        .map(([a, x]) => `${x} ${a}`)
+        .join(', ') || '0'
+    }`,
+  );
+  await client.dispatch({ kind: 'ledger.pullUp', event: pd.event, owner: 'alice', asset: 'usd', amount: '300' });
+  out(`7. pulled alice's 300 usd back up from the winner: root balance ${await usd(client, 'root')} usd`);
+  const check = await client.dispatch({ kind: 'ledger.check' });
+  out(`   ledger check: ${check.ok ? `invariant holds over ${check.ops} journaled operations` : check.problems.join('; ')}`);
+
+  const branchMs = pd.verses[0]?.world.bootTimeMs ?? 0;
+  out('\nmeasured (this run) beside the targets:');
+  out(vsTarget('create', world.bootTimeMs));
+  out(vsTarget('snapshot (50 MB)', pd.snapshot.snapshotTimeMs));
+  out(vsTarget('branch into 3 verses', branchMs));
+  out(vsTarget('pull-up', up.pullUpTimeMs));
+  out(`\nrecorded in ${doctor.home}/world-runtime.duckdb (tables world_runtime_entities, world_branches, verse_resolutions, runtime_metrics, verse_worlds, ledger_*)`);
+  out(
+    `the daemon keeps world ${world.id}, its snapshot and the winning verse's world ${up.winner.world.id} running: see the tree with \`world-runtime ui\`, end them with \`world-runtime stop\``,
+  );
 }

@@ -6,6 +6,7 @@
 import { newId } from '../base/ids.js';
 import type { Store } from '../store/index.js';
 import type { Trit } from '../base/types.js';
+import type { VerseWorld } from './verses.js';
 import type { Snapshot, World } from './world.js';
 
 /** Sum of the trits given, or null when none was. */
@@ -62,6 +63,13 @@ export class Recorder {
       gf3Sum: gf3Sum(children.map((c) => c.trit)),
     });
     this.store.recordMetric({ entityId: parentEntityId, branchTimeMs });
+  }
+
+  /** Which world lives in each verse of a push-down (`verse_worlds`), for runtimes opened later. */
+  verseWorlds(event: string, sourceWorldId: string, snapshotId: string, verses: readonly VerseWorld[]): void {
+    for (const v of verses) {
+      this.store.recordVerseWorld({ verse: v.verse, event, worldId: v.world.id, sourceWorldId, snapshotId, diskMib: v.world.diskMib });
+    }
   }
 
   ended(id: string, state: 'destroyed' | 'failed' | 'collapsed'): void {

@@ -13,7 +13,9 @@ import { InvalidArgumentError, RuntimeClosedError, SnapshotNotFoundError, WorldN
 import { newId } from '../base/ids.js';
 import { type NormalOpenOptions, type OpenOptions, normalizeBranch, normalizeCreate, normalizeOpen } from './options.js';
 import { Recorder } from './record.js';
-import type { BranchOptions, CreateOptions, Trit } from '../base/types.js';
+import type { BranchOptions, CreateOptions, ExecResult, Trit } from '../base/types.js';
+import { ChangeFeed, type ChangeListener } from './changes.js';
+import { readEvents, type VerseEvent } from './events.js';
 import {
   type PullUpOptions,
   type PullUpResult,
@@ -60,6 +62,7 @@ export class WorldRuntime implements WorldHost {
   private readonly liveSnapshots = new Map<string, Snapshot>();
   private closed = false;
   private readonly recorder?: Recorder;
+  private readonly changes = new ChangeFeed();
 
   private constructor(
     readonly driver: Driver,
@@ -81,6 +84,7 @@ export class WorldRuntime implements WorldHost {
       this.recorder,
     );
     driver.onWorldExit((id, reason) => this.onWorldExit(id, reason));
+    ledger.onCommitted((op) => this.changes.emit({ type: 'ledger', op }));
   }
 
   /**
@@ -154,9 +158,11 @@ export class WorldRuntime implements WorldHost {
    * Push a world down into verses: snapshot it, branch one world per child verse (the nash/optimal/chaos
    * triad, `SEED_TRIAD`, by default) and create the ledger partition under the world's own verse.
    */
-  pushDown(world: World, options: PushDownOptions = {}): Promise<PushDownResult> {
+  async pushDown(world: World, options: PushDownOptions = {}): Promise<PushDownResult> {
     this.ensureOpen();
-    return this.verseBook.pushDown(world, options);
+    const result = await this.verseBook.pushDown(world, options);
+    this.changes.emit({ type: 'pushDown', result });
+    return result;
   }
 
   /** Run code in every verse at once (by verse name or id); one failing verse does not stop the others. */
@@ -169,14 +175,39 @@ export class WorldRuntime implements WorldHost {
    * Resolve a push-down: the oracle names the surviving verse, the others collapse (worlds destroyed,
    * balances evaporated into the WEV), and a `verse_resolutions` row is written.
    */
-  pullUp(event: string, options: PullUpOptions): Promise<PullUpResult> {
+  async pullUp(event: string, options: PullUpOptions): Promise<PullUpResult> {
     this.ensureOpen();
-    return this.verseBook.pullUp(event, options);
+    const result = await this.verseBook.pullUp(event, options);
+    this.changes.emit({ type: 'pullUp', result });
+    return result;
   }
 
-  /** The verse worlds of one push-down event. */
+  /** The verse worlds of one push-down event this runtime made. */
   verses(event: string): VerseWorld[] {
     return this.verseBook.eventVerses(event);
+  }
+
+  /**
+   * Every push-down event the ledger holds, oldest first: this runtime's own (`live`, with their worlds) and
+   * those of runtimes opened earlier on the same home (not live: their worlds as the record last saw them).
+   */
+  events(): Promise<VerseEvent[]> {
+    this.ensureOpen();
+    return readEvents(this.ledger, (e) => this.verseBook.held(e), this.record);
+  }
+
+  /** One push-down event, live or not. @throws LedgerError `UNKNOWN_EVENT` when the ledger has no such event. */
+  async event(id: string): Promise<VerseEvent> {
+    this.ensureOpen();
+    return (await readEvents(this.ledger, (e) => this.verseBook.held(e), this.record, id))[0] as VerseEvent;
+  }
+
+  /**
+   * Hear what changes, as it happens: worlds and snapshots made or ended, push-downs, pull-ups, execs, ledger
+   * operations (see `RuntimeChange`). Returns the function that stops listening.
+   */
+  onChange(listener: ChangeListener): () => void {
+    return this.changes.on(listener);
   }
 
   /** The live worlds (running or failed, not destroyed). */
@@ -261,6 +292,7 @@ export class WorldRuntime implements WorldHost {
     const snap = new Snapshot(handle, this, world.id, name ?? null, performance.now() - t0, world.size);
     this.liveSnapshots.set(snap.id, snap);
     this.recorder?.snapshotted(snap);
+    this.changes.emit({ type: 'snapshot', snapshot: snap });
     return snap;
   }
 
@@ -269,6 +301,7 @@ export class WorldRuntime implements WorldHost {
     if (world.state === 'running') this.recorder?.ended(world.id, 'destroyed');
     world.state = 'destroyed';
     this.liveWorlds.delete(world.id);
+    this.changes.emit({ type: 'world', world });
     await this.driver.destroyWorld(world.handle);
   }
 
@@ -277,7 +310,13 @@ export class WorldRuntime implements WorldHost {
     this.recorder?.ended(snapshot.id, 'destroyed');
     snapshot.state = 'destroyed';
     this.liveSnapshots.delete(snapshot.id);
+    this.changes.emit({ type: 'snapshot', snapshot });
     await this.driver.destroySnapshot(snapshot.handle);
+  }
+
+  /** @internal */
+  executed(world: World, code: string, result: ExecResult): void {
+    this.changes.emit({ type: 'exec', world, code, result });
   }
 
   /**
@@ -315,11 +354,13 @@ export class WorldRuntime implements WorldHost {
     if (world.state === 'running') this.recorder?.ended(world.id, 'collapsed');
     world.state = 'collapsed';
     this.liveWorlds.delete(world.id);
+    this.changes.emit({ type: 'world', world });
     await this.driver.destroyWorld(world.handle);
   }
 
   private track(world: World): World {
     this.liveWorlds.set(world.id, world);
+    this.changes.emit({ type: 'world', world });
     return world;
   }
 
@@ -329,12 +370,14 @@ export class WorldRuntime implements WorldHost {
       w.state = 'failed';
       w.failure = reason;
       this.recorder?.ended(id, 'failed');
+      this.changes.emit({ type: 'world', world: w });
     }
     const s = this.liveSnapshots.get(id);
     if (s) {
       this.recorder?.ended(id, 'failed');
       s.state = 'destroyed';
       this.liveSnapshots.delete(id);
+      this.changes.emit({ type: 'snapshot', snapshot: s });
     }
   }
 }

@@ -113,6 +113,11 @@ export class VerseBook {
     return this.verseOfWorld.get(world.id) ?? this.ledger.root;
   }
 
+  /** The verse worlds of `event` when this runtime made that push-down, else undefined. */
+  held(event: string): readonly VerseWorld[] | undefined {
+    return this.events.get(event);
+  }
+
   eventVerses(event: string): VerseWorld[] {
     const v = this.events.get(event);
     if (!v) throw new LedgerError(`no push-down with event "${event}" in this runtime`, { reason: 'UNKNOWN_EVENT', event });
@@ -165,6 +170,7 @@ export class VerseBook {
     this.events.set(event, verses);
     const gf3Sum = children.reduce((a, c) => a + c.trit, 0);
     this.recorder?.branched(world.id, worlds, pushDownTimeMs, 'push_down', snapshot.snapshotTimeMs);
+    this.recorder?.verseWorlds(event, world.id, snapshot.id, verses);
     return { event, parentVerse, snapshot, verses, gf3Sum, pushDownTimeMs };
   }
 

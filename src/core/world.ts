@@ -22,6 +22,8 @@ export interface WorldHost {
   snapshotWorld(world: World, name?: string): Promise<Snapshot>;
   destroyWorld(world: World): Promise<void>;
   destroySnapshot(snapshot: Snapshot): Promise<void>;
+  /** Told of every exec that answered (for the runtime's change feed). */
+  executed?(world: World, code: string, result: ExecResult): void;
 }
 
 /** One isolated running environment. */
@@ -75,7 +77,9 @@ export class World {
     this.check('exec');
     if (typeof code !== 'string') throw new InvalidArgumentError(`exec: code must be a string, got ${typeof code}`);
     checkTimeoutMs(opts.timeoutMs);
-    return this.host.driver.exec(this.handle, code, opts);
+    const result = await this.host.driver.exec(this.handle, code, opts);
+    this.host.executed?.(this, code, result);
+    return result;
   }
 
   /** Run a command (argv array, or a string for /bin/sh -c) in the world's directory. */

@@ -5,7 +5,7 @@
  */
 
 export { Ledger } from './ledger.js';
-export type { LedgerOptions, LedgerSource } from './ledger.js';
+export type { CommittedOp, LedgerOptions, LedgerSource } from './ledger.js';
 export { replay, auditState } from './audit.js';
 export type { Replayed } from './audit.js';
 export { applyOp } from './apply.js';

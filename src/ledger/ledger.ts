@@ -26,6 +26,14 @@ import {
   type VerseInfo,
 } from './types.js';
 
+/** What a listener of {@link Ledger.onCommitted} hears: one durable operation and the entries it changed. */
+export interface CommittedOp {
+  seq: number;
+  op: LedgerOpName;
+  /** The new amount of every entry the operation changed (`0n`: the entry is gone, e.g. evaporated). */
+  balances: BalanceRow[];
+}
+
 // Journal rows past the balance snapshot above which open() compacts first.
 const COMPACT_AFTER = 50_000;
 
@@ -56,6 +64,7 @@ export class Ledger {
   private reloading: Promise<void> | null = null;
   private broken: Error | null = null;
   private readonly writer: GroupCommit;
+  private readonly listeners = new Set<(op: CommittedOp) => void>();
 
   private constructor(
     private readonly db: SerialConnection,
@@ -180,6 +189,15 @@ export class Ledger {
     await this.writer.exclusive(() => compactBalances(this.db));
   }
 
+  /**
+   * Hear every operation once it is durable (after its COMMIT), in journal order within a batch. A listener
+   * that throws is ignored. Returns the function that stops listening.
+   */
+  onCommitted(listener: (op: CommittedOp) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   /** Sequence number of the last committed operation. */
   get committedSeq(): number {
     return this.writer.committedSeq;
@@ -205,6 +223,16 @@ export class Ledger {
     this.assertUsable();
     const applied = applyOp(this.state, normalizeOp(op, raw), new Date().toISOString());
     await this.writer.submit(applied);
+    if (this.listeners.size > 0) {
+      const done: CommittedOp = { seq: applied.entry.seq, op: applied.entry.op, balances: applied.effect.balances.map((b) => ({ ...b })) };
+      for (const l of this.listeners) {
+        try {
+          l(done);
+        } catch {
+          // A listener's failure is its own; the operation is committed.
+        }
+      }
+    }
     return applied;
   }
 

@@ -37,6 +37,7 @@ import type {
   ResolutionRow,
   RunReply,
   SnapshotInfo,
+  UiLoginReply,
   VerseEventInfo,
   VerseExecReply,
   WorldInfo,
@@ -302,6 +303,16 @@ export const ACTIONS = {
     query: { limit: LIMIT },
   }),
   'record.metrics': action<{ limit?: number }, MetricsReply>({ method: 'GET', path: '/v1/metrics', body: 'none', query: { limit: int(0, 100_000) } }),
+
+  // The web view: a one-time login link, the TCP listener started (loopback, `listen` or any free port) if
+  // the daemon has none.
+  'ui.login': action<{ listen?: string }, UiLoginReply>({
+    method: 'POST',
+    path: '/v1/ui/login',
+    body: 'json',
+    schema: 'UiLoginRequest',
+    created: true,
+  }),
 
   // The machine and the daemon
   'system.doctor': action<object, DoctorReply>({ method: 'GET', path: '/v1/doctor', body: 'none' }),

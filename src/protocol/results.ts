@@ -109,6 +109,15 @@ export interface DoctorReply {
   daemon: { pid: number; version: string; socket: string; tcp: string | null; maxWorlds: number; record: boolean };
 }
 
+/** What `POST /v1/ui/login` answers: a one-time login link to the web view on the daemon's TCP listener. */
+export interface UiLoginReply {
+  /** `http://127.0.0.1:PORT/ui/login?code=…`: good for one visit, until `expiresAt`. */
+  url: string;
+  /** The TCP listener the view is served on. */
+  tcp: string;
+  expiresAt: string;
+}
+
 /** One child verse of a push-down and the world that lives in it. */
 export interface VerseWorldInfo {
   /** Ledger verse id, `${event}/${name}`. */
@@ -119,6 +128,15 @@ export interface VerseWorldInfo {
   probability: string;
   /** The verse's world (state `collapsed` once its verse lost a resolution). */
   world: WorldInfo;
+}
+
+/**
+ * A child verse of an event as `GET /v1/verses` lists it: in a live event its world is always there; in an
+ * earlier daemon's event (`live: false`) it is the world as the record last saw it, or null when the record
+ * has no row for it.
+ */
+export interface EventVerseInfo extends Omit<VerseWorldInfo, 'world'> {
+  world: WorldInfo | null;
 }
 
 /** What `verse.pushDown` answers (`PushDownResult` as JSON). */
@@ -136,8 +154,9 @@ export interface PushDownReply {
 export type AmountMap = Record<string, string>;
 
 /**
- * A push-down event as this daemon knows it. `state`: `open` until resolved, `resolved` after, `collapsed`
- * when the verse it split has itself collapsed (a loser of an outer resolution).
+ * A push-down event. `state`: `open` until resolved, `resolved` after, `collapsed` when the verse it split has
+ * itself collapsed (a loser of an outer resolution). `live`: this daemon made it and holds its worlds; an
+ * earlier daemon's event on the same home is read from the ledger and the record.
  */
 export interface VerseEventInfo {
   event: string;
@@ -149,7 +168,8 @@ export interface VerseEventInfo {
   winner: string | null;
   oracleSource: string | null;
   wev: AmountMap | null;
-  verses: VerseWorldInfo[];
+  live: boolean;
+  verses: EventVerseInfo[];
 }
 
 export interface VerseExecItem {

@@ -14,15 +14,17 @@ import { chmodSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { env } from '../base/config.js';
-import { InvalidArgumentError } from '../base/errors.js';
+import { InvalidArgumentError, WorldRuntimeError } from '../base/errors.js';
 import type { OpenOptions } from '../core/options.js';
 import { WorldRuntime } from '../core/runtime.js';
 import { DEFAULT_MAX_WORLDS, MAX_MAX_WORLDS } from '../base/limits.js';
 import { VERSION } from '../base/version.js';
 import { type HomePaths, homePaths, resolveHome } from '../protocol/endpoint.js';
+import type { UiLoginReply } from '../protocol/results.js';
+import { WebView } from '../ui/index.js';
 import { DEFAULT_MAX_BODY_BYTES, MAX_MAX_BODY_BYTES, MIN_MAX_BODY_BYTES } from './defaults.js';
-import { Executor } from './execute.js';
-import { createHandler } from './http.js';
+import { Executor, type ExecutorOptions } from './execute.js';
+import { createHandler, type HandlerOptions } from './http.js';
 import { type ListenAddress, listenUrl, parseListen } from './listen.js';
 import { claimPidFile, releasePidFile } from './pidfile.js';
 import { ensureToken } from './token.js';
@@ -75,17 +77,87 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
+function writeInfo(paths: HomePaths, tcpUrl: string | null, startedAt: Date): void {
+  writeFileSync(
+    paths.info,
+    `${JSON.stringify({ pid: process.pid, socket: paths.socket, tcp: tcpUrl, version: VERSION, startedAt: startedAt.toISOString() })}\n`,
+    { mode: 0o600 },
+  );
+}
+
+/** What the daemon keeps to start a TCP listener later (for the web view) as it would at start. */
+interface Listening {
+  handler: HandlerOptions;
+  executor: ExecutorOptions;
+  view: WebView;
+  startedAt: Date;
+}
+
+async function startTcp(servers: Server[], at: ListenAddress, handler: HandlerOptions, view: WebView): Promise<string> {
+  const server = createServer();
+  // Exec may run for minutes: no server-side request or socket timeouts beyond the headers'.
+  server.requestTimeout = 0;
+  server.timeout = 0;
+  try {
+    await listenOn(server, at);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL' || e.code === 'EACCES') {
+      throw new InvalidArgumentError(`cannot listen on ${at.host}:${at.port}: ${e.code}`);
+    }
+    throw err;
+  }
+  servers.push(server);
+  const port = (server.address() as AddressInfo).port;
+  view.listening(at.host, port);
+  server.on('request', createHandler(handler, 'tcp'));
+  return listenUrl({ host: at.host, port });
+}
+
 export class Daemon {
   private closing: Promise<void> | undefined;
+  private tcpStarting: Promise<string> | undefined;
 
   private constructor(
     readonly runtime: WorldRuntime,
     readonly paths: HomePaths,
-    readonly tcpUrl: string | null,
+    private tcp: string | null,
     private readonly servers: Server[],
+    private readonly listening: Listening,
     private readonly e2b?: E2bCompat,
     private readonly morph?: MorphCompat,
   ) {}
+
+  /** `http://127.0.0.1:PORT` of the TCP listener, once there is one. */
+  get tcpUrl(): string | null {
+    return this.tcp;
+  }
+
+  /**
+   * A one-time login link to the web view, starting the TCP listener (on `listen`, default any free port on
+   * 127.0.0.1) when the daemon has none: browsers cannot reach its unix socket.
+   */
+  async uiLogin(listen?: string): Promise<UiLoginReply> {
+    if (this.closing) throw new WorldRuntimeError('RUNTIME_CLOSED', 'the daemon is shutting down');
+    if (!this.tcp) {
+      this.tcpStarting ??= startTcp(this.servers, parseListen(listen ?? '127.0.0.1:0'), this.listening.handler, this.listening.view).then(
+        (url) => {
+          this.tcp = url;
+          this.listening.executor.tcpUrl = url;
+          writeInfo(this.paths, url, this.listening.startedAt);
+          return url;
+        },
+        (err: unknown) => {
+          this.tcpStarting = undefined;
+          throw err;
+        },
+      );
+      await this.tcpStarting;
+    }
+    const tcp = this.tcp as string;
+    const { code, expiresAt } = this.listening.view.mintCode();
+    return { url: `${tcp}/ui/login?code=${code}`, tcp, expiresAt: expiresAt.toISOString() };
+  }
 
   get socketPath(): string {
     return this.paths.socket;
@@ -120,6 +192,7 @@ export class Daemon {
       throw err;
     }
     const servers: Server[] = [];
+    let view: WebView | undefined;
     try {
       const token = ensureToken(paths.token);
       const tokens = [token, ...(env('WORLD_RUNTIME_TOKEN') ? [env('WORLD_RUNTIME_TOKEN') as string] : [])];
@@ -137,36 +210,39 @@ export class Daemon {
       }
       chmodSync(paths.socket, 0o600);
 
-      let tcpUrl: string | null = null;
-      let tcpServer: Server | null = null;
-      if (tcp) {
-        tcpServer = createServer();
-        servers.push(tcpServer);
-        await listenOn(tcpServer, tcp);
-        tcpUrl = listenUrl({ host: tcp.host, port: (tcpServer.address() as AddressInfo).port });
-      }
-
-      const executor = new Executor(runtime, { maxWorlds, socketPath: paths.socket, tcpUrl });
-      const e2b = tcpServer ? new E2bCompat({ runtime, tokens, maxWorlds, maxBodyBytes, log }) : undefined;
-      const morph = tcpServer ? new MorphCompat({ runtime, tokens, maxWorlds, maxBodyBytes, log }) : undefined;
-      const handlerOptions = { executor, tokens, maxBodyBytes, log, e2b, morph };
-      unix.on('request', createHandler(handlerOptions, 'unix'));
-      tcpServer?.on('request', createHandler(handlerOptions, 'tcp'));
-      // Exec may run for minutes: no server-side request or socket timeouts beyond the headers'.
-      for (const s of servers) {
-        s.requestTimeout = 0;
-        s.timeout = 0;
-      }
-
-      writeFileSync(
-        paths.info,
-        `${JSON.stringify({ pid: process.pid, socket: paths.socket, tcp: tcpUrl, version: VERSION, startedAt: new Date().toISOString() })}\n`,
-        {
-          mode: 0o600,
+      view = new WebView({ runtime, maxWorlds });
+      const webView = view;
+      // The executor's login is the daemon's (it may start the TCP listener), and the daemon is made last.
+      let daemon: Daemon | undefined;
+      const executorOptions: ExecutorOptions = {
+        maxWorlds,
+        socketPath: paths.socket,
+        tcpUrl: null,
+        ui: {
+          login: (listen) => {
+            if (!daemon) throw new WorldRuntimeError('RUNTIME_CLOSED', 'the daemon is still starting');
+            return daemon.uiLogin(listen);
+          },
         },
-      );
-      return new Daemon(runtime, paths, tcpUrl, servers, e2b, morph);
+      };
+      const executor = new Executor(runtime, executorOptions);
+      // The E2B-compatible API is served on the TCP listener the daemon starts with (--listen).
+      const e2b = tcp ? new E2bCompat({ runtime, tokens, maxWorlds, maxBodyBytes, log }) : undefined;
+      const morph = tcp ? new MorphCompat({ runtime, tokens, maxWorlds, maxBodyBytes, log }) : undefined;
+      const handlerOptions: HandlerOptions = { executor, tokens, maxBodyBytes, log, ui: webView, e2b, morph };
+      unix.on('request', createHandler(handlerOptions, 'unix'));
+      // Exec may run for minutes: no server-side request or socket timeouts beyond the headers'.
+      unix.requestTimeout = 0;
+      unix.timeout = 0;
+      const tcpUrl = tcp ? await startTcp(servers, tcp, handlerOptions, webView) : null;
+      executorOptions.tcpUrl = tcpUrl;
+
+      const startedAt = new Date();
+      writeInfo(paths, tcpUrl, startedAt);
+      daemon = new Daemon(runtime, paths, tcpUrl, servers, { handler: handlerOptions, executor: executorOptions, view: webView, startedAt }, e2b, morph);
+      return daemon;
     } catch (err) {
+      view?.close();
       await Promise.all(servers.map(closeServer));
       rmSync(paths.socket, { force: true });
       await runtime.close();
@@ -178,6 +254,9 @@ export class Daemon {
   /** Stop listening, destroy every world (rows flushed by the runtime), remove the socket and pid files. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      // A TCP listener the web view is starting must be among the servers closed below.
+      await this.tcpStarting?.catch(() => undefined);
+      this.listening.view.close();
       const stopped = Promise.all(this.servers.map(closeServer));
       try {
         await this.e2b?.close();

@@ -9,10 +9,9 @@ import { InvalidArgumentError } from '../base/errors.js';
 import type { WorldRuntime } from '../core/runtime.js';
 import { SEED_TRIAD, type VerseWorld } from '../core/verses.js';
 import type { World } from '../core/world.js';
-import type { EventInfo, VerseInfo } from '../ledger/types.js';
 import type { ActionKind } from '../protocol/actions.js';
-import type { VerseEventInfo, WorldInfo } from '../protocol/results.js';
-import { amountMap, execReply, snapshotInfo, verseWorldInfo, worldInfo } from './convert.js';
+import type { WorldInfo } from '../protocol/results.js';
+import { amountMap, eventInfo, execReply, snapshotInfo, verseWorldInfo, worldInfo } from './convert.js';
 import type { HandlerSet } from './handlers.js';
 
 export type VerseKind = Extract<ActionKind, `verse.${string}`>;
@@ -27,34 +26,6 @@ export interface VerseHost {
   withCapacity<T>(adding: number, make: () => Promise<T>): Promise<T>;
   /** Remember a world gone from the runtime, with its last JSON. */
   bury(id: string, json: WorldInfo): void;
-}
-
-function describeEvent(
-  rt: WorldRuntime,
-  event: string,
-  verses: VerseWorld[],
-  events: Map<string, EventInfo>,
-  ledgerVerses: Map<string, VerseInfo>,
-): VerseEventInfo {
-  const e = events.get(event);
-  const parentVerse = e?.parent ?? rt.ledger.root;
-  const state = ledgerVerses.get(parentVerse)?.collapsed ? 'collapsed' : e?.resolved ? 'resolved' : 'open';
-  return {
-    event,
-    parentVerse,
-    snapshotId: verses[0]?.world.snapshotId ?? null,
-    gf3Sum: e?.gf3Sum ?? verses.reduce((sum, v) => sum + v.trit, 0),
-    state,
-    winner: e?.winner ?? null,
-    oracleSource: e?.oracleSource ?? null,
-    wev: e?.wev ? amountMap(e.wev) : null,
-    verses: verses.map(verseWorldInfo),
-  };
-}
-
-async function ledgerMaps(rt: WorldRuntime): Promise<[Map<string, EventInfo>, Map<string, VerseInfo>]> {
-  const [events, verses] = await Promise.all([rt.ledger.events(), rt.ledger.verses()]);
-  return [new Map(events.map((e) => [e.id, e])), new Map(verses.map((v) => [v.id, v]))];
 }
 
 /** The verses a `verse.execute` names, and the code for each by child name. */
@@ -93,29 +64,10 @@ export function verseHandlers(host: VerseHost): HandlerSet<VerseKind> {
         pushDownTimeMs: r.pushDownTimeMs,
       };
     },
-    'verse.list': async () => {
-      const rt = host.runtime();
-      const [events, verses] = await ledgerMaps(rt);
-      const out: VerseEventInfo[] = [];
-      // Ledger events in creation order; those this runtime holds worlds for are its push-downs (events
-      // from an earlier daemon on the same home live on in the ledger only: see GET /v1/ledger/events).
-      for (const id of events.keys()) {
-        let vs: VerseWorld[];
-        try {
-          vs = rt.verses(id);
-        } catch {
-          continue;
-        }
-        out.push(describeEvent(rt, id, vs, events, verses));
-      }
-      return { events: out };
-    },
-    'verse.get': async (a) => {
-      const rt = host.runtime();
-      const vs = rt.verses(a.event);
-      const [events, verses] = await ledgerMaps(rt);
-      return describeEvent(rt, a.event, vs, events, verses);
-    },
+    // Every event of the ledger, oldest first: this daemon's own push-downs are live; an earlier daemon's on
+    // the same home are read from the ledger and the record (not live).
+    'verse.list': async () => ({ events: (await host.runtime().events()).map(eventInfo) }),
+    'verse.get': async (a) => eventInfo(await host.runtime().event(a.event)),
     'verse.execute': async (a) => {
       const rt = host.runtime();
       const { chosen, byName } = targets(rt.verses(a.event), a.code);

@@ -5,13 +5,21 @@
  * into a response. One handler per action kind of the table (src/protocol/actions.ts); the mapped type
  * `HandlerSet` makes the set exhaustive.
  */
-import { CapacityError, RecordUnavailableError, SnapshotNotFoundError, SourceNotFoundError, WorldNotFoundError, WrongStateError } from '../base/errors.js';
+import {
+  CapacityError,
+  RecordUnavailableError,
+  SnapshotNotFoundError,
+  SourceNotFoundError,
+  WorldNotFoundError,
+  WorldRuntimeError,
+  WrongStateError,
+} from '../base/errors.js';
 import type { Trit } from '../base/types.js';
 import { VERSION } from '../base/version.js';
 import type { WorldRuntime } from '../core/runtime.js';
 import type { Snapshot, World } from '../core/world.js';
 import type { ActionKind, ActionOf, ResultOf } from '../protocol/actions.js';
-import type { SnapshotInfo, WorldInfo } from '../protocol/results.js';
+import type { SnapshotInfo, UiLoginReply, WorldInfo } from '../protocol/results.js';
 import { execReply, snapshotInfo, worldInfo } from './convert.js';
 import { ledgerHandlers } from './execute-ledger.js';
 import { verseHandlers } from './execute-verses.js';
@@ -24,9 +32,11 @@ export interface ExecutorOptions {
    * a request that would pass it fails with `CapacityError` (503).
    */
   maxWorlds: number;
-  /** Facts about the daemon for health and doctor. */
+  /** Facts about the daemon for health and doctor (`tcpUrl` is set once a TCP listener runs). */
   socketPath: string;
   tcpUrl: string | null;
+  /** The web view's login (the daemon's: it starts the TCP listener the view needs). */
+  ui?: { login(listen?: string): Promise<UiLoginReply> };
 }
 
 /** How many destroyed (or collapsed) ids are remembered, so a late request gets 409 rather than 404. */
@@ -196,6 +206,10 @@ export class Executor {
         return { ...s, targetMs, withinTarget: targetMs === null || s.p99 === null ? null : s.p99 <= targetMs };
       });
       return { summary, rows: limit > 0 ? await rec.metrics({ limit }) : [] };
+    },
+    'ui.login': async (a) => {
+      if (!this.options.ui) throw new WorldRuntimeError('WRONG_STATE', 'this daemon serves no web view');
+      return this.options.ui.login(a.listen);
     },
     'system.doctor': async () => ({
       ...(await this.rt.doctor()),

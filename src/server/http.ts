@@ -12,6 +12,7 @@ import { InvalidArgumentError } from '../base/errors.js';
 import { type E2bCompat, isE2bPath } from '../compat/e2b/index.js';
 import { isMorphPath, type MorphCompat } from '../compat/morph/index.js';
 import { decodeAction, isStreaming, ROUTES, type WorldAction } from '../protocol/actions.js';
+import type { WebView } from '../ui/index.js';
 import { DEFAULT_MAX_BODY_BYTES } from './defaults.js';
 import type { Executor } from './execute.js';
 import { parseJsonBody } from './json-body.js';
@@ -30,6 +31,8 @@ export interface HandlerOptions {
   maxBodyBytes?: number;
   /** One line per request, for the daemon log. @default none */
   log?: (line: string) => void;
+  /** The web view (src/ui), served at /ui on TCP. */
+  ui?: WebView;
   /** The E2B-compatible API, served under /e2b on TCP (src/compat/e2b). */
   e2b?: E2bCompat;
   /** The Morph-compatible API, served under /morph on TCP (src/compat/morph). */
@@ -49,7 +52,7 @@ export function createHandler(options: HandlerOptions, transport: Transport): (r
     res.on('error', () => {}); // a client that went away is not the daemon's problem
     const e2b = transport === 'tcp' && isE2bPath(req.url) ? options.e2b : undefined;
     const compat = e2b ?? (transport === 'tcp' && isMorphPath(req.url) ? options.morph : undefined);
-    (compat ? compat.handle(req, res) : handle(req, res, options.executor, transport, tokens, maxBody))
+    (compat ? compat.handle(req, res) : handle(req, res, options.executor, transport, tokens, maxBody, options.ui))
       .catch((err: unknown) => {
         // Reached only when writing itself failed; answer if we still can.
         if (!res.headersSent) writeReply(res, errorReply(err));
@@ -61,11 +64,24 @@ export function createHandler(options: HandlerOptions, transport: Transport): (r
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, executor: Executor, transport: Transport, tokens: Buffer[], maxBody: number): Promise<void> {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  executor: Executor,
+  transport: Transport,
+  tokens: Buffer[],
+  maxBody: number,
+  ui?: WebView,
+): Promise<void> {
   let action: WorldAction;
-  const url = new URL(req.url ?? '/', 'http://daemon');
+  let url = new URL(req.url ?? '/', 'http://daemon');
   try {
-    if (transport === 'tcp') authenticate(req, tokens);
+    // /ui is the web view's, by its session cookie; what it hands back is a /v1 request it authorised.
+    if (transport === 'tcp' && ui?.owns(url.pathname)) {
+      const v1 = await ui.handle(req, res, url);
+      if (v1 === null) return;
+      url = v1;
+    } else if (transport === 'tcp') authenticate(req, tokens);
     if (req.method === 'GET' && url.pathname === '/v1/openapi.json') {
       writeReply(res, { status: 200, json: OPENAPI });
       return;

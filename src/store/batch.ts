@@ -5,21 +5,22 @@
  * Order matters because of the FOREIGN KEYs of migration 1 (`world_branches.parent_entity_id` and
  * `runtime_metrics.entity_id` → `world_runtime_entities`): DuckDB checks them per statement, not at commit.
  * The batch therefore runs as: insert the batch's entities, then apply updates to entities from earlier
- * batches, then insert branches, metrics and resolutions. Every FK target is then either already in the table
- * or inserted by the first statement. An update of an entity inserted in the same batch is folded into its
+ * batches, then insert branches, metrics, resolutions and verse worlds (migration 2's table, which references
+ * nothing). Every FK target is then either already in the table or inserted by the first statement. An update of an entity inserted in the same batch is folded into its
  * insert, which gives the same final row as running the calls one by one.
  *
  * DuckDB (1.5) does allow `UPDATE` of a non-key column of a row that other tables reference; it only refuses
  * changes that touch the key, and (found by test) any `UPDATE … RETURNING` on such a row. So updates here
  * never use RETURNING.
  */
-import type { BranchRec, EntityRec, MetricRec, Op, PatchRec, ResolutionRec } from './ops.js';
+import type { BranchRec, EntityRec, MetricRec, Op, PatchRec, ResolutionRec, VerseWorldRec } from './ops.js';
 import { bool, numOrNull, str, strListOrNull, strOrNull, tsOrNull } from './sql.js';
 
 const ENTITY_COLS = 'entity_id, entity_type, parent_id, snapshot_id, trit, state, memory_mib, vcpu_count, boot_time_ms, created_at, resolved_at';
 const BRANCH_COLS = 'branch_id, parent_entity_id, child_entity_ids, branch_type, snapshot_time_ms, gf3_sum, branched_at';
 const METRIC_COLS = 'metric_id, entity_id, boot_time_ms, snapshot_time_ms, branch_time_ms, memory_overhead_mb, measured_at';
 const RESOLUTION_COLS = 'resolution_id, verses, winning_verse, oracle_source, wev_extracted, pull_up_time_ms, resolved_at';
+const VERSE_WORLD_COLS = 'verse, event, world_id, source_world_id, snapshot_id, disk_mib, created_at';
 
 function entityTuple(r: EntityRec): string {
   return `(${str(r.entityId)}, ${str(r.entityType)}, ${strOrNull(r.parentId)}, ${strOrNull(r.snapshotId)}, ${numOrNull(r.trit)}, ${str(r.state)}, ${numOrNull(r.memoryMib)}, ${numOrNull(r.vcpuCount)}, ${numOrNull(r.bootTimeMs)}, ${tsOrNull(r.createdAt)}, ${tsOrNull(r.resolvedAt)})`;
@@ -35,6 +36,10 @@ function metricTuple(r: MetricRec): string {
 
 function resolutionTuple(r: ResolutionRec): string {
   return `(${str(r.resolutionId)}, ${strListOrNull(r.verses)}, ${strOrNull(r.winningVerse)}, ${strOrNull(r.oracleSource)}, ${numOrNull(r.wevExtracted)}, ${numOrNull(r.pullUpTimeMs)}, ${tsOrNull(r.resolvedAt)})`;
+}
+
+function verseWorldTuple(r: VerseWorldRec): string {
+  return `(${str(r.verse)}, ${str(r.event)}, ${str(r.worldId)}, ${strOrNull(r.sourceWorldId)}, ${strOrNull(r.snapshotId)}, ${numOrNull(r.diskMib)}, ${tsOrNull(r.createdAt)})`;
 }
 
 function insert(table: string, cols: string, tuples: string[]): string {
@@ -80,6 +85,7 @@ export function planBatch(ops: readonly Op[]): string[] {
   const branches: string[] = [];
   const metrics: string[] = [];
   const resolutions: string[] = [];
+  const verseWorlds: string[] = [];
   for (const op of ops) {
     switch (op.kind) {
       case 'entity': {
@@ -107,6 +113,9 @@ export function planBatch(ops: readonly Op[]): string[] {
       case 'resolution':
         resolutions.push(resolutionTuple(op.row));
         break;
+      case 'verseWorld':
+        verseWorlds.push(verseWorldTuple(op.row));
+        break;
     }
   }
   const sql: string[] = [];
@@ -115,6 +124,7 @@ export function planBatch(ops: readonly Op[]): string[] {
   if (branches.length > 0) sql.push(insert('world_branches', BRANCH_COLS, branches));
   if (metrics.length > 0) sql.push(insert('runtime_metrics', METRIC_COLS, metrics));
   if (resolutions.length > 0) sql.push(insert('verse_resolutions', RESOLUTION_COLS, resolutions));
+  if (verseWorlds.length > 0) sql.push(insert('verse_worlds', VERSE_WORLD_COLS, verseWorlds));
   return sql;
 }
 
@@ -143,5 +153,7 @@ export function opLabel(op: Op): string {
       return `metric ${op.row.metricId}`;
     case 'resolution':
       return `resolution ${op.row.resolutionId}`;
+    case 'verseWorld':
+      return `verse world ${op.row.verse}`;
   }
 }

@@ -14,6 +14,7 @@ import {
   type EntityPatch,
   type MetricInput,
   type ResolutionInput,
+  type VerseWorldInput,
 } from './types.js';
 
 /** Timestamps are epoch milliseconds (integers) until they are written. */
@@ -68,13 +69,24 @@ export interface ResolutionRec {
   resolvedAt: number;
 }
 
+export interface VerseWorldRec {
+  verse: string;
+  event: string;
+  worldId: string;
+  sourceWorldId: string | null;
+  snapshotId: string | null;
+  diskMib: number | null;
+  createdAt: number;
+}
+
 /** One queued write, in the order the caller made it. */
 export type Op =
   | { kind: 'entity'; row: EntityRec }
   | { kind: 'update'; entityId: string; patch: PatchRec }
   | { kind: 'branch'; row: BranchRec }
   | { kind: 'metric'; row: MetricRec }
-  | { kind: 'resolution'; row: ResolutionRec };
+  | { kind: 'resolution'; row: ResolutionRec }
+  | { kind: 'verseWorld'; row: VerseWorldRec };
 
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
@@ -202,5 +214,18 @@ export function resolutionRec(input: ResolutionInput, now: number): ResolutionRe
     wevExtracted: floatOrNull('wevExtracted', input.wevExtracted),
     pullUpTimeMs: floatOrNull('pullUpTimeMs', input.pullUpTimeMs),
     resolvedAt: time('resolvedAt', input.resolvedAt, now),
+  };
+}
+
+/** Validate and copy a verse-world row. */
+export function verseWorldRec(input: VerseWorldInput, now: number): VerseWorldRec {
+  return {
+    verse: text('verse', input.verse),
+    event: text('event', input.event),
+    worldId: text('worldId', input.worldId),
+    sourceWorldId: textOrNull('sourceWorldId', input.sourceWorldId),
+    snapshotId: textOrNull('snapshotId', input.snapshotId),
+    diskMib: int32OrNull('diskMib', input.diskMib),
+    createdAt: time('createdAt', input.createdAt, now),
   };
 }

@@ -18,12 +18,15 @@ import {
   type MetricRow,
   type MetricSummary,
   type ResolutionRow,
+  type VerseWorldRow,
 } from './types.js';
 
 /** Filter for `Store.entities`. */
 export interface EntityFilter {
   state?: EntityState;
   type?: EntityType;
+  /** Only the row of this entity. */
+  id?: string;
   /** At most this many rows (newest first). */
   limit?: number;
 }
@@ -74,6 +77,22 @@ async function rows(conn: DuckDBConnection, sql: string, values: DuckDBValue[]):
   return reader.getRowObjectsJS() as Raw[];
 }
 
+function entityRow(r: Raw): EntityRow {
+  return {
+    entityId: String(r.entity_id),
+    entityType: String(r.entity_type) as EntityType,
+    parentId: strOrNull(r.parent_id),
+    snapshotId: strOrNull(r.snapshot_id),
+    trit: intOrNull(r.trit) as Trit | null,
+    state: String(r.state) as EntityState,
+    memoryMib: intOrNull(r.memory_mib),
+    vcpuCount: intOrNull(r.vcpu_count),
+    bootTimeMs: float32(r.boot_time_ms),
+    createdAt: iso(r.created_at),
+    resolvedAt: iso(r.resolved_at),
+  };
+}
+
 /** `world_runtime_entities`, newest first. */
 export async function readEntities(conn: DuckDBConnection, filter: EntityFilter = {}): Promise<EntityRow[]> {
   const values: DuckDBValue[] = [];
@@ -88,19 +107,42 @@ export async function readEntities(conn: DuckDBConnection, filter: EntityFilter 
     values.push(filter.type);
     where.push(`entity_type = $${values.length}`);
   }
+  if (filter.id !== undefined) {
+    values.push(filter.id);
+    where.push(`entity_id = $${values.length}`);
+  }
   const sql = `SELECT * FROM world_runtime_entities${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC NULLS LAST, rowid DESC${limitClause(filter.limit, values)}`;
+  return (await rows(conn, sql, values)).map(entityRow);
+}
+
+/**
+ * `verse_worlds`, oldest first (the order of the push-downs), each with its world's entity row. `events`
+ * narrows the read to the verses of those events.
+ */
+export async function readVerseWorlds(conn: DuckDBConnection, opts: { events?: readonly string[] } = {}): Promise<VerseWorldRow[]> {
+  const values: DuckDBValue[] = [];
+  let where = '';
+  if (opts.events !== undefined) {
+    if (opts.events.length === 0) return [];
+    const marks = opts.events.map((e) => {
+      values.push(e);
+      return `$${values.length}`;
+    });
+    where = ` WHERE v.event IN (${marks.join(', ')})`;
+  }
+  const sql = `SELECT v.verse AS vw_verse, v.event AS vw_event, v.world_id AS vw_world_id, v.source_world_id AS vw_source,
+  v.snapshot_id AS vw_snapshot, v.disk_mib AS vw_disk_mib, v.created_at AS vw_created_at, e.*
+FROM verse_worlds v LEFT JOIN world_runtime_entities e ON e.entity_id = v.world_id${where}
+ORDER BY v.created_at NULLS LAST, v.rowid`;
   return (await rows(conn, sql, values)).map((r) => ({
-    entityId: String(r.entity_id),
-    entityType: String(r.entity_type) as EntityType,
-    parentId: strOrNull(r.parent_id),
-    snapshotId: strOrNull(r.snapshot_id),
-    trit: intOrNull(r.trit) as Trit | null,
-    state: String(r.state) as EntityState,
-    memoryMib: intOrNull(r.memory_mib),
-    vcpuCount: intOrNull(r.vcpu_count),
-    bootTimeMs: float32(r.boot_time_ms),
-    createdAt: iso(r.created_at),
-    resolvedAt: iso(r.resolved_at),
+    verse: String(r.vw_verse),
+    event: String(r.vw_event),
+    worldId: String(r.vw_world_id),
+    sourceWorldId: strOrNull(r.vw_source),
+    snapshotId: strOrNull(r.vw_snapshot),
+    diskMib: intOrNull(r.vw_disk_mib),
+    createdAt: iso(r.vw_created_at),
+    world: r.entity_id === null || r.entity_id === undefined ? null : entityRow(r),
   }));
 }
 

@@ -67,8 +67,28 @@ CREATE TABLE IF NOT EXISTS runtime_metrics (
 );
 `;
 
+/**
+ * Migration 2: which world lives in which ledger verse. The four tables of migration 1 cannot say it (a
+ * push-down's `world_branches` row names the worlds, the ledger names the verses, and nothing joins them), so
+ * without it an event of an earlier daemon could not be shown with its worlds. One row per child verse of a
+ * push-down; `disk_mib` is the verse world's disk limit, which `world_runtime_entities` does not keep.
+ */
+export const VERSE_WORLDS_SQL = `CREATE TABLE IF NOT EXISTS verse_worlds (
+  verse VARCHAR PRIMARY KEY,  -- ledger verse id, <event>/<name>
+  event VARCHAR NOT NULL,  -- the ledger event (partition) the verse is a child of
+  world_id VARCHAR NOT NULL,  -- the verse's world (world_runtime_entities.entity_id)
+  source_world_id VARCHAR,  -- the world that was pushed down
+  snapshot_id VARCHAR,  -- the snapshot taken at the push-down
+  disk_mib INT,
+  created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
+);
+`;
+
 /** Every migration of the store's own tables, oldest first. */
-export const STORE_MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'seed schema', sql: SEED_SCHEMA_SQL }];
+export const STORE_MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'seed schema', sql: SEED_SCHEMA_SQL },
+  { version: 2, name: 'verse worlds', sql: VERSE_WORLDS_SQL },
+];
 
 /**
  * The schema version this code writes and understands (the highest migration). A database whose

@@ -11,8 +11,8 @@ import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { RuntimeClosedError } from '../base/errors.js';
 import { claim, lockedError, lockKey, parseLockHolder, release } from './lock.js';
 import { currentVersion, runMigrations } from './migrate.js';
-import { branchRec, entityId as checkId, entityRec, metricRec, patchRec, resolutionRec } from './ops.js';
-import { type EntityFilter, readBranches, readEntities, readMetricSummary, readMetrics, readResolutions } from './read.js';
+import { branchRec, entityId as checkId, entityRec, metricRec, patchRec, resolutionRec, verseWorldRec } from './ops.js';
+import { type EntityFilter, readBranches, readEntities, readMetricSummary, readMetrics, readResolutions, readVerseWorlds } from './read.js';
 import { STORE_MIGRATIONS, STORE_MIGRATIONS_TABLE } from './schema.js';
 import { Serial } from './serial.js';
 import { str, tsOrNull } from './sql.js';
@@ -28,6 +28,8 @@ import type {
   MetricSummary,
   ResolutionInput,
   ResolutionRow,
+  VerseWorldInput,
+  VerseWorldRow,
 } from './types.js';
 import { type StoreErrorHandler, WriteBehind, type WriteStats } from './writer.js';
 
@@ -178,6 +180,12 @@ export class Store {
     this.writer.push({ kind: 'resolution', row: resolutionRec(row, Date.now()) });
   }
 
+  /** Queue a `verse_worlds` row: the world that lives in one child verse of a push-down. */
+  recordVerseWorld(row: VerseWorldInput): void {
+    this.assertOpen();
+    this.writer.push({ kind: 'verseWorld', row: verseWorldRec(row, Date.now()) });
+  }
+
   /**
    * Write every row recorded before this call. Rejects with the database error when a batch cannot be
    * written; those rows stay queued and are retried (and were reported to `onError`).
@@ -231,6 +239,11 @@ export class Store {
   /** Verse resolutions, newest first. */
   async resolutions(opts: { limit?: number } = {}): Promise<ResolutionRow[]> {
     return this.read(() => readResolutions(this.readConn, opts));
+  }
+
+  /** Which world lives in which push-down verse, oldest first, each with its world's entity row; `events` narrows it. */
+  async verseWorlds(opts: { events?: readonly string[] } = {}): Promise<VerseWorldRow[]> {
+    return this.read(() => readVerseWorlds(this.readConn, opts));
   }
 
   /** Raw `runtime_metrics` rows, newest first. */

@@ -75,6 +75,31 @@ export interface ResolutionInput {
   resolvedAt?: Date;
 }
 
+/** A new `verse_worlds` row: the world of one child verse of a push-down. */
+export interface VerseWorldInput {
+  /** Ledger verse id, `<event>/<name>`. */
+  verse: string;
+  event: string;
+  worldId: string;
+  sourceWorldId?: string | null;
+  snapshotId?: string | null;
+  diskMib?: number | null;
+  /** @default the time of the `recordVerseWorld` call */
+  createdAt?: Date;
+}
+
+/** A `verse_worlds` row as read back, with the `world_runtime_entities` row of its world (null when the record has none). */
+export interface VerseWorldRow {
+  verse: string;
+  event: string;
+  worldId: string;
+  sourceWorldId: string | null;
+  snapshotId: string | null;
+  diskMib: number | null;
+  createdAt: string | null;
+  world: EntityRow | null;
+}
+
 /** A `world_runtime_entities` row as read back. Timestamps are ISO-8601 strings (UTC, millisecond precision). */
 export interface EntityRow {
   entityId: string;

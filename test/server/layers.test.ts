@@ -66,6 +66,19 @@ describe('layers', () => {
     assert.deepEqual([...new Set(server)], ['cli/main.ts']);
   });
 
+  it('the web view (src/ui) imports base, protocol, core (ledger and store for types), and only the daemon imports it', () => {
+    assert.ok(importsOf('ui').has('core'), 'the view reads the runtime');
+    for (const f of importsOf('ui')) assert.ok(['base', 'protocol', 'core', 'ledger', 'store'].includes(f), `ui imports ${f}`);
+    for (const e of EDGES) if (e.to === 'ui') assert.equal(e.from, 'server', `${e.file} imports src/ui`);
+    // The page's own modules are browser code: nothing outside src/ui/web.
+    for (const file of files(join(SRC, 'ui', 'web'))) {
+      for (const m of readFileSync(file, 'utf8').matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^import\s+)['"]([^'"]+)['"]/gm)) {
+        const spec = m[1] as string;
+        assert.ok(spec.startsWith('./') && !spec.includes('..'), `${relative(SRC, file)} imports ${spec}`);
+      }
+    }
+  });
+
   it('nothing below the daemon imports it, and nothing but the CLI imports the client', () => {
     for (const e of EDGES) {
       if (e.to === 'server') assert.equal(e.from, 'cli', `${e.file} imports src/server`);

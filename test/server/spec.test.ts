@@ -77,6 +77,8 @@ const SAMPLES: WorldAction[] = [
   { kind: 'record.branches', limit: 2 },
   { kind: 'record.resolutions' },
   { kind: 'record.metrics', limit: 0 },
+  { kind: 'ui.login' },
+  { kind: 'ui.login', listen: '127.0.0.1:0' },
   { kind: 'system.doctor' },
   { kind: 'system.health' },
 ];

@@ -65,7 +65,7 @@ test('metricSummary of an empty database: zero counts and null figures', async (
   }
 });
 
-test('entities() filters by state and type, newest first, with a limit', async (t) => {
+test('entities() filters by state, type and id, newest first, with a limit', async (t) => {
   const store = await Store.open(tempDb(t));
   t.after(() => store.close());
   const t0 = Date.parse('2030-01-01T00:00:00Z');
@@ -83,6 +83,8 @@ test('entities() filters by state and type, newest first, with a limit', async (
   assert.deepEqual(await ids({ type: 'verse' }), ['e', 'c', 'b']);
   assert.deepEqual(await ids({ type: 'verse', state: 'running', limit: 1 }), ['e']);
   assert.deepEqual(await ids({ limit: 2 }), ['e', 'd']);
+  assert.deepEqual(await ids({ id: 'c' }), ['c']);
+  assert.deepEqual(await ids({ id: 'zz' }), []);
   await assert.rejects(store.entities({ limit: 0 }), InvalidArgumentError);
   await assert.rejects(store.entities({ state: 'zombie' as never }), InvalidArgumentError);
   assert.deepEqual((await store.branches({ limit: 5 })).length, 0);
@@ -147,4 +149,38 @@ test('connect() gives the ledger its own connection to the same file', async (t)
   assert.equal(row?.[0], 170141183460469231731687303715884105727n);
   assert.equal((await store.entities()).length, 1);
   assert.ok(store.instance, 'the DuckDBInstance is exposed too');
+});
+
+test('verseWorlds joins each verse to its world row, oldest first, and narrows by event', async (t) => {
+  const store = await Store.open(tempDb(t));
+  t.after(() => store.close());
+  store.recordEntity({ entityId: 'w-src', entityType: 'sandbox' });
+  store.recordEntity({ entityId: 'v-a', entityType: 'verse', parentId: 'w-src', snapshotId: 's-1', trit: -1, memoryMib: 256, vcpuCount: 1, bootTimeMs: 3.5 });
+  store.updateEntity('v-a', { state: 'collapsed' });
+  store.recordVerseWorld({ verse: 'e1/a', event: 'e1', worldId: 'v-a', sourceWorldId: 'w-src', snapshotId: 's-1', diskMib: 64 });
+  // A verse whose world row never made it to the record (a crash before the flush) still reads, world null.
+  store.recordVerseWorld({ verse: 'e1/b', event: 'e1', worldId: 'v-gone', sourceWorldId: 'w-src', snapshotId: 's-1' });
+  store.recordVerseWorld({ verse: 'e2/x', event: 'e2', worldId: 'v-x' });
+  const all = await store.verseWorlds();
+  assert.deepEqual(
+    all.map((r) => [r.verse, r.event, r.worldId, r.world?.state ?? null]),
+    [
+      ['e1/a', 'e1', 'v-a', 'collapsed'],
+      ['e1/b', 'e1', 'v-gone', null],
+      ['e2/x', 'e2', 'v-x', null],
+    ],
+  );
+  const a = all[0];
+  assert.equal(a?.diskMib, 64);
+  assert.equal(a?.sourceWorldId, 'w-src');
+  assert.equal(a?.snapshotId, 's-1');
+  assert.equal(a?.world?.trit, -1);
+  assert.equal(a?.world?.bootTimeMs, 3.5);
+  assert.match(a?.createdAt ?? '', /^\d{4}-\d\d-\d\dT/);
+  assert.deepEqual(
+    (await store.verseWorlds({ events: ['e2'] })).map((r) => r.verse),
+    ['e2/x'],
+  );
+  assert.deepEqual(await store.verseWorlds({ events: [] }), []);
+  assert.throws(() => store.recordVerseWorld({ verse: '', event: 'e', worldId: 'w' }), InvalidArgumentError);
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { WorldRuntimeError } from '../../src/base/errors.js';
-import { runMigrations, SchemaTooNewError, STORE_SCHEMA_VERSION, Store } from '../../src/store/index.js';
+import { runMigrations, SchemaTooNewError, STORE_MIGRATIONS, STORE_SCHEMA_VERSION, Store } from '../../src/store/index.js';
 import { tempDb } from './helpers.js';
 
 /** [column, data_type, is_nullable, column_default] per table, in ordinal order: the original DDL. */
@@ -68,7 +68,7 @@ test('migration 1 creates the original schema exactly (columns, types, defaults,
   const cols = (
     await conn.runAndReadAll(
       `SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns
-       WHERE table_schema = 'main' AND table_name <> 'schema_migrations' ORDER BY table_name, ordinal_position`,
+       WHERE table_schema = 'main' AND table_name NOT IN ('schema_migrations', 'verse_worlds') ORDER BY table_name, ordinal_position`,
     )
   ).getRowObjectsJS();
   const byTable: Record<string, unknown[]> = {};
@@ -81,7 +81,7 @@ test('migration 1 creates the original schema exactly (columns, types, defaults,
   const cons = (
     await conn.runAndReadAll(
       `SELECT table_name, constraint_text FROM duckdb_constraints()
-       WHERE constraint_type <> 'NOT NULL' AND table_name <> 'schema_migrations' ORDER BY 1, 2`,
+       WHERE constraint_type <> 'NOT NULL' AND table_name NOT IN ('schema_migrations', 'verse_worlds') ORDER BY 1, 2`,
     )
   ).getRows();
   assert.deepEqual(
@@ -90,6 +90,49 @@ test('migration 1 creates the original schema exactly (columns, types, defaults,
   );
   // The CHECK is live, not just listed.
   await assert.rejects(conn.run(`INSERT INTO world_runtime_entities (entity_id, entity_type, trit) VALUES ('x', 'sandbox', 2)`), /CHECK constraint/);
+});
+
+test('migration 2 adds verse_worlds, keyed by verse, and leaves the seed tables alone', async (t) => {
+  const store = await Store.open(tempDb(t));
+  t.after(() => store.close());
+  const conn = await store.connect();
+  const cols = (
+    await conn.runAndReadAll(
+      `SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = 'verse_worlds' ORDER BY ordinal_position`,
+    )
+  ).getRows();
+  assert.deepEqual(cols, [
+    ['verse', 'VARCHAR', 'NO'],
+    ['event', 'VARCHAR', 'NO'],
+    ['world_id', 'VARCHAR', 'NO'],
+    ['source_world_id', 'VARCHAR', 'YES'],
+    ['snapshot_id', 'VARCHAR', 'YES'],
+    ['disk_mib', 'INTEGER', 'YES'],
+    ['created_at', 'TIMESTAMP', 'YES'],
+  ]);
+  const names = (await conn.runAndReadAll('SELECT version, name FROM schema_migrations ORDER BY version')).getRows();
+  assert.deepEqual(names, [
+    [1, 'seed schema'],
+    [2, 'verse worlds'],
+  ]);
+});
+
+test('a version 1 file gains verse_worlds on open, its rows kept', async (t) => {
+  const db = tempDb(t);
+  const inst = await DuckDBInstance.create(db);
+  const conn = await inst.connect();
+  await runMigrations(conn, STORE_MIGRATIONS.slice(0, 1), { table: 'schema_migrations', dbPath: db });
+  await conn.run("INSERT INTO world_runtime_entities (entity_id, entity_type) VALUES ('w-old', 'sandbox')");
+  conn.closeSync();
+  inst.closeSync();
+  const store = await Store.open(db);
+  t.after(() => store.close());
+  assert.equal(store.schemaVersion, 2);
+  assert.deepEqual(
+    (await store.entities()).map((e) => e.entityId),
+    ['w-old'],
+  );
+  assert.deepEqual(await store.verseWorlds(), []);
 });
 
 test('migrations run once: reopening keeps the rows and the single migrations row', async (t) => {
@@ -104,7 +147,10 @@ test('migrations run once: reopening keeps the rows and the single migrations ro
     assert.equal(again.schemaVersion, STORE_SCHEMA_VERSION);
     const conn = await again.connect();
     const migrations = (await conn.runAndReadAll('SELECT version, name FROM schema_migrations ORDER BY version')).getRowsJS();
-    assert.deepEqual(migrations, [[1, 'seed schema']]);
+    assert.deepEqual(migrations, [
+      [1, 'seed schema'],
+      [2, 'verse worlds'],
+    ]);
     assert.deepEqual(
       (await again.entities()).map((e) => e.entityId),
       ['w1'],
@@ -123,14 +169,15 @@ test('a database with a newer schema version is refused with a clear error', asy
   await assert.rejects(Store.open(db), (err: unknown) => {
     assert.ok(err instanceof SchemaTooNewError);
     assert.ok(WorldRuntimeError.is(err));
-    assert.match(err.message, /schema version 2 .* supports up to 1/);
-    assert.deepEqual(err.details, { dbPath: db, table: 'schema_migrations', found: 2, supported: 1 });
+    const [found, supported] = [STORE_SCHEMA_VERSION + 1, STORE_SCHEMA_VERSION];
+    assert.match(err.message, new RegExp(`schema version ${found} .* supports up to ${supported}`));
+    assert.deepEqual(err.details, { dbPath: db, table: 'schema_migrations', found, supported });
     return true;
   });
   // The refusal released the file: a plain DuckDB open works and the rows are untouched.
   const raw = await DuckDBInstance.create(db);
   const rc = await raw.connect();
-  assert.deepEqual((await rc.runAndReadAll('SELECT max(version) FROM schema_migrations')).getRowsJS(), [[2]]);
+  assert.deepEqual((await rc.runAndReadAll('SELECT max(version) FROM schema_migrations')).getRowsJS(), [[STORE_SCHEMA_VERSION + 1]]);
   rc.closeSync();
   raw.closeSync();
 });
@@ -151,5 +198,5 @@ test('runMigrations serves other modules: own table, applied once, a failing ste
   assert.deepEqual((await conn.runAndReadAll('SELECT id FROM ledger_demo ORDER BY id')).getRowsJS(), [[1]]);
   assert.deepEqual((await conn.runAndReadAll('SELECT max(version) FROM ledger_migrations')).getRowsJS(), [[2]]);
   // The store's own version table is untouched.
-  assert.deepEqual((await conn.runAndReadAll('SELECT max(version) FROM schema_migrations')).getRowsJS(), [[1]]);
+  assert.deepEqual((await conn.runAndReadAll('SELECT max(version) FROM schema_migrations')).getRowsJS(), [[STORE_SCHEMA_VERSION]]);
 });

@@ -5,7 +5,7 @@
  * push-down events this daemon holds).
  */
 import type { DaemonClient } from '../../client/client.js';
-import type { AmountMap, PullUpReply, VerseEventInfo, VerseWorldInfo } from '../../protocol/results.js';
+import type { AmountMap, EventVerseInfo, PullUpReply, VerseEventInfo } from '../../protocol/results.js';
 import { type Command, type Context, need, parseTrit, UsageError } from '../command.js';
 import { keyValues, ms, table, trit } from '../format.js';
 import { withProgress } from '../progress.js';
@@ -14,7 +14,8 @@ import { LAST, worldId } from './worlds.js';
 /** An event id, with `last` resolved to the newest open (unresolved, live) push-down of the daemon. */
 export async function eventId(client: DaemonClient, id: string): Promise<string> {
   if (id !== LAST) return id;
-  const open = (await client.dispatch({ kind: 'verse.list' })).events.filter((e) => e.state === 'open');
+  // An earlier daemon's open event (live: false) has no worlds left to execute in or resolve.
+  const open = (await client.dispatch({ kind: 'verse.list' })).events.filter((e) => e.state === 'open' && e.live);
   const e = open.at(-1);
   if (!e) throw new UsageError('"last": no open push-down event (push a world down first with world-runtime push-down)');
   return e.event;
@@ -33,10 +34,10 @@ export function amounts(m: AmountMap | null): string {
   return parts.length ? parts.join(', ') : '-';
 }
 
-function verseRows(verses: VerseWorldInfo[]): string {
+function verseRows(verses: EventVerseInfo[]): string {
   return table(
     ['VERSE', 'NAME', 'TRIT', 'P', 'WORLD', 'STATE'],
-    verses.map((v) => [v.verse, v.name, trit(v.trit), v.probability, v.world.id, v.world.state]),
+    verses.map((v) => [v.verse, v.name, trit(v.trit), v.probability, v.world?.id ?? null, v.world?.state ?? null]),
   );
 }
 
@@ -204,7 +205,7 @@ function showEvent(ctx: Context, e: VerseEventInfo): void {
   ctx.out(
     keyValues([
       ['event', e.event],
-      ['state', e.state],
+      ['state', e.live ? e.state : `${e.state} (not live: an earlier daemon's push-down)`],
       ['parent verse', e.parentVerse],
       ['snapshot', e.snapshotId],
       ['gf3 sum', e.gf3Sum],
@@ -238,7 +239,15 @@ export const verses: Command = {
     ctx.out(
       table(
         ['EVENT', 'STATE', 'PARENT', 'VERSES', 'GF3', 'WINNER', 'WEV'],
-        r.events.map((e) => [e.event, e.state, e.parentVerse, e.verses.map((x) => x.name).join(','), e.gf3Sum, e.winner, e.wev ? amounts(e.wev) : null]),
+        r.events.map((e) => [
+          e.event,
+          e.live ? e.state : `${e.state} (not live)`,
+          e.parentVerse,
+          e.verses.map((x) => x.name).join(','),
+          e.gf3Sum,
+          e.winner,
+          e.wev ? amounts(e.wev) : null,
+        ]),
       ),
     );
     return 0;
