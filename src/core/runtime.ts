@@ -354,5 +354,10 @@ async function openDriver(opts: NormalOpenOptions): Promise<Driver> {
       const { MicrovmDriver } = await import('../drivers/microvm/index.js');
       return new MicrovmDriver({ ...opts.microvm, home: opts.home, onProgress: (m) => opts.warn(`world-runtime microvm: ${m}`) });
     }
+    case 'e2b': {
+      // Loaded on demand: only its users load the E2B SDKs.
+      const { E2bDriver } = await import('../drivers/e2b/index.js');
+      return new E2bDriver(opts.e2b);
+    }
   }
 }
