@@ -13,8 +13,11 @@ function networkCode(err: unknown): string | undefined {
     if (typeof code === 'string' && /^(E[A-Z_]+|UND_ERR_[A-Z_]+)$/.test(code)) return code;
     e = (e as { cause?: unknown }).cause;
   }
-  if (err instanceof TypeError && /fetch failed/i.test(err.message)) return 'fetch failed';
-  return undefined;
+  // Connect (envd) wraps the fetch failure in its own error, keeping only the message.
+  const m = /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|fetch failed|socket hang up)\b/i.exec(
+    err instanceof Error ? err.message : '',
+  );
+  return m?.[1];
 }
 
 function statusOf(err: unknown): number | undefined {
