@@ -16,7 +16,7 @@ import { WorldRuntime } from '../../../src/index.js';
 import { assertLoopbackOnly, guardNetwork } from '../../compat/e2b/helpers.js';
 import { tempHome } from '../../fixtures/runtime.js';
 import { waitFor } from '../../fixtures/wait.js';
-import { removeHome, type Spawned, startDaemon, stopAll, stopDaemon } from '../../server/helpers.js';
+import { call, removeHome, type Spawned, startDaemon, stopAll, stopDaemon } from '../../server/helpers.js';
 import { rejectsWith } from '../contract/suite.js';
 
 const DOMAIN = 'world-runtime.invalid';
@@ -113,6 +113,22 @@ describe('the e2b driver against a daemon', () => {
       removeHome(home);
     }
     assert.deepEqual(await listed(), [], 'nothing left on the engine');
+  });
+
+  test('serve --driver e2b: a daemon whose worlds are sandboxes of another daemon', async () => {
+    const front = await startDaemon({ args: ['--driver', 'e2b'], env: { E2B_API_URL: url, E2B_SANDBOX_URL: url, E2B_DOMAIN: DOMAIN, E2B_API_KEY: d.token } });
+    try {
+      const t = { socket: front.socket };
+      const made = await call(t, 'POST', '/v1/worlds', { json: {} });
+      assert.equal(made.status, 201, made.text);
+      assert.equal((await listed()).length, 1, 'the world is a sandbox of the engine');
+      const r = await call(t, 'POST', `/v1/worlds/${made.json.id}/exec`, { json: { code: 'x = 6\nx * 7' } });
+      assert.equal(r.json.value, '42', r.text);
+    } finally {
+      await stopDaemon(front);
+      removeHome(front.home);
+    }
+    await waitFor('the front daemon to kill its sandbox as it stops', async () => (await listed()).length === 0);
   });
 
   test('a refused key is a DriverError that says so and names the endpoint; doctor says it does not answer', async () => {
