@@ -4,13 +4,21 @@
  * - the exact repr() of a trailing expression (a cell's `text` strips the quotes of a string's repr), carried
  *   in the result's JSON representation;
  * - a timeout inside the world: SIGALRM raises TimeoutError in the code, so the world lives on with its state
- *   (the SDK's own timeout only stops waiting; the driver then kills the world, as the contract asks).
+ *   (the SDK's own timeout only stops waiting; the driver then kills the world, as the contract asks);
+ * - a random state of its own in a new branch (sameRandom: false), drawn at its first exec rather than in a
+ *   round trip of its own.
  * The runner is defined again by each cell, so code that deletes or replaces it cannot break the next exec.
  */
 import type { ExecError, ExecResult } from '../../base/types.js';
 
-const RUNNER = `def __wr_exec(src, seconds):
-    import ast, signal
+const RUNNER = `def __wr_exec(src, seconds, reseed):
+    import ast, signal, sys
+    if reseed:
+        import os
+        if "random" in sys.modules:
+            sys.modules["random"].seed()
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed(int.from_bytes(os.urandom(4), "little"))
     g = globals()
     tree = ast.parse(src, "<exec>", "exec")
     last = None
@@ -43,10 +51,10 @@ const RUNNER = `def __wr_exec(src, seconds):
     return WrValue()
 `;
 
-/** The cell that runs `code` with a timeout of `timeoutMs` inside the world. */
-export function cellFor(code: string, timeoutMs: number): string {
+/** The cell that runs `code` with a timeout of `timeoutMs` inside the world, reseeding its random generators first when asked. */
+export function cellFor(code: string, timeoutMs: number, reseed = false): string {
   // A JSON string is a valid Python string literal (\\uXXXX, \\n, \\", \\\\ mean the same).
-  return `${RUNNER}__wr_exec(${JSON.stringify(code)}, ${Math.max(timeoutMs, 1) / 1000})\n`;
+  return `${RUNNER}__wr_exec(${JSON.stringify(code)}, ${Math.max(timeoutMs, 1) / 1000}, ${reseed ? 'True' : 'False'})\n`;
 }
 
 /** What runCode resolves with, as far as the driver reads it. */

@@ -39,6 +39,8 @@ interface Live {
   sbx: Sandbox;
   /** Why the world died on its own, once it did. */
   failed?: string;
+  /** A branch that has not drawn its own random state yet (its next exec does). */
+  reseed?: boolean;
 }
 
 const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
@@ -139,7 +141,7 @@ export class E2bDriver implements Driver {
     let e: Execution;
     try {
       // requestTimeoutMs 0: the SDK's request timer would outlive a failed call; timeoutMs bounds the whole run.
-      e = (await w.sbx.runCode(cellFor(code, timeoutMs), {
+      e = (await w.sbx.runCode(cellFor(code, timeoutMs, w.reseed), {
         timeoutMs: timeoutMs + EXEC_GRACE_MS,
         requestTimeoutMs: 0,
         onStdout: opts.onOutput ? emit('stdout') : undefined,
@@ -152,6 +154,7 @@ export class E2bDriver implements Driver {
       void this.kill(w.sbx.sandboxId);
       throw this.fail(world.id, `exec did not stop within ${EXEC_GRACE_MS} ms of its ${timeoutMs} ms timeout: the sandbox was killed`);
     }
+    w.reseed = false;
     return execResult(e, performance.now() - started);
   }
 
@@ -255,7 +258,7 @@ export class E2bDriver implements Driver {
       );
     } else if (this.gone.get(source.id) === 'snapshot') throw new SnapshotNotFoundError(source.id);
     else throw new WorldNotFoundError(source.id);
-    if (!opts.sameRandom) await Promise.all(made.map((l) => reseed(l.sbx)));
+    for (const l of made) l.reseed = !opts.sameRandom;
     return opts.ids.map((id, i) => this.adopt(id, made[i] as Live));
   }
 
@@ -335,9 +338,4 @@ export class E2bDriver implements Driver {
       ...snaps.map((s) => retry(() => Sandbox.deleteSnapshot(s, this.conn)).catch(() => {})),
     ]);
   }
-}
-
-/** A branch gets a random state of its own, as on the local drivers (sameRandom: false); best effort. */
-async function reseed(sbx: Sandbox): Promise<void> {
-  await sbx.runCode('import sys\nif "random" in sys.modules: sys.modules["random"].seed()\n', { requestTimeoutMs: 0 }).catch(() => {});
 }

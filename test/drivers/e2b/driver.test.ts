@@ -100,7 +100,7 @@ describe('the e2b driver against a daemon', () => {
         kids.map(async (k) => [(await k.exec('state')).value, (await k.run('cat note.txt')).stdout, (await k.exec('random.random()')).value]),
       );
       for (const [state, note] of seen) assert.deepEqual([state, note], ["['base']", 'base']);
-      assert.equal(new Set(seen.map((x) => x[2])).size, 3, 'each branch draws its own random numbers (sameRandom: false)');
+      assert.equal(new Set(seen.map((x) => x[2])).size, 3, 'each branch draws its own random numbers (sameRandom: false; the runner’s reseed: cell.test.ts)');
       assert.ok(
         (await rt.doctor()).drivers.some((r) => r.driver === 'e2b' && r.available === true),
         'doctor reports the e2b driver, answering',
