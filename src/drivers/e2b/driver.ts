@@ -43,6 +43,18 @@ interface Live {
   reseed?: boolean;
 }
 
+/** envd's words for a signal (Go's os.ProcessState: "signal: killed"), as the local drivers name it. */
+const SIGNALS: Record<string, string> = {
+  killed: 'SIGKILL',
+  terminated: 'SIGTERM',
+  interrupt: 'SIGINT',
+  hangup: 'SIGHUP',
+  aborted: 'SIGABRT',
+  'segmentation fault': 'SIGSEGV',
+  'broken pipe': 'SIGPIPE',
+  quit: 'SIGQUIT',
+};
+
 const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
 
 export class E2bDriver implements Driver {
@@ -172,9 +184,9 @@ export class E2bDriver implements Driver {
       }
     };
     const started = performance.now();
-    const done = (exitCode: number | null, stdout: string, stderr: string, timedOut = false): RunResult => ({
+    const done = (exitCode: number | null, stdout: string, stderr: string, timedOut = false, signal = 'SIGKILL'): RunResult => ({
       exitCode,
-      ...(exitCode === null ? { signal: 'SIGKILL' } : {}),
+      ...(exitCode === null ? { signal } : {}),
       stdout,
       stderr,
       truncated: false,
@@ -193,8 +205,11 @@ export class E2bDriver implements Driver {
       return done(r.exitCode, r.stdout, r.stderr);
     } catch (err) {
       if (err instanceof CommandExitError) {
-        const killed = /signal/i.test(err.error ?? '');
-        return done(killed ? null : err.exitCode, err.stdout, err.stderr, killed && performance.now() - started >= timeoutMs);
+        const word = /^signal: (.+)$/i.exec(err.error ?? '')?.[1]?.toLowerCase();
+        if (word === undefined) return done(err.exitCode, err.stdout, err.stderr);
+        // A kill at the timeout is envd's; any other signal is the command's own end.
+        const timedOut = word === 'killed' && performance.now() - started >= timeoutMs;
+        return done(null, err.stdout, err.stderr, timedOut, SIGNALS[word] ?? word.toUpperCase());
       }
       const mapped = await this.worldError(world.id, w, err, 'run');
       // envd ends a command at its timeout with deadline_exceeded: a timed-out run, the world lives on.

@@ -91,7 +91,12 @@ describe('the e2b driver against a daemon', () => {
     try {
       const w = await rt.create();
       assert.equal((await w.exec('import random\nrandom.seed(7)\nstate = ["base"]\n"it\'s " * 2')).value, `"it's it's "`, 'the exact repr');
-      await w.run('printf base > note.txt');
+      const streamed: string[] = [];
+      await w.exec('print("hi")', { onOutput: (s, chunk) => streamed.push(`${s}:${chunk}`) });
+      await w.run('printf base > note.txt; echo out; echo err >&2', { onOutput: (s, chunk) => streamed.push(`${s}:${chunk}`) });
+      assert.deepEqual(streamed.sort(), ['stderr:err\n', 'stdout:hi\n', 'stdout:out\n'], 'exec and run stream their output');
+      const signalled = await w.run('kill -TERM $$');
+      assert.deepEqual([signalled.exitCode, signalled.signal, signalled.timedOut], [null, 'SIGTERM', false], 'a command ended by a signal names it');
       const s = await w.snapshot();
       await w.exec('state.append("after")');
       const kids = await rt.branch(s, 3);
