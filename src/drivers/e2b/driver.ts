@@ -25,7 +25,7 @@ import {
   type WorldHandle,
 } from '../driver.js';
 import { type Execution, cellFor, execResult } from './cell.js';
-import { mapError, retry, sandboxGone } from './errors.js';
+import { mapError, retry } from './errors.js';
 import { connection, type E2bDriverOptions, type E2bEndpoint, resolveEndpoint } from './options.js';
 
 /** How long past an exec's timeout the driver waits for the world's own TimeoutError before it kills the world. */
@@ -42,6 +42,9 @@ interface Live {
   /** A branch that has not drawn its own random state yet (its next exec does). */
   reseed?: boolean;
 }
+
+/** SDK errors a sandbox answers with: it was running when it said so. */
+const ANSWERED = new Set(['FileNotFoundError', 'InvalidArgumentError', 'NotEnoughSpaceError', 'CommandExitError', 'AuthenticationError', 'RateLimitError']);
 
 /** envd's words for a signal (Go's os.ProcessState: "signal: killed"), as the local drivers name it. */
 const SIGNALS: Record<string, string> = {
@@ -108,7 +111,8 @@ export class E2bDriver implements Driver {
   private async worldError(id: string, w: Live, err: unknown, what: string): Promise<WorldRuntimeError> {
     if (this.closed) return new RuntimeClosedError();
     if (!this.worlds.has(id)) return new WorldNotFoundError(id); // destroyed while the call ran
-    if (sandboxGone(err) || (err as Error)?.name === 'TimeoutError' || !WorldRuntimeError.is(err)) {
+    // An answer about the call itself (a missing file, a bad argument) comes from a running sandbox: no need to ask.
+    if (!WorldRuntimeError.is(err) && !ANSWERED.has((err as Error)?.name)) {
       const running = await retry(() => w.sbx.isRunning({ requestTimeoutMs: this.endpoint.requestTimeoutMs })).catch(() => undefined);
       if (running === false) return this.fail(id, `the e2b sandbox ${w.sbx.sandboxId} stopped during ${what}: ${(err as Error)?.message ?? err}`);
     }

@@ -65,11 +65,6 @@ export function mapError(err: unknown, what: string, endpoint: string): WorldRun
   return new DriverError(`e2b engine at ${endpoint}: ${what} failed${status ? ` (${status})` : ''}: ${name}: ${msg}`, err);
 }
 
-/** The SDK says the sandbox is not there (any more). */
-export function sandboxGone(err: unknown): boolean {
-  return nameOf(err) === 'SandboxNotFoundError' || statusOf(err) === 404 || statusOf(err) === 502;
-}
-
 /** Call `fn` up to `attempts` times, with backoff (50, 100, 200 ms ...), while it fails transiently. For idempotent calls only. */
 export async function retry<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
   for (let i = 1; ; i++) {
