@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { Sandbox } from '@e2b/code-interpreter';
 import { CommandExitError } from 'e2b';
-import { RuntimeClosedError, SnapshotNotFoundError, WorldFailedError, WorldNotFoundError, WorldRuntimeError } from '../../base/errors.js';
+import { DriverError, RuntimeClosedError, SnapshotNotFoundError, WorldFailedError, WorldNotFoundError, WorldRuntimeError } from '../../base/errors.js';
 import type { ExecOptions, ExecResult, RunOptions, RunResult } from '../../base/types.js';
 import {
   DEFAULT_TIMEOUT_MS,
@@ -107,6 +107,12 @@ export class E2bDriver implements Driver {
     return new WorldFailedError(id, w?.failed ?? reason);
   }
 
+  /** An answer the SDK passed on but the driver cannot read: the engine's fault, never a crash. */
+  private odd(what: string, got: unknown): DriverError {
+    const shown = got instanceof Error ? `${got.name}: ${got.message}` : JSON.stringify(got)?.slice(0, 200);
+    return new DriverError(`e2b engine at ${this.endpoint.apiUrl} answered ${what} with something unexpected: ${shown}`);
+  }
+
   /** Map a failure of a call on a known world: a sandbox the engine no longer runs is a failed world. */
   private async worldError(id: string, w: Live, err: unknown, what: string): Promise<WorldRuntimeError> {
     if (this.closed) return new RuntimeClosedError();
@@ -171,7 +177,11 @@ export class E2bDriver implements Driver {
       throw this.fail(world.id, `exec did not stop within ${EXEC_GRACE_MS} ms of its ${timeoutMs} ms timeout: the sandbox was killed`);
     }
     w.reseed = false;
-    return execResult(e, performance.now() - started);
+    try {
+      return execResult(e, performance.now() - started);
+    } catch (err) {
+      throw this.odd('exec', err);
+    }
   }
 
   async run(world: WorldHandle, command: string | string[], opts: RunOptions): Promise<RunResult> {
@@ -206,7 +216,8 @@ export class E2bDriver implements Driver {
         onStdout: on('stdout'),
         onStderr: on('stderr'),
       });
-      return done(r.exitCode, r.stdout, r.stderr);
+      if (typeof r?.exitCode !== 'number') throw this.odd('run', r);
+      return done(r.exitCode, String(r.stdout ?? ''), String(r.stderr ?? ''));
     } catch (err) {
       if (err instanceof CommandExitError) {
         const word = /^signal: (.+)$/i.exec(err.error ?? '')?.[1]?.toLowerCase();
@@ -233,21 +244,25 @@ export class E2bDriver implements Driver {
 
   async readFile(world: WorldHandle, path: string): Promise<Uint8Array> {
     const w = this.live(world);
+    let data: unknown;
     try {
-      return await w.sbx.files.read(path, { format: 'bytes' });
+      data = await w.sbx.files.read(path, { format: 'bytes' });
     } catch (err) {
       throw await this.worldError(world.id, w, err, `readFile ${path}`);
     }
+    if (!(data instanceof Uint8Array)) throw this.odd(`readFile ${path}`, typeof data);
+    return data;
   }
 
   async snapshot(world: WorldHandle, id: string): Promise<SnapshotHandle> {
     const w = this.live(world);
     let snapshotId: string;
     try {
-      snapshotId = (await w.sbx.createSnapshot()).snapshotId;
+      snapshotId = (await w.sbx.createSnapshot())?.snapshotId;
     } catch (err) {
       throw await this.worldError(world.id, w, err, 'snapshot');
     }
+    if (typeof snapshotId !== 'string' || snapshotId === '') throw this.odd('snapshot', snapshotId);
     if (this.closed) {
       void retry(() => Sandbox.deleteSnapshot(snapshotId, this.conn)).catch(() => {});
       throw new RuntimeClosedError();
@@ -270,6 +285,10 @@ export class E2bDriver implements Driver {
         forks = await w.sbx.fork({ ...this.conn, count: opts.ids.length, timeoutMs: SANDBOX_TIMEOUT_MS });
       } catch (err) {
         throw await this.worldError(source.id, w, err, 'branch');
+      }
+      if (!Array.isArray(forks) || forks.length !== opts.ids.length) {
+        if (Array.isArray(forks)) await Promise.all(forks.map((f) => (f instanceof Sandbox ? this.kill(f.sandboxId) : undefined)));
+        throw this.odd(`fork of ${opts.ids.length}`, Array.isArray(forks) ? `${forks.length} answers` : forks);
       }
       made = await this.allOrNone(
         forks.map((f) => (f instanceof Error ? { status: 'rejected', reason: f } : { status: 'fulfilled', value: { sbx: f } })),

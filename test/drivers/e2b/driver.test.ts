@@ -183,6 +183,7 @@ describe('the e2b driver against an engine answering 5xx', () => {
   let base: string;
   const hits: string[] = [];
   let killsRefused = 0;
+  let oddExec = false;
 
   before(async () => {
     server = createServer((req, res) => {
@@ -203,6 +204,9 @@ describe('the e2b driver against an engine answering 5xx', () => {
         return res.writeHead(204).end();
       }
       if (req.url === '/health') return res.writeHead(204).end();
+      // Answers the SDK passes on but no engine should give: the driver must not trip over them.
+      if (req.method === 'POST' && req.url === '/sandboxes/fake-1/snapshots') return json(201, { names: [] });
+      if (req.method === 'POST' && req.url === '/execute' && oddExec) return res.writeHead(200).end('{"type": "stdout"}\nnot json\n');
       json(500, { code: 500, message: 'engine exploded' });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -218,6 +222,15 @@ describe('the e2b driver against an engine answering 5xx', () => {
     assert.match(err.message, /500/);
     assert.equal(hits.filter((h) => h === 'POST /execute').length, 1, 'one runCode request: not idempotent, not retried');
     assert.equal(hits.filter((h) => h === 'POST /v2/sandboxes').length, 1);
+    oddExec = true;
+    for (const [what, call] of [
+      ['an exec answered with garbage', () => drv.exec(w, '1', {})],
+      ['a snapshot answered without its id', () => drv.snapshot(w, 's')],
+    ] as const) {
+      const odd = await errorOf(call());
+      assert.equal(odd.code, 'DRIVER', `${what}: ${odd.code} ${odd.message}`);
+      assert.ok(odd.message.includes(base), odd.message);
+    }
     await drv.destroyWorld(w);
     await waitFor('the kill to pass on its third try', () => hits.filter((h) => h === 'DELETE /sandboxes/fake-1').length === 3);
     await drv.close();
