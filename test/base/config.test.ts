@@ -29,6 +29,6 @@ test('only base/config.ts reads WORLD_RUNTIME_* variables, and it reads only nam
 
 test('docs/configuration.md lists every environment variable of the table, and no other', () => {
   const doc = readFileSync(join(root, 'docs', 'configuration.md'), 'utf8');
-  const documented = new Set([...doc.matchAll(/^\| `(WORLD_RUNTIME_[A-Z_]+)` \|/gm)].map((m) => m[1]));
+  const documented = new Set([...doc.matchAll(/^\| `((?:WORLD_RUNTIME|E2B)_[A-Z_]+)` \|/gm)].map((m) => m[1]));
   assert.deepEqual([...documented].sort(), Object.keys(ENVIRONMENT).sort());
 });
