@@ -25,7 +25,7 @@ const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../src/cli/main.j
 /** Idle time between samples, so each runtime's warm pools are full again (both sides get the same). */
 const GAP_MS = 400;
 
-async function startDaemon(home: string): Promise<{ proc: ChildProcess; url: string; token: string }> {
+export async function startDaemon(home: string): Promise<{ proc: ChildProcess; url: string; token: string }> {
   const proc = spawn(process.execPath, [MAIN, 'serve', '--home', home, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -41,7 +41,7 @@ async function startDaemon(home: string): Promise<{ proc: ChildProcess; url: str
   return { proc, url, token: readFileSync(join(home, 'token'), 'utf8').trim() };
 }
 
-async function stopDaemon(proc: ChildProcess): Promise<void> {
+export async function stopDaemon(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null) return;
   const exited = new Promise((r) => proc.once('exit', r));
   proc.kill('SIGTERM');

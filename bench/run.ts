@@ -5,7 +5,7 @@
  * `bench/results/<timestamp>.json`.
  *
  * Flags: `--quick` (about 30 s instead of about 4 min), `--isolation=auto|world|tree|none`,
- * `--only=process,fs,peer,store,ledger,microvm,verses,e2b,ui,morph` (a comma list of sections).
+ * `--only=process,fs,peer,store,ledger,microvm,verses,e2b,ui,remote,morph` (a comma list of sections).
  *
  * The process-driver rows come from ./process.js, the filesystem rows from ./fs.js, the gVisor
  * checkpoint/restore peer from ./peer.js. The store, ledger, microvm, verses and web view rows come from
@@ -36,7 +36,9 @@ function parseArgs(argv: string[]): Args {
     else if (arg.startsWith('--isolation=')) a.isolation = arg.slice('--isolation='.length) as Isolation;
     else if (arg.startsWith('--only=')) a.only = new Set(arg.slice('--only='.length).split(','));
     else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: npm run bench -- [--quick] [--isolation=auto|world|tree|none] [--only=process,fs,peer,store,ledger,microvm,verses,e2b,ui,morph]\n');
+      process.stdout.write(
+        'usage: npm run bench -- [--quick] [--isolation=auto|world|tree|none] [--only=process,fs,peer,store,ledger,microvm,verses,e2b,ui,remote,morph]\n',
+      );
       process.exit(0);
     } else throw new Error(`bench: unknown argument ${arg} (try --help)`);
   }
@@ -62,6 +64,7 @@ const OPTIONAL: Optional[] = [
   { section: 'verses', file: './verses.js', fn: 'benchVerses', args: (quick) => [{ quick, log }] },
   { section: 'e2b', file: './e2b.js', fn: 'benchE2b', args: (quick) => [{ quick, log }] },
   { section: 'ui', file: './ui.js', fn: 'benchUi', args: (quick) => [{ quick, log }] },
+  { section: 'remote', file: './remote.js', fn: 'benchRemote', args: (quick) => [{ quick, log }] },
   { section: 'morph', file: './morph.js', fn: 'benchMorph', args: (quick) => [{ quick, log }] },
 ];
 

@@ -55,6 +55,23 @@ export const ENVIRONMENT = {
     meaning: 'Any non-empty value: the microvm driver traces each step on stderr.',
     unset: 'no trace',
   },
+  // The official E2B SDK's own variables, read by the e2b driver (an `e2b` option wins over each).
+  E2B_API_KEY: {
+    meaning: 'API key of the e2b driver (driver: e2b), sent as X-API-KEY.',
+    unset: 'no key: the E2B control plane refuses the calls',
+  },
+  E2B_DOMAIN: {
+    meaning: 'Domain of the E2B service the e2b driver uses: https://api.<domain>, sandboxes under it.',
+    unset: 'e2b.app',
+  },
+  E2B_API_URL: {
+    meaning: 'Control-plane URL of the e2b driver (e.g. http://127.0.0.1:7070/e2b for a daemon’s E2B-compatible API).',
+    unset: 'https://api.<domain>',
+  },
+  E2B_SANDBOX_URL: {
+    meaning: 'One URL for all sandbox traffic (envd, code interpreter) of the e2b driver.',
+    unset: 'a host per sandbox under <domain>',
+  },
   MORPH_API_KEY: {
     meaning: 'API key of the morph driver (option morph.apiKey wins); for the daemon’s own /morph routes it is the daemon token.',
     unset: 'the morph driver needs morph.apiKey',

@@ -7,7 +7,7 @@
 /** -1, 0 or +1: the GF(3) label of a world or verse. */
 export type Trit = -1 | 0 | 1;
 
-export type DriverName = 'process' | 'microvm' | 'morph';
+export type DriverName = 'process' | 'microvm' | 'e2b' | 'morph';
 /**
  * How the process driver contains worlds (docs/security.md): `world` one trust domain per world (root),
  * `tree` one per fork tree (no root needed), `none` no sandbox; `auto` picks the strongest available.

@@ -10,6 +10,7 @@ import { defaultHome } from '../base/config.js';
 import { InvalidArgumentError } from '../base/errors.js';
 import { boundedJsonCopy } from '../base/json.js';
 import type { BranchOptions, CreateOptions, DriverName, FsBackend, Isolation, Trit } from '../base/types.js';
+import type { E2bDriverOptions } from '../drivers/e2b/options.js';
 import type { MicrovmDriverOptions } from '../drivers/microvm/driver.js';
 import type { MorphDriverOptions } from '../drivers/morph/driver.js';
 
@@ -51,9 +52,17 @@ export interface OpenOptions {
   pool?: { worlds?: number; branchesPerSnapshot?: number };
   /** Options of the microvm driver (docs/microvm.md), used with `driver: 'microvm'`. @default {} */
   microvm?: MicrovmOptions;
+  /**
+   * Options of the e2b driver (docs/remote.md), used with `driver: 'e2b'`: where the E2B engine is and
+   * which template `create` starts. Each unset one comes from the SDK's variable (E2B_API_KEY, E2B_API_URL,
+   * E2B_SANDBOX_URL, E2B_DOMAIN). @default {}
+   */
+  e2b?: E2bOptions;
   /** Options of the morph driver (docs/remote-morph.md), used with `driver: 'morph'`. @default {} */
   morph?: MorphOptions;
 }
+
+export type E2bOptions = E2bDriverOptions;
 
 /** The morph driver's options; `apiKey` defaults to $MORPH_API_KEY and `baseUrl` to $MORPH_BASE_URL, else Morph's cloud. */
 export type MorphOptions = Partial<MorphDriverOptions>;
@@ -70,6 +79,7 @@ export interface NormalOpenOptions {
   warn: (message: string) => void;
   pool: { worlds: number; branchesPerSnapshot: number };
   microvm: MicrovmOptions;
+  e2b: E2bOptions;
   morph: MorphOptions;
 }
 
@@ -86,18 +96,19 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
 }
 
 export function normalizeOpen(options: OpenOptions = {}): NormalOpenOptions {
-  rejectUnknown('WorldRuntime.open', options, ['home', 'driver', 'isolation', 'fs', 'record', 'warn', 'pool', 'microvm', 'morph']);
+  rejectUnknown('WorldRuntime.open', options, ['home', 'driver', 'isolation', 'fs', 'record', 'warn', 'pool', 'microvm', 'e2b', 'morph']);
   const pool = options.pool ?? {};
   rejectUnknown('pool', pool, ['worlds', 'branchesPerSnapshot']);
   return {
     home: options.home ? resolve(options.home) : defaultHome(),
-    driver: oneOf('driver', options.driver, ['process', 'microvm', 'morph'], 'process'),
+    driver: oneOf('driver', options.driver, ['process', 'microvm', 'e2b', 'morph'], 'process'),
     isolation: oneOf('isolation', options.isolation, ['auto', 'world', 'tree', 'none'], 'auto'),
     fs: oneOf('fs', options.fs, ['auto', 'btrfs', 'overlay', 'copy'], 'auto'),
     record: options.record ?? true,
     warn: options.warn ?? ((m) => console.warn(m)),
     pool: { worlds: count('pool.worlds', pool.worlds, 1), branchesPerSnapshot: count('pool.branchesPerSnapshot', pool.branchesPerSnapshot, 2) },
     microvm: normalizeMicrovm(options.microvm),
+    e2b: normalizeE2b(options.e2b),
     morph: normalizeMorph(options.morph),
   };
 }
@@ -141,6 +152,38 @@ function normalizeMorph(value: unknown): MorphOptions {
     out.baseUrl = m.baseUrl as string;
   }
   if (m.requestTimeoutMs !== undefined) out.requestTimeoutMs = integer('morph.requestTimeoutMs', m.requestTimeoutMs, 1, MAX_TIMEOUT_MS);
+  return out;
+}
+
+/** Longest `e2b.requestTimeoutMs`: one control-plane request, at most 10 minutes. */
+const MAX_E2B_REQUEST_MS = 600_000;
+
+function normalizeE2b(value: unknown): E2bOptions {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError(`e2b must be an object, got ${show(value)}`);
+  const m = value as Record<string, unknown>;
+  rejectUnknown('e2b', m, ['apiKey', 'apiUrl', 'sandboxUrl', 'domain', 'template', 'requestTimeoutMs']);
+  const out: E2bOptions = {};
+  for (const key of ['apiKey', 'template', 'domain'] as const) {
+    const v = m[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || v === '' || v.length > 4096 || /[\s\p{Cc}]/u.test(v))
+      throw new InvalidArgumentError(`e2b.${key} must be a non-empty string without spaces, got ${key === 'apiKey' ? typeof v : show(v)}`);
+    out[key] = v;
+  }
+  for (const key of ['apiUrl', 'sandboxUrl'] as const) {
+    const v = m[key];
+    if (v === undefined) continue;
+    let ok = false;
+    try {
+      ok = typeof v === 'string' && ['http:', 'https:'].includes(new URL(v).protocol);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new InvalidArgumentError(`e2b.${key} must be an http:// or https:// URL, got ${show(v)}`);
+    out[key] = v as string;
+  }
+  if (m.requestTimeoutMs !== undefined) out.requestTimeoutMs = integer('e2b.requestTimeoutMs', m.requestTimeoutMs, 1, MAX_E2B_REQUEST_MS);
   return out;
 }
 

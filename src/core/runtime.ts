@@ -9,7 +9,7 @@ import { Ledger } from '../ledger/index.js';
 import { Store } from '../store/index.js';
 import type { Driver, WorldHandle } from '../drivers/driver.js';
 import { ProcessDriver } from '../drivers/process/driver.js';
-import { InvalidArgumentError, RuntimeClosedError, SnapshotNotFoundError, WorldNotFoundError } from '../base/errors.js';
+import { DriverError, InvalidArgumentError, RuntimeClosedError, SnapshotNotFoundError, WorldNotFoundError } from '../base/errors.js';
 import { newId } from '../base/ids.js';
 import { type NormalOpenOptions, type OpenOptions, normalizeBranch, normalizeCreate, normalizeOpen } from './options.js';
 import { Recorder } from './record.js';
@@ -396,6 +396,14 @@ async function openDriver(opts: NormalOpenOptions): Promise<Driver> {
       // Loaded on demand: the process driver's users never pay for QEMU plumbing.
       const { MicrovmDriver } = await import('../drivers/microvm/index.js');
       return new MicrovmDriver({ ...opts.microvm, home: opts.home, onProgress: (m) => opts.warn(`world-runtime microvm: ${m}`) });
+    }
+    case 'e2b': {
+      // Loaded on demand: only its users load the E2B SDKs.
+      const { E2bDriver } = await import('../drivers/e2b/index.js').catch((err: NodeJS.ErrnoException) => {
+        if (err?.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+        throw new DriverError(`driver 'e2b' needs the npm packages e2b and @e2b/code-interpreter (npm install e2b @e2b/code-interpreter): ${err.message}`, err);
+      });
+      return new E2bDriver(opts.e2b);
     }
     case 'morph': {
       const { openMorphDriver } = await import('../drivers/morph/index.js');

@@ -1,6 +1,6 @@
 /**
  * @module
- * The contract every driver (process, microvm; remote engines later) implements. A driver knows worlds and
+ * The contract every driver (process, microvm, e2b: a remote engine) implements. A driver knows worlds and
  * snapshots as opaque handles; it knows nothing of the ledger, the record or verses, which `core/` ties to
  * worlds (docs/architecture.md). test/drivers/contract/ runs one suite against every driver; what a driver
  * cannot do is skipped there with the reason.

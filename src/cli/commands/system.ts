@@ -42,7 +42,7 @@ export const doctor: Command = {
 export const serve: Command = {
   name: 'serve',
   summary: 'run the daemon in the foreground (the CLI starts one by itself when needed)',
-  usage: 'world-runtime serve [--listen 127.0.0.1:PORT] [--max-worlds N] [--driver process|microvm|morph] [--isolation MODE] [--fs BACKEND] [--no-record]',
+  usage: 'world-runtime serve [--listen 127.0.0.1:PORT] [--max-worlds N] [--driver process|microvm|e2b|morph] [--isolation MODE] [--fs BACKEND] [--no-record]',
   options: {
     listen: { type: 'string' },
     'max-worlds': { type: 'string' },
@@ -58,6 +58,7 @@ Options:
                        request needs Authorization: Bearer <token> (<home>/token or $WORLD_RUNTIME_TOKEN)
   --max-worlds N       live worlds allowed at once, 1 to ${MAX_MAX_WORLDS}; more answer 503 (default ${DEFAULT_MAX_WORLDS})
   --driver NAME        process (default), microvm (QEMU virtual machines; see world-runtime setup) or
+                       e2b (E2B sandboxes, at $E2B_API_URL/$E2B_SANDBOX_URL with $E2B_API_KEY; docs/remote.md)
                        morph (Morph instances: $MORPH_API_KEY, $MORPH_BASE_URL)
   --isolation MODE     process driver sandbox: auto (default), world (a trust domain per world; root),
                        tree (one per fork tree; no root) or none (see docs/security.md)
@@ -74,8 +75,8 @@ Options:
       throw new UsageError(`--fs: expected auto, btrfs, overlay or copy, got ${JSON.stringify(fs)}`);
     }
     const driver = v.driver;
-    if (driver !== undefined && driver !== 'process' && driver !== 'microvm' && driver !== 'morph') {
-      throw new UsageError(`--driver: expected process, microvm or morph, got ${JSON.stringify(driver)}`);
+    if (driver !== undefined && driver !== 'process' && driver !== 'microvm' && driver !== 'e2b' && driver !== 'morph') {
+      throw new UsageError(`--driver: expected process, microvm, e2b or morph, got ${JSON.stringify(driver)}`);
     }
     // The executable runs the daemon (main.ts): every other command is a thin client.
     return ctx.host.serve({
@@ -84,7 +85,7 @@ Options:
       maxWorlds: intOption(v, 'max-worlds', 1, MAX_MAX_WORLDS, DEFAULT_MAX_WORLDS) as number,
       ...(isolation ? { isolation: isolation as 'auto' | 'world' | 'tree' | 'none' } : {}),
       ...(fs ? { fs: fs as 'auto' | 'btrfs' | 'overlay' | 'copy' } : {}),
-      ...(driver ? { driver: driver as 'process' | 'microvm' | 'morph' } : {}),
+      ...(driver ? { driver: driver as 'process' | 'microvm' | 'e2b' | 'morph' } : {}),
       ...(v['no-record'] ? { record: false } : {}),
     });
   },
