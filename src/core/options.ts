@@ -58,7 +58,7 @@ export interface OpenOptions {
    * E2B_SANDBOX_URL, E2B_DOMAIN). @default {}
    */
   e2b?: E2bOptions;
-  /** Options of the morph driver (docs/remote-morph.md), used with `driver: 'morph'`. @default {} */
+  /** Options of the morph driver (docs/remote.md, "morph"), used with `driver: 'morph'`. @default {} */
   morph?: MorphOptions;
 }
 

@@ -3,7 +3,7 @@
  * The Morph-compatible API: the daemon's loopback TCP listener hands every request under `/morph` to
  * {@link MorphCompat.handle}, so that Morph's TypeScript SDK (`new MorphCloudClient({baseUrl:
  * 'http://127.0.0.1:PORT/morph', apiKey: <daemon token>})`) starts, execs, snapshots and branches
- * world-runtime worlds (docs/remote-morph.md). What needs SSH (ssh(), sync(), ssh keys) or an exposed port
+ * world-runtime worlds (docs/remote.md, "morph"). What needs SSH (ssh(), sync(), ssh keys) or an exposed port
  * answers 501 naming that limit: world-runtime runs no SSH gateway and forwards no ports.
  */
 import { timingSafeEqual } from 'node:crypto';
