@@ -105,9 +105,10 @@ export async function main(argv: string[], host: Host): Promise<number> {
       paths,
       host,
       json: values.json === true,
-      client: () => {
+      client: (options) => {
         client ??= connect({
           paths,
+          ...(options?.serveArgs ? { serveArgs: options.serveArgs } : {}),
           ...(typeof values.url === 'string' ? { url: values.url } : {}),
           ...(typeof values.token === 'string' ? { token: values.token } : {}),
         });

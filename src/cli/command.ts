@@ -60,7 +60,7 @@ export interface Context {
   host: Host;
   json: boolean;
   /** The connected daemon (started if none answers on the unix socket). */
-  client(): Promise<DaemonClient>;
+  client(options?: { serveArgs?: readonly string[] }): Promise<DaemonClient>;
   out(text: string): void;
   err(text: string): void;
   /** Write raw text (streamed output) without a newline. */

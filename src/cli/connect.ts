@@ -24,6 +24,8 @@ export interface ConnectOptions {
   token?: string;
   /** Start a daemon when none answers. @default true unless $WORLD_RUNTIME_AUTOSTART is 0 */
   autoStart?: boolean;
+  /** Flags for the `serve` of a daemon started here (e.g. `['--driver', 'e2b']`). @default none */
+  serveArgs?: readonly string[];
 }
 
 export async function connect(options: ConnectOptions): Promise<DaemonClient> {
@@ -43,7 +45,7 @@ export async function connect(options: ConnectOptions): Promise<DaemonClient> {
     const autoStart = options.autoStart ?? env('WORLD_RUNTIME_AUTOSTART') !== '0';
     if (!autoStart) throw err;
   }
-  await startDaemon(options.paths, client);
+  await startDaemon(options.paths, client, options.serveArgs);
   return client;
 }
 
@@ -51,12 +53,12 @@ export async function connect(options: ConnectOptions): Promise<DaemonClient> {
  * Start `world-runtime serve --home HOME` detached, as a child process of this executable started by its
  * path (the daemon's code is never loaded here), and wait until it answers on the socket.
  */
-export async function startDaemon(paths: HomePaths, client: DaemonClient): Promise<void> {
+export async function startDaemon(paths: HomePaths, client: DaemonClient, serveArgs: readonly string[] = []): Promise<void> {
   mkdirSync(paths.home, { recursive: true, mode: 0o700 });
   const logFd = openSync(paths.log, 'a', 0o600);
   const logStart = readLog(paths.log).length;
   const main = fileURLToPath(new URL('./main.js', import.meta.url));
-  const child = spawn(process.execPath, [main, 'serve', '--home', paths.home], {
+  const child = spawn(process.execPath, [main, 'serve', '--home', paths.home, ...serveArgs], {
     detached: true,
     stdio: ['ignore', logFd, logFd],
     cwd: paths.home,

@@ -8,12 +8,15 @@
  * ~250 ms, snapshot and branch < 250 ms: the figures `world-runtime metrics` checks too).
  */
 import type { DaemonClient } from '../client/client.js';
+import { UsageError } from './command.js';
 
 export interface DemoOptions {
   /** The daemon the story runs in. */
   client: DaemonClient;
   /** Where the story is printed. @default process.stdout */
   out?: (line: string) => void;
+  /** The driver the story must run on: a daemon with another one is refused. @default whichever it has */
+  driver?: string;
 }
 
 /** The universe every verse starts from: ~50 MB of state and one `evolve()` that plays a strategy. */
@@ -63,7 +66,12 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const out = opts.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const client = opts.client;
   const doctor = await client.dispatch({ kind: 'system.doctor' });
-  out(`world-runtime demo  (driver: ${String(doctor.drivers[0]?.driver)}, isolation: ${String(doctor.drivers[0]?.isolation)}, home: ${doctor.home})`);
+  const serving = String(doctor.drivers[0]?.driver);
+  if (opts.driver !== undefined && serving !== opts.driver) {
+    throw new UsageError(`--driver ${opts.driver}: the daemon of ${doctor.home} already runs driver ${serving}; stop it (world-runtime stop) or pass another --home`);
+  }
+  const isolation = doctor.drivers[0]?.isolation;
+  out(`world-runtime demo  (driver: ${serving}${isolation === undefined ? '' : `, isolation: ${String(isolation)}`}, home: ${doctor.home})`);
   await client.dispatch({ kind: 'ledger.deposit', owner: 'alice', asset: 'usd', amount: '1000' });
   out(`1. deposited 1000 usd for alice into the root verse (balance ${await usd(client, 'root')})`);
 

@@ -57,9 +57,9 @@ Options:
   --listen HOST:PORT   also serve loopback TCP (127.0.0.1 or ::1 only; port 0 picks one); every TCP
                        request needs Authorization: Bearer <token> (<home>/token or $WORLD_RUNTIME_TOKEN)
   --max-worlds N       live worlds allowed at once, 1 to ${MAX_MAX_WORLDS}; more answer 503 (default ${DEFAULT_MAX_WORLDS})
-  --driver NAME        process (default), microvm (QEMU virtual machines; see world-runtime setup) or
+  --driver NAME        process (default), microvm (QEMU virtual machines; see world-runtime setup),
                        e2b (E2B sandboxes, at $E2B_API_URL/$E2B_SANDBOX_URL with $E2B_API_KEY; docs/remote.md)
-                       morph (Morph instances: $MORPH_API_KEY, $MORPH_BASE_URL)
+                       or morph (Morph instances: $MORPH_API_KEY, $MORPH_BASE_URL)
   --isolation MODE     process driver sandbox: auto (default), world (a trust domain per world; root),
                        tree (one per fork tree; no root) or none (see docs/security.md)
   --fs BACKEND         process driver files: auto (default), btrfs, overlay or copy
@@ -141,14 +141,27 @@ export const stop: Command = {
   },
 };
 
+const DRIVERS: readonly string[] = ['process', 'microvm', 'e2b', 'morph'];
+
 export const demo: Command = {
   name: 'demo',
   summary: 'a guided tour: create, snapshot, branch into verses, compare (in the daemon: see it with world-runtime ui)',
-  usage: 'world-runtime demo',
-  async run(ctx, _v, pos) {
+  usage: 'world-runtime demo [--driver process|microvm|e2b|morph]',
+  options: { driver: { type: 'string' } },
+  help: `Tells the whole story in the daemon of the home, starting one when none answers; its worlds stay there
+for world-runtime ui, ls and verses (end them with world-runtime stop).
+Options:
+  --driver NAME        the driver of a daemon the demo starts (see world-runtime serve --help); a daemon
+                       already serving the home with another driver is an error`,
+  async run(ctx, v, pos) {
     need(pos, [], 0);
+    const driver = v.driver;
+    if (driver !== undefined && !DRIVERS.includes(driver as string)) {
+      throw new UsageError(`--driver: expected ${DRIVERS.join(', ')}, got ${JSON.stringify(driver)}`);
+    }
     const { runDemo } = await import('../demo.js');
-    await runDemo({ client: await ctx.client(), out: ctx.out });
+    const client = await ctx.client(driver ? { serveArgs: ['--driver', driver as string] } : {});
+    await runDemo({ client, out: ctx.out, ...(driver ? { driver: driver as string } : {}) });
     return 0;
   },
 };

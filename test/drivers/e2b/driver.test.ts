@@ -5,9 +5,11 @@
  * and a fake engine on 127.0.0.1 answering 5xx (retried only where the call is idempotent).
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { Sandbox } from 'e2b';
 import { WorldRuntimeError } from '../../../src/base/errors.js';
 import { normalizeOpen } from '../../../src/core/options.js';
@@ -20,6 +22,20 @@ import { call, removeHome, type Spawned, startDaemon, stopAll, stopDaemon } from
 import { rejectsWith } from '../contract/suite.js';
 
 const DOMAIN = 'world-runtime.invalid';
+const MAIN = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
+
+/** The CLI as a user runs it, without blocking this process (the engine daemon answers meanwhile). */
+function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b));
+    child.stderr.on('data', (b: Buffer) => (stderr += b));
+    child.once('error', fail);
+    child.once('close', (code) => done({ code, stdout, stderr }));
+  });
+}
 
 function errorOf(p: Promise<unknown>): Promise<WorldRuntimeError> {
   return p.then(
@@ -134,6 +150,27 @@ describe('the e2b driver against a daemon', () => {
       removeHome(front.home);
     }
     await waitFor('the front daemon to kill its sandbox as it stops', async () => (await listed()).length === 0);
+  });
+
+  test('demo --driver e2b tells the whole story on sandboxes of another daemon, as npm run demo -- --driver e2b does', async () => {
+    const home = tempHome();
+    const env = { ...process.env, E2B_API_URL: url, E2B_SANDBOX_URL: url, E2B_DOMAIN: DOMAIN, E2B_API_KEY: d.token, WORLD_RUNTIME_TOKEN: '' };
+    try {
+      const demo = await runCli(['demo', '--home', home, '--driver', 'e2b'], env);
+      assert.equal(demo.code, 0, demo.stderr);
+      assert.match(demo.stdout, /world-runtime demo {2}\(driver: e2b,/);
+      assert.match(demo.stdout, /winner verse-\w+; collapsed/);
+      assert.match(demo.stdout, /WEV \(balance that evaporated with the collapsed verses\): 600 usd/);
+      assert.ok((await listed()).length > 0, 'the demo\'s worlds are sandboxes of the engine');
+      const again = await runCli(['demo', '--home', home, '--driver', 'process'], env);
+      assert.equal(again.code, 2);
+      assert.match(again.stderr, /already runs driver e2b/);
+    } finally {
+      const stop = await runCli(['stop', '--home', home], env);
+      assert.equal(stop.code, 0, stop.stderr);
+      removeHome(home);
+    }
+    await waitFor('the demo\'s daemon to kill its sandboxes as it stops', async () => (await listed()).length === 0);
   });
 
   test('a refused key is a DriverError that says so and names the endpoint; doctor says it does not answer', async () => {
