@@ -1,7 +1,7 @@
 /**
  * A stand-in for morph-typescript-sdk (github morph-labs/morph-typescript-sdk, not on npm): the same
  * requests its `MorphCloudClient` sends and the same dereferences its `Snapshot` and `Instance`
- * constructors make, copied from its src/api.ts (each method names the SDK method it mirrors). A field the
+ * constructors make, restated from its src/api.ts (each method names the SDK method it mirrors). A field the
  * daemon left out throws here as it would in the SDK (`data.spec.vcpus` of an undefined `spec`).
  */
 
