@@ -7,13 +7,13 @@
  *
  * `npm run bench -- --only=e2b`, or alone: `node dist/bench/e2b.js [--quick]`.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Sandbox } from '@e2b/code-interpreter';
 import { type World, WorldRuntime } from '../src/index.js';
+import { startDaemon, stopDaemon } from './daemon-rig.js';
 import { fmt, headlineAtMost, p50AtMost, type Row, row, sleep } from './stats.js';
 
 export interface E2bBenchOptions {
@@ -21,33 +21,8 @@ export interface E2bBenchOptions {
   log: (line: string) => void;
 }
 
-const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
 /** Idle time between samples, so each runtime's warm pools are full again (both sides get the same). */
 const GAP_MS = 400;
-
-export async function startDaemon(home: string): Promise<{ proc: ChildProcess; url: string; token: string }> {
-  const proc = spawn(process.execPath, [MAIN, 'serve', '--home', home, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
-  proc.stderr?.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const t0 = Date.now();
-  while (!/daemon ready/.test(out)) {
-    if (proc.exitCode !== null) throw new Error(`the daemon exited:\n${out}`);
-    if (Date.now() - t0 > 30_000) throw new Error(`the daemon did not start:\n${out}`);
-    await sleep(25);
-  }
-  const url = /tcp (http:\/\/[^\s,]+)/.exec(out)?.[1];
-  if (!url) throw new Error(`no TCP address in:\n${out}`);
-  return { proc, url, token: readFileSync(join(home, 'token'), 'utf8').trim() };
-}
-
-export async function stopDaemon(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null) return;
-  const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGTERM');
-  await Promise.race([exited, sleep(25_000)]);
-  if (proc.exitCode === null) proc.kill('SIGKILL');
-}
 
 interface Samples {
   create: number[];

@@ -8,20 +8,19 @@
  *
  * `npm run bench -- --only=morph`, or alone: `node dist/bench/morph.js [--quick]`.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorldRuntime } from '../src/index.js';
-import { type Row, row, sleep } from './stats.js';
+import { noSamples, round, startDaemon, stopDaemon } from './daemon-rig.js';
+import { type Row, row } from './stats.js';
 
 export interface MorphBenchOptions {
   quick: boolean;
   log: (line: string) => void;
 }
 
-const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
 /** The machine-wide microvm asset cache (as test/drivers/microvm/helpers.ts): copied, never written. */
 const CACHE = join(process.env.WORLD_RUNTIME_MICROVM_TEST_HOME ?? join(tmpdir(), 'world-runtime-microvm-assets'), 'microvm');
 
@@ -31,68 +30,22 @@ function homeWithAssets(tag: string): string {
   return home;
 }
 
-async function startDaemon(home: string): Promise<{ proc: ChildProcess; url: string; token: string }> {
-  const proc = spawn(process.execPath, [MAIN, 'serve', '--home', home, '--listen', '127.0.0.1:0', '--driver', 'microvm', '--no-record'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
-  proc.stderr?.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const t0 = Date.now();
-  while (!/daemon ready/.test(out)) {
-    if (proc.exitCode !== null) throw new Error(`the daemon exited:\n${out}`);
-    if (Date.now() - t0 > 300_000) throw new Error(`the daemon did not start:\n${out}`);
-    await sleep(25);
-  }
-  const url = /tcp (http:\/\/[^\s,]+)/.exec(out)?.[1];
-  if (!url) throw new Error(`no TCP address in:\n${out}`);
-  return { proc, url, token: readFileSync(join(home, 'token'), 'utf8').trim() };
-}
-
-async function stopDaemon(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null) return;
-  const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGTERM');
-  await Promise.race([exited, sleep(25_000)]);
-  if (proc.exitCode === null) proc.kill('SIGKILL');
-}
-
-interface Samples {
-  create: number[];
-  snapshot: number[];
-  branch: number[];
-}
-
-async function once(rt: WorldRuntime, s: Samples): Promise<void> {
-  let t0 = performance.now();
-  const w = await rt.create();
-  await w.exec('state = list(range(1000))');
-  s.create.push(performance.now() - t0);
-  t0 = performance.now();
-  const snap = await w.snapshot();
-  s.snapshot.push(performance.now() - t0);
-  t0 = performance.now();
-  const kids = await rt.branch(snap, 3);
-  await Promise.all(kids.map((k) => k.exec('len(state)')));
-  s.branch.push(performance.now() - t0);
-  await Promise.all([w, ...kids].map((x) => x.destroy()));
-  await snap.destroy();
-}
-
 export async function benchMorph(opts: MorphBenchOptions): Promise<Row[]> {
   const n = opts.quick ? 3 : 10;
   const daemonHome = homeWithAssets('wr-bench-morph-');
   const libHome = homeWithAssets('wr-bench-morph-lib-');
-  const daemon = await startDaemon(daemonHome);
+  const daemon = await startDaemon(daemonHome, ['--driver', 'microvm', '--no-record'], 300_000);
   const local = await WorldRuntime.open({ home: libHome, driver: 'microvm', record: false, warn: () => {} });
   const morph = await WorldRuntime.open({ home: mkdtempSync(join(tmpdir(), 'wr-bench-morph-rt-')), driver: 'morph', record: false, morph: { apiKey: daemon.token, baseUrl: `${daemon.url}/morph` }, warn: () => {} });
-  const lib: Samples = { create: [], snapshot: [], branch: [] };
-  const rem: Samples = { create: [], snapshot: [], branch: [] };
+  const lib = noSamples();
+  const rem = noSamples();
   try {
     // One of each first: templates (the morph driver's agent template) and connections.
-    await once(local, { create: [], snapshot: [], branch: [] });
-    await once(morph, { create: [], snapshot: [], branch: [] });
+    await round(local, noSamples());
+    await round(morph, noSamples());
     for (let i = 0; i < n; i++) {
-      await once(local, lib);
-      await once(morph, rem);
+      await round(local, lib);
+      await round(morph, rem);
       opts.log(`morph: ${i + 1}/${n}`);
     }
   } finally {

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type OpenOptions, WorldRuntime } from '../src/index.js';
-import { startDaemon, stopDaemon } from './e2b.js';
+import { noSamples, round, startDaemon, stopDaemon } from './daemon-rig.js';
 import { fmt, type Row, row, sleep } from './stats.js';
 
 export interface RemoteBenchOptions {
@@ -23,31 +23,6 @@ export interface RemoteBenchOptions {
 
 /** Idle time between samples, so warm pools (the process driver's, the daemon's) are full again. */
 const GAP_MS = 400;
-
-interface Samples {
-  create: number[];
-  snapshot: number[];
-  branch: number[];
-}
-
-const empty = (): Samples => ({ create: [], snapshot: [], branch: [] });
-
-async function once(rt: WorldRuntime, s: Samples): Promise<void> {
-  let t0 = performance.now();
-  const w = await rt.create();
-  await w.exec('state = list(range(1000))');
-  s.create.push(performance.now() - t0);
-  t0 = performance.now();
-  const snap = await w.snapshot();
-  s.snapshot.push(performance.now() - t0);
-  await sleep(GAP_MS);
-  t0 = performance.now();
-  const kids = await rt.branch(snap, 3);
-  await Promise.all(kids.map((k) => k.exec('len(state)')));
-  s.branch.push(performance.now() - t0);
-  await Promise.all([w, ...kids].map((x) => x.destroy()));
-  await snap.destroy();
-}
 
 export async function benchRemote(opts: RemoteBenchOptions): Promise<Row[]> {
   const n = opts.quick ? 8 : 30;
@@ -59,15 +34,15 @@ export async function benchRemote(opts: RemoteBenchOptions): Promise<Row[]> {
   const e2b: OpenOptions = { driver: 'e2b', e2b: { apiUrl: url, sandboxUrl: url, domain: 'world-runtime.invalid', apiKey: daemon.token } };
   const local = await WorldRuntime.open({ home: homes[0], warn: () => {} });
   const remote = await WorldRuntime.open({ home: homes[1], warn: () => {}, ...e2b });
-  const got = { process: empty(), e2b: empty() };
+  const got = { process: noSamples(), e2b: noSamples() };
   try {
-    await once(local, empty()); // warm-up: connections, the SDK's lazy loads, the daemon's helper
-    await once(remote, empty());
+    await round(local, noSamples(), GAP_MS); // warm-up: connections, the SDK's lazy loads, the daemon's helper
+    await round(remote, noSamples(), GAP_MS);
     for (let i = 0; i < n; i++) {
       await sleep(GAP_MS);
-      await once(local, got.process);
+      await round(local, got.process, GAP_MS);
       await sleep(GAP_MS);
-      await once(remote, got.e2b);
+      await round(remote, got.e2b, GAP_MS);
       if (i % 5 === 4) opts.log(`remote: ${i + 1}/${n}`);
     }
   } finally {

@@ -68,7 +68,7 @@ export interface ExecResult {
 }
 
 export interface RunOptions {
-  /** Kill the command after this many ms, a finite number from 1 to 86400000 (24 h). @default 300000 (process driver) */
+  /** Kill the command after this many ms, a finite number from 1 to 86400000 (24 h). @default 300000 (DEFAULT_TIMEOUT_MS, every driver) */
   timeoutMs?: number;
   /** Working directory, relative to the world's own directory (or absolute inside it). */
   cwd?: string;

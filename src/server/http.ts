@@ -6,9 +6,9 @@
  * answer as server-sent events when the client sends `Accept: text/event-stream`. Nothing a client sends can
  * crash the daemon.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidArgumentError } from '../base/errors.js';
+import { isSecret } from '../base/secret.js';
 import { type E2bCompat, isE2bPath } from '../compat/e2b/index.js';
 import { isMorphPath, type MorphCompat } from '../compat/morph/index.js';
 import { decodeAction, isStreaming, ROUTES, type WorldAction } from '../protocol/actions.js';
@@ -149,8 +149,7 @@ function authenticate(req: IncomingMessage, tokens: Buffer[]): void {
   if (!header) throw unauthorized('missing Authorization: Bearer <token> (TCP always needs the token from <home>/token or $WORLD_RUNTIME_TOKEN)');
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!m) throw unauthorized('malformed Authorization header: expected "Bearer <token>"');
-  const given = Buffer.from(m[1] as string);
-  if (!tokens.some((t) => t.length === given.length && timingSafeEqual(t, given))) throw unauthorized('wrong bearer token');
+  if (!isSecret(m[1], tokens)) throw unauthorized('wrong bearer token');
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {

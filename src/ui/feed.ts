@@ -55,7 +55,11 @@ export class Feed {
     res.writeHead(200, { ...PLAIN_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'x-accel-buffering': 'no' });
     res.flushHeaders();
     this.streams.add(res);
-    const drop = () => this.streams.delete(res);
+    const drop = () => {
+      this.streams.delete(res);
+      // A page that connects later loads everything on its hello: what was sent before is no longer news.
+      if (this.streams.size === 0) this.sentEvents.clear();
+    };
     req.once('close', drop);
     res.once('close', drop);
     this.write(res, 'hello', { seq: this.seq, startedAt: this.startedAt.toISOString() });
@@ -77,6 +81,9 @@ export class Feed {
   }
 
   private onChange(c: RuntimeChange): void {
+    // With no page listening, only the exec log (read by node pages) is kept: a push-down or a pull-up
+    // must not pay for re-reading every event from the ledger and the record for nobody.
+    if (this.streams.size === 0 && c.type !== 'exec') return;
     switch (c.type) {
       case 'world':
         this.send('node', { node: worldNode(c.world, this.rt.driver.name) });

@@ -15,16 +15,17 @@
  * `E2B-Traffic-Access-Token`): one tenant's token reaches that sandbox only, and a request without it is
  * refused (401) whatever the sandbox id.
  */
-import { timingSafeEqual } from 'node:crypto';
+
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isSecret } from '../../base/secret.js';
 import type { WorldRuntime } from '../../index.js';
-import { ConnectError, parseMessage, ServerStream, toConnectError, writeUnary, writeUnaryError, FrameReader, frame, END_STREAM, errorJson } from './connect.js';
+import { ConnectError, END_STREAM, errorJson, FrameReader, frame, parseMessage, ServerStream, toConnectError, writeUnary, writeUnaryError } from './connect.js';
 import { handleControl } from './control.js';
 import { download, filesystemUnary, upload, watchDir } from './envd-files.js';
 import { connect as connectProcess, processUnary, start, streamInput } from './envd-process.js';
 import { handleInterpreter } from './interpreter.js';
 import { ApiError, apiError, readBody, sendApiError, sendJson } from './rest.js';
-import { type SandboxRecord, Sandboxes } from './sandboxes.js';
+import { Sandboxes, type SandboxRecord } from './sandboxes.js';
 
 export const PREFIX = '/e2b';
 export const ENVD_PORT = '49983';
@@ -53,12 +54,6 @@ export interface E2bOptions {
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
-}
-
-function sameSecret(given: string | undefined, secret: Buffer): boolean {
-  if (given === undefined) return false;
-  const g = Buffer.from(given);
-  return g.length === secret.length && timingSafeEqual(g, secret);
 }
 
 /** After a 413, read and drop at most this much more of the body before cutting the connection. */
@@ -128,14 +123,14 @@ export class E2bCompat {
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header(req, 'authorization') ?? '')?.[1];
     const key = header(req, 'x-api-key') ?? bearer;
     if (key === undefined) throw new ApiError(401, 'missing API key: send the daemon token (<home>/token) as X-API-KEY (E2B_API_KEY)');
-    if (!this.keys.some((k) => sameSecret(key, k))) throw new ApiError(401, 'Invalid API key: E2B_API_KEY must be the daemon token (<home>/token)');
+    if (!isSecret(key, this.keys)) throw new ApiError(401, 'Invalid API key: E2B_API_KEY must be the daemon token (<home>/token)');
   }
 
   private async sandboxTraffic(req: IncomingMessage, res: ServerResponse, id: string, method: string, path: string, q: URLSearchParams): Promise<void> {
     const rec = this.sandboxes.find(id);
     if (!rec) throw new ApiError(502, `The sandbox ${id} was not found (it was killed, timed out, or never existed)`);
     const token = Buffer.from(rec.token);
-    if (!sameSecret(header(req, 'x-access-token'), token) && !sameSecret(header(req, 'e2b-traffic-access-token'), token)) {
+    if (!isSecret(header(req, 'x-access-token'), [token]) && !isSecret(header(req, 'e2b-traffic-access-token'), [token])) {
       throw new ApiError(401, `sandbox ${id}: missing or wrong access token (X-Access-Token: the envdAccessToken this sandbox was created with)`);
     }
     if (rec.state === 'paused') {

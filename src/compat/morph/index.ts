@@ -6,8 +6,9 @@
  * world-runtime worlds (docs/remote.md, "morph"). What needs SSH (ssh(), sync(), ssh keys) or an exposed port
  * answers 501 naming that limit: world-runtime runs no SSH gateway and forwards no ports.
  */
-import { timingSafeEqual } from 'node:crypto';
+
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isSecret } from '../../base/secret.js';
 import type { WorldRuntime } from '../../index.js';
 import { ApiError, apiError, jsonObject, readBody, sendError } from './http.js';
 import { Registry } from './registry.js';
@@ -74,7 +75,6 @@ export class MorphCompat {
     const h = req.headers.authorization;
     const key = /^Bearer\s+(\S+)\s*$/i.exec(h ?? '')?.[1];
     if (key === undefined) throw new ApiError(401, 'missing Authorization: Bearer <key>: the API key is the daemon token (<home>/token)');
-    const given = Buffer.from(key);
-    if (!this.keys.some((k) => k.length === given.length && timingSafeEqual(k, given))) throw new ApiError(401, 'invalid API key: it must be the daemon token (<home>/token)');
+    if (!isSecret(key, this.keys)) throw new ApiError(401, 'invalid API key: it must be the daemon token (<home>/token)');
   }
 }

@@ -4,26 +4,13 @@
  * Start timeout, environment and working directory, and the refusals (PTY, another user).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { CommandExitError, Sandbox, SandboxError, TimeoutError } from 'e2b';
-import { removeHome, stopAll } from '../../server/helpers.js';
-import { assertLoopbackOnly, type E2bDaemon, guardNetwork, rejection, startE2bDaemon, waitFor } from './helpers.js';
+import { rejection, waitFor, withSandbox } from './helpers.js';
 
 describe('commands through the e2b SDK', () => {
-  let e: E2bDaemon;
   let sbx: Sandbox;
-
-  before(async () => {
-    guardNetwork();
-    e = await startE2bDaemon();
-    sbx = await Sandbox.create({ envs: { SANDBOX_WIDE: 'from-create' } });
-  });
-  after(async () => {
-    await sbx?.kill();
-    assertLoopbackOnly();
-    await stopAll();
-    removeHome(e.d.home);
-  });
+  withSandbox(async () => (sbx = await Sandbox.create({ envs: { SANDBOX_WIDE: 'from-create' } })));
 
   it('runs a command and streams its output as it comes', async () => {
     const r = await sbx.commands.run('echo "Hello, World!"; echo oops >&2');

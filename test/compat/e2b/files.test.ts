@@ -5,26 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { FileNotFoundError, type FilesystemEvent, FilesystemEventType, FileType, InvalidArgumentError, Sandbox } from 'e2b';
-import { removeHome, stopAll } from '../../server/helpers.js';
-import { assertLoopbackOnly, type E2bDaemon, guardNetwork, rejection, startE2bDaemon, waitFor } from './helpers.js';
+import { rejection, waitFor, withSandbox } from './helpers.js';
 
 describe('files through the e2b SDK', () => {
-  let e: E2bDaemon;
   let sbx: Sandbox;
-
-  before(async () => {
-    guardNetwork();
-    e = await startE2bDaemon();
-    sbx = await Sandbox.create();
-  });
-  after(async () => {
-    await sbx?.kill();
-    assertLoopbackOnly();
-    await stopAll();
-    removeHome(e.d.home);
-  });
+  withSandbox(async () => (sbx = await Sandbox.create()));
 
   it('writes and reads text and bytes, and the files are the world’s own', async () => {
     const info = await sbx.files.write('notes/hello.txt', 'héllo wörld');

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { type Spawned, startDaemon } from '../../server/helpers.js';
+import { after, before } from 'node:test';
+import { removeHome, type Spawned, startDaemon, stopAll } from '../../server/helpers.js';
 
 export { waitFor } from '../../fixtures/wait.js';
 
@@ -61,4 +62,25 @@ export async function rejection(p: Promise<unknown>): Promise<Error> {
     return err as Error;
   }
   assert.fail('expected the call to fail');
+}
+
+/**
+ * A suite's daemon and its one sandbox: before the suite, the network guard, a daemon and `make()` (which
+ * keeps the sandbox where the tests read it); after, the sandbox killed, the guard checked, the daemon
+ * stopped and its home removed.
+ */
+export function withSandbox(make: () => Promise<{ kill(): Promise<unknown> }>): void {
+  let e: E2bDaemon | undefined;
+  let sbx: { kill(): Promise<unknown> } | undefined;
+  before(async () => {
+    guardNetwork();
+    e = await startE2bDaemon();
+    sbx = await make();
+  });
+  after(async () => {
+    await sbx?.kill();
+    assertLoopbackOnly();
+    await stopAll();
+    if (e) removeHome(e.d.home);
+  });
 }

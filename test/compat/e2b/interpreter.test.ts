@@ -5,26 +5,13 @@
  * languages) is refused with a message naming the limit.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { type ExecutionError, NotFoundError, type OutputMessage, type Result, Sandbox, SandboxError } from '@e2b/code-interpreter';
-import { removeHome, stopAll } from '../../server/helpers.js';
-import { assertLoopbackOnly, type E2bDaemon, guardNetwork, rejection, startE2bDaemon } from './helpers.js';
+import { rejection, withSandbox } from './helpers.js';
 
 describe('code interpreter through the @e2b/code-interpreter SDK', () => {
-  let e: E2bDaemon;
   let sbx: Sandbox;
-
-  before(async () => {
-    guardNetwork();
-    e = await startE2bDaemon();
-    sbx = await Sandbox.create();
-  });
-  after(async () => {
-    await sbx?.kill();
-    assertLoopbackOnly();
-    await stopAll();
-    removeHome(e.d.home);
-  });
+  withSandbox(async () => (sbx = await Sandbox.create()));
 
   it('keeps state across runCode calls and answers the trailing expression', async () => {
     const first = await sbx.runCode('import math\nx = 41\nprint("hello")\nx + 1');
