@@ -127,3 +127,52 @@ export type BranchType = 'fork' | 'snapshot' | 'push_down';
 
 /** Every `branch_type` the store accepts. */
 export const BRANCH_TYPES: readonly BranchType[] = ['fork', 'snapshot', 'push_down'];
+
+/** A world as JSON (`World.toJSON()`): what the daemon answers for it too. */
+export interface WorldJSON {
+  id: string;
+  parentId: string | null;
+  snapshotId: string | null;
+  state: WorldState;
+  trit: Trit | null;
+  metadata: Record<string, unknown>;
+  memoryMib: number;
+  diskMib: number;
+  vcpus: number;
+  bootTimeMs: number;
+  createdAt: string;
+  failure?: string;
+}
+
+/** A snapshot as JSON (`Snapshot.toJSON()`). */
+export interface SnapshotJSON {
+  id: string;
+  worldId: string;
+  name: string | null;
+  state: SnapshotState;
+  snapshotTimeMs: number;
+  createdAt: string;
+}
+
+/** A ledger verse as `Ledger.verses()` reports it, and the daemon answers it: plain JSON. */
+export interface VerseInfo {
+  id: string;
+  /** `null` for the root. */
+  parent: string | null;
+  /** The event (partition) this verse is a child of; `null` for the root. */
+  event: string | null;
+  name: string | null;
+  /** Canonical decimal string relative to the parent (`'1'` for the root), e.g. `'0.45'`. */
+  probability: string;
+  trit: Trit;
+  /** True once the verse's own event is resolved. */
+  resolved: boolean;
+  /** After resolution of its event: true for the winner, false for a loser; `null` before. */
+  outcome: boolean | null;
+  /** True when the verse is impossible: it lost a resolution or descends from a loser. */
+  collapsed: boolean;
+  /** Events (partitions) created under this verse, in creation order. */
+  events: string[];
+  /** Child verse ids over all of its events, in creation order. */
+  children: string[];
+}

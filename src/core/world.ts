@@ -6,7 +6,7 @@
 import type { Driver, SnapshotHandle, WorldHandle } from '../drivers/driver.js';
 import { InvalidArgumentError, WrongStateError } from '../base/errors.js';
 import { checkSnapshotName, checkTimeoutMs } from './options.js';
-import type { ExecOptions, ExecResult, RunOptions, RunResult, SnapshotState, Trit, WorldState } from '../base/types.js';
+import type { ExecOptions, ExecResult, RunOptions, RunResult, SnapshotJSON, SnapshotState, Trit, WorldJSON, WorldState } from '../base/types.js';
 
 /** A world's limits, inherited by every world branched from it. */
 export interface WorldSize {
@@ -116,7 +116,7 @@ export class World {
     await this.host.destroyWorld(this);
   }
 
-  toJSON(): Record<string, unknown> {
+  toJSON(): WorldJSON {
     return {
       id: this.id,
       parentId: this.parentId,
@@ -180,7 +180,7 @@ export class Snapshot {
     await this.host.destroySnapshot(this);
   }
 
-  toJSON(): Record<string, unknown> {
+  toJSON(): SnapshotJSON {
     return {
       id: this.id,
       worldId: this.worldId,

@@ -58,28 +58,7 @@ export interface PartitionSpec {
   allowUnbalancedTrits?: boolean;
 }
 
-/** A verse as `Ledger.verses()` reports it. */
-export interface VerseInfo {
-  id: string;
-  /** `null` for the root. */
-  parent: string | null;
-  /** The event (partition) this verse is a child of; `null` for the root. */
-  event: string | null;
-  name: string | null;
-  /** Canonical decimal string relative to the parent (`'1'` for the root), e.g. `'0.45'`. */
-  probability: string;
-  trit: Trit;
-  /** True once the verse's own event is resolved. */
-  resolved: boolean;
-  /** After resolution of its event: true for the winner, false for a loser; `null` before. */
-  outcome: boolean | null;
-  /** True when the verse is impossible: it lost a resolution or descends from a loser. */
-  collapsed: boolean;
-  /** Events (partitions) created under this verse, in creation order. */
-  events: string[];
-  /** Child verse ids over all of its events, in creation order. */
-  children: string[];
-}
+export type { VerseInfo } from '../base/types.js';
 
 /** An event (partition) as `Ledger.events()` reports it. */
 export interface EventInfo {

@@ -5,7 +5,10 @@
  * types meet them, is type-checked to send values that fit. `openapi.json` describes the same shapes; the
  * server tests hold every response to it.
  */
-import type { BranchType, EntityState, EntityType, ExecError, RunResult, Trit, WorldState } from '../base/types.js';
+import type { MetricRow, MetricSummary } from '../base/record.js';
+import type { ExecError, RunResult, SnapshotJSON, Trit, VerseInfo, WorldJSON } from '../base/types.js';
+
+export type { BranchRow, EntityRow, MetricRow, MetricSummary, ResolutionRow } from '../base/record.js';
 
 /** What a world or snapshot uses now: bytes it wrote that still exist (null where the backend cannot tell), resident memory. */
 export interface Usage {
@@ -14,31 +17,13 @@ export interface Usage {
 }
 
 /** A world as `World.toJSON()` gives it. */
-export interface WorldInfo {
-  id: string;
-  parentId: string | null;
-  snapshotId: string | null;
-  state: WorldState;
-  trit: Trit | null;
-  metadata: Record<string, unknown>;
-  memoryMib: number;
-  diskMib: number;
-  vcpus: number;
-  bootTimeMs: number;
-  createdAt: string;
-  failure?: string;
+export interface WorldInfo extends WorldJSON {
   /** On GET of one world and in the list: what it uses now. */
   usage?: Usage;
 }
 
 /** A snapshot as `Snapshot.toJSON()` gives it. */
-export interface SnapshotInfo {
-  id: string;
-  worldId: string;
-  name: string | null;
-  state: 'ready' | 'destroyed';
-  snapshotTimeMs: number;
-  createdAt: string;
+export interface SnapshotInfo extends SnapshotJSON {
   usage?: Usage;
 }
 
@@ -59,20 +44,6 @@ export interface DestroyReply {
   state: 'destroyed';
 }
 
-/** Count and percentiles of one operation's recorded timings (or memory), read from the record. */
-export interface MetricSummary {
-  operation: 'create' | 'snapshot' | 'branch' | 'memory' | 'pull_up';
-  /** `table.column` the figures come from. */
-  source: string;
-  unit: 'ms' | 'MB';
-  count: number;
-  /** Median (linear interpolation between samples); null when count is 0. */
-  p50: number | null;
-  p99: number | null;
-  min: number | null;
-  max: number | null;
-  mean: number | null;
-}
 
 export interface MetricSummaryReply extends MetricSummary {
   /** The target for this operation in ms (create ~250, snapshot < 250, branch < 250); null when it has none. */
@@ -223,27 +194,7 @@ export interface LedgerOpReply {
 }
 
 /** A ledger verse. */
-export interface LedgerVerseInfo {
-  id: string;
-  /** `null` for the root. */
-  parent: string | null;
-  /** The event (partition) this verse is a child of; `null` for the root. */
-  event: string | null;
-  name: string | null;
-  /** Canonical decimal string relative to the parent (`'1'` for the root), e.g. `'0.45'`. */
-  probability: string;
-  trit: Trit;
-  /** True once the verse's own event is resolved. */
-  resolved: boolean;
-  /** After resolution of its event: true for the winner, false for a loser; `null` before. */
-  outcome: boolean | null;
-  /** True when the verse is impossible: it lost a resolution or descends from a loser. */
-  collapsed: boolean;
-  /** Events (partitions) created under this verse, in creation order. */
-  events: string[];
-  /** Child verse ids over all of its events, in creation order. */
-  children: string[];
-}
+export type LedgerVerseInfo = VerseInfo;
 
 /** A ledger event (partition) with its WEV as decimal strings. */
 export interface LedgerEventInfo {
@@ -274,53 +225,6 @@ export interface LedgerCheckReply {
   balances: number;
 }
 
-/** A `world_runtime_entities` row. Timestamps are ISO-8601 strings (UTC, millisecond precision). */
-export interface EntityRow {
-  entityId: string;
-  entityType: EntityType;
-  parentId: string | null;
-  snapshotId: string | null;
-  trit: Trit | null;
-  state: EntityState;
-  memoryMib: number | null;
-  vcpuCount: number | null;
-  bootTimeMs: number | null;
-  createdAt: string | null;
-  resolvedAt: string | null;
-}
-
-/** A `world_branches` row. */
-export interface BranchRow {
-  branchId: string;
-  parentEntityId: string | null;
-  childEntityIds: string[];
-  branchType: BranchType | null;
-  snapshotTimeMs: number | null;
-  gf3Sum: number | null;
-  branchedAt: string | null;
-}
-
-/** A `verse_resolutions` row. */
-export interface ResolutionRow {
-  resolutionId: string;
-  verses: string[];
-  winningVerse: string | null;
-  oracleSource: string | null;
-  wevExtracted: number | null;
-  pullUpTimeMs: number | null;
-  resolvedAt: string | null;
-}
-
-/** A `runtime_metrics` row. */
-export interface MetricRow {
-  metricId: string;
-  entityId: string | null;
-  bootTimeMs: number | null;
-  snapshotTimeMs: number | null;
-  branchTimeMs: number | null;
-  memoryOverheadMb: number | null;
-  measuredAt: string | null;
-}
 
 /** A journal row: amounts as decimal strings. */
 export interface JournalInfo {

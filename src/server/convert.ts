@@ -12,11 +12,11 @@ import type { AmountMap, ExecReply, SnapshotInfo, VerseEventInfo, VerseWorldInfo
 import { parseAmount } from '../protocol/wire.js';
 
 export function worldInfo(w: World): WorldInfo {
-  return w.toJSON() as unknown as WorldInfo;
+  return w.toJSON();
 }
 
 export function snapshotInfo(s: Snapshot): SnapshotInfo {
-  return s.toJSON() as unknown as SnapshotInfo;
+  return s.toJSON();
 }
 
 export function execReply(r: ExecResult): ExecReply {

@@ -3,6 +3,7 @@
  * Row shapes of the DuckDB record: what callers pass to the `record*` methods and what the readers return.
  * Field names are the tables' column names in camelCase (`entity_id` → `entityId`).
  */
+import type { EntityRow } from '../base/record.js';
 import type { BranchType, EntityState, EntityType, Trit } from '../base/types.js';
 
 // The record's vocabulary (entity types and states, branch types) lives in base/types.ts, where the
@@ -100,68 +101,4 @@ export interface VerseWorldRow {
   world: EntityRow | null;
 }
 
-/** A `world_runtime_entities` row as read back. Timestamps are ISO-8601 strings (UTC, millisecond precision). */
-export interface EntityRow {
-  entityId: string;
-  entityType: EntityType;
-  parentId: string | null;
-  snapshotId: string | null;
-  trit: Trit | null;
-  state: EntityState;
-  memoryMib: number | null;
-  vcpuCount: number | null;
-  bootTimeMs: number | null;
-  createdAt: string | null;
-  resolvedAt: string | null;
-}
-
-/** A `world_branches` row as read back. */
-export interface BranchRow {
-  branchId: string;
-  parentEntityId: string | null;
-  childEntityIds: string[];
-  branchType: BranchType | null;
-  snapshotTimeMs: number | null;
-  gf3Sum: number | null;
-  branchedAt: string | null;
-}
-
-/** A `verse_resolutions` row as read back. */
-export interface ResolutionRow {
-  resolutionId: string;
-  verses: string[];
-  winningVerse: string | null;
-  oracleSource: string | null;
-  wevExtracted: number | null;
-  pullUpTimeMs: number | null;
-  resolvedAt: string | null;
-}
-
-/** A `runtime_metrics` row as read back. */
-export interface MetricRow {
-  metricId: string;
-  entityId: string | null;
-  bootTimeMs: number | null;
-  snapshotTimeMs: number | null;
-  branchTimeMs: number | null;
-  memoryOverheadMb: number | null;
-  measuredAt: string | null;
-}
-
-/** An operation summarised by `metricSummary`, and the column it is read from. */
-export type MetricOperation = 'create' | 'snapshot' | 'branch' | 'memory' | 'pull_up';
-
-/** Count and percentiles of one operation's recorded timings (or memory). */
-export interface MetricSummary {
-  operation: MetricOperation;
-  /** `table.column` the figures come from. */
-  source: string;
-  unit: 'ms' | 'MB';
-  count: number;
-  /** Median (linear interpolation between samples); null when count is 0. */
-  p50: number | null;
-  p99: number | null;
-  min: number | null;
-  max: number | null;
-  mean: number | null;
-}
+export type { BranchRow, EntityRow, MetricOperation, MetricRow, MetricSummary, ResolutionRow } from '../base/record.js';
